@@ -1,0 +1,1 @@
+"""Metrics, gates, the evaluation.json property file, and plots."""

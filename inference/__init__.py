@@ -1,0 +1,1 @@
+"""Model loading, request validation, prediction and the `serve` HTTP app."""

@@ -1,0 +1,1 @@
+"""The SageMaker pipeline definition, SDK adapter, local executor, registry and the CLI."""

@@ -1,0 +1,37 @@
+"""`airfare`: the project's one console script.
+
+Each package owns its commands in a light ``cli`` module (typer and stdlib at import time only;
+heavy libraries are imported inside the command) and this module assembles them, so that
+``airfare --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from data_quality import cli as dq_cli
+from pipelines import main_job, pipeline_cli, registry_cli
+from seed_infra import cli as seed_cli
+
+app = typer.Typer(
+    name="airfare",
+    help="Airline ticket shopping MLOps: from flight searches to three production models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+# Top-level commands: generate, produce, etl, query (seed_infra); dq (data_quality); run (main job).
+app.add_typer(seed_cli.app)
+app.add_typer(dq_cli.app)
+app.add_typer(main_job.app)
+# Command groups.
+app.add_typer(pipeline_cli.app, name="pipeline", help="Build, validate, upsert, start or run locally the SageMaker pipeline.")
+app.add_typer(registry_cli.app, name="models", help="List, approve or reject registered model packages.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Curated data contract and the Preprocess step."""

@@ -1,0 +1,1 @@
+"""The Kinesis/Glue side: world generator, Kinesis producer, Glue ETL, Lambda trigger, stacks."""

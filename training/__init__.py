@@ -1,0 +1,1 @@
+"""The three trainers (price, demand, anomaly) and the container's `train` entry."""
