@@ -1,7 +1,14 @@
-"""Commands of this package for the `airfare` CLI (see pipelines/cli.py)."""
+"""seed_infra's commands for the `airfare` CLI: generate, produce, etl, query."""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from seed_infra import producer_cli
+from seed_infra.etl import cli as etl_cli
+from seed_infra.world import cli as world_cli
+
+app = typer.Typer()
+app.add_typer(world_cli.app)
+app.add_typer(producer_cli.app)
+app.add_typer(etl_cli.app)

@@ -1,0 +1,1 @@
+"""The Glue ETL: raw search events -> curated offers (plain PySpark functions + the Glue entry)."""

@@ -1,0 +1,1 @@
+"""The flight-search world: a simulator of search traffic that knows the truth."""
