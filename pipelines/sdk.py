@@ -1,0 +1,93 @@
+"""The one module that imports the SageMaker Python SDK (v3).
+
+Importing ``sagemaker`` has side effects that break offline use (IAM role validation, a
+telemetry call in the background), so the environment is fixed here, before the first import,
+and every other module of the project gets SDK names from this adapter (NOTES-platform.md).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CONFIG_PATH = Path(__file__).with_name("sagemaker_config.yaml")
+
+# Must precede any `import sagemaker`: ModelTrainer/upsert would otherwise call IAM
+# SimulatePrincipalPolicy, and telemetry would call STS and S3.
+os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(CONFIG_PATH))
+# sagemaker.mlops.workflow needs a region at import time.
+if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
+from sagemaker.core.processing import Processor  # noqa: E402
+from sagemaker.core.shapes import (  # noqa: E402
+    OutputDataConfig,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+    StoppingCondition,
+)
+from sagemaker.core.workflow.conditions import (  # noqa: E402
+    ConditionEquals,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+)
+from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
+from sagemaker.core.workflow.parameters import (  # noqa: E402
+    ParameterBoolean,
+    ParameterFloat,
+    ParameterInteger,
+    ParameterString,
+)
+from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.core.workflow.properties import PropertyFile  # noqa: E402
+from sagemaker.mlops.workflow import (  # noqa: E402
+    ConditionStep,
+    FailStep,
+    ModelStep,
+    Pipeline,
+    ProcessingStep,
+    TrainingStep,
+)
+from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402
+from sagemaker.train import ModelTrainer  # noqa: E402
+from sagemaker.train.configs import Compute, InputData, Networking  # noqa: E402
+
+__all__ = [
+    "CONFIG_PATH",
+    "Compute",
+    "ConditionEquals",
+    "ConditionGreaterThanOrEqualTo",
+    "ConditionLessThanOrEqualTo",
+    "ConditionStep",
+    "ExecutionVariables",
+    "FailStep",
+    "InputData",
+    "Join",
+    "JsonGet",
+    "MetricsSource",
+    "ModelBuilder",
+    "ModelMetrics",
+    "ModelStep",
+    "ModelTrainer",
+    "Networking",
+    "OutputDataConfig",
+    "ParameterBoolean",
+    "ParameterFloat",
+    "ParameterInteger",
+    "ParameterString",
+    "Pipeline",
+    "PipelineSession",
+    "ProcessingInput",
+    "ProcessingOutput",
+    "ProcessingS3Input",
+    "ProcessingS3Output",
+    "ProcessingStep",
+    "PropertyFile",
+    "StoppingCondition",
+    "TrainingStep",
+]
