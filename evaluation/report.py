@@ -113,7 +113,8 @@ def missing_paths(report: Mapping[str, Any], model: str, with_truth: bool = Fals
     if model not in REPORT_PATHS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
     wanted = REPORT_PATHS[model] + (TRUTH_PATHS[model] if with_truth else [])
-    return [p for p in wanted if get_path(report, p, _MISSING) is _MISSING]
+    absent = object()
+    return [p for p in wanted if get_path(report, p, absent) is absent]
 
 
 def to_jsonable(obj: Any) -> Any:
