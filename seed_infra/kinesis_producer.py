@@ -285,6 +285,7 @@ class KinesisProducer:
                     self.sleep(cfg.delay_between_batches_s)
                 first = False
                 self._put_batch(batch, result)
+                result.elapsed_s = self.clock() - start
                 if on_batch is not None:
                     on_batch(result, len(batch))
         finally:
