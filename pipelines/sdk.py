@@ -7,7 +7,10 @@ and every other module of the project gets SDK names from this adapter (NOTES-pl
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import warnings
 from pathlib import Path
 
 CONFIG_PATH = Path(__file__).with_name("sagemaker_config.yaml")
@@ -90,4 +93,21 @@ __all__ = [
     "PropertyFile",
     "StoppingCondition",
     "TrainingStep",
+    "quiet",
 ]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the SDK's per-step INFO logs and "PipelineSession: no job started" warnings.
+
+    They are noise when the definition is built from the CLI; real errors still raise.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # the SDK sets levels on many child loggers: disable them all
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            yield
+    finally:
+        logging.disable(previous)

@@ -1,0 +1,341 @@
+"""The airfare SageMaker pipeline: one function that reads top to bottom like the DAG.
+
+    Preprocess -> DataQuality -> CheckDataQuality --else--> FailDataQuality
+                                        |if
+              +-------------------------+-------------------------+
+         TrainPrice                TrainDemand               TrainAnomaly
+              |                         |                         |
+        EvaluatePrice             EvaluateDemand            EvaluateAnomaly
+              |                         |                         |
+        CheckPriceGates           CheckDemandGates          CheckAnomalyGates
+         |if      |else            |if      |else            |if      |else
+   RegisterPrice FailPrice   RegisterDemand FailDemand  RegisterAnomaly FailAnomaly
+
+Every job runs the project's one image (DESIGN.md §1, parameter ``ImageUri``); code is in the
+image, so building the definition uploads nothing and makes no network call. The same JSON is
+upserted to SageMaker and run by the local executor.
+
+Managed spot training cannot be a runtime parameter: the SDK types ``EnableManagedSpotTraining``
+as a plain bool, and SageMaker rejects ``MaxWaitTimeInSeconds`` unless spot is on
+(sagemaker-python-sdk issue 4140), so one boolean parameter could not drop it. The switch is
+therefore made when the definition is built: ``get_pipeline(use_spot_instances=...)``
+(``airfare pipeline definition --spot/--no-spot``); the choice is recorded in the pipeline
+description.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pipelines import sdk
+
+MODELS = ("price", "demand", "anomaly")
+MODEL_PACKAGE_GROUPS = {m: f"airfare-{m}" for m in MODELS}
+
+DEFAULT_BUCKET = "airfare-lake"
+DEFAULT_PIPELINE_NAME = "airfare-pipeline"
+DEFAULT_IMAGE_URI = "airfare-mlops:latest"  # overridden with the ECR URI by CodeBuild (parameter ImageUri)
+DEFAULT_ROLE_ARN = "arn:aws:iam::000000000000:role/AirfareSageMakerExecution"
+DEFAULT_START_DATE = "2026-01-01"
+DEFAULT_END_DATE = "2026-12-31"
+
+# Container paths (docs/contracts.md, "Pipeline steps").
+PROCESSING = "/opt/ml/processing"
+SPLITS = ("train", "validation", "test")
+
+# Data-quality property file: what data_quality.step writes in dq_result.json and the gate reads.
+DQ_REPORT_PATHS = ("blocking_failures", "failed_expectations")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One promotion gate: ``evaluation.json[path] <op> Parameters[parameter]``."""
+
+    model: str
+    metric: str
+    path: str
+    op: str  # "<=" or ">="
+    parameter: str
+    default: float
+
+
+GATES: tuple[Gate, ...] = (
+    Gate("price", "rmse", "regression_metrics.rmse.value", "<=", "PriceRmseMax", 15.0),
+    Gate("price", "r2", "regression_metrics.r2.value", ">=", "PriceR2Min", 0.85),
+    Gate("demand", "accuracy", "multiclass_classification_metrics.accuracy.value", ">=", "DemandAccuracyMin", 0.85),
+    Gate("anomaly", "precision", "binary_classification_metrics.precision.value", ">=", "AnomalyPrecisionMin", 0.90),
+)
+
+
+def step_name(kind: str, model: str) -> str:
+    """``step_name("Train", "price") == "TrainPrice"``: the one naming rule for per-model steps."""
+    return f"{kind}{model.capitalize()}"
+
+
+def report_name(model: str) -> str:
+    return f"{model.capitalize()}EvaluationReport"
+
+
+def get_pipeline(
+    region: str | None = None,
+    role: str | None = None,
+    default_bucket: str = DEFAULT_BUCKET,
+    pipeline_name: str = DEFAULT_PIPELINE_NAME,
+    image_uri: str = DEFAULT_IMAGE_URI,
+    *,
+    use_spot_instances: bool = True,
+    max_runtime_in_seconds: int = 3600,
+    max_wait_time_in_seconds: int = 7200,
+    processing_max_runtime_in_seconds: int = 3600,
+    subnets: list[str] | None = None,
+    security_group_ids: list[str] | None = None,
+    volume_kms_key: str | None = None,
+    output_kms_key: str | None = None,
+    artifacts_prefix: str = "pipeline-runs",
+    sagemaker_client=None,
+):
+    """Build the pipeline (an SDK ``Pipeline``); ``.definition()`` gives the JSON.
+
+    ``role`` is the SageMaker execution role baked into every job (``upsert --role-arn``
+    rebuilds with the real one). ``sagemaker_client`` (from ``processing.aws.client``) is only
+    needed to upsert. Step outputs go to
+    ``s3://<default_bucket>/<artifacts_prefix>/<execution id>/<step>/<output>``.
+    """
+    if use_spot_instances and max_wait_time_in_seconds < max_runtime_in_seconds:
+        raise ValueError("max_wait_time_in_seconds must be >= max_runtime_in_seconds for spot training")
+    import boto3
+
+    session = sdk.PipelineSession(
+        boto_session=boto3.Session(region_name=region or _region()),
+        sagemaker_client=sagemaker_client,  # from processing.aws for upsert; unused when only building
+        default_bucket=default_bucket,
+    )
+    role = role or DEFAULT_ROLE_ARN
+
+    # ---- parameters: every runtime knob ------------------------------------------------------
+    curated_uri = sdk.ParameterString("CuratedDataUri", default_value=f"s3://{default_bucket}/curated/offers/")
+    outcomes_uri = sdk.ParameterString("OutcomesDataUri", default_value=f"s3://{default_bucket}/outcomes/flights/")
+    truth_uri = sdk.ParameterString("TruthDataUri", default_value=f"s3://{default_bucket}/truth/offers/")
+    start_date = sdk.ParameterString("StartDate", default_value=DEFAULT_START_DATE)
+    end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
+    image = sdk.ParameterString("ImageUri", default_value=image_uri)
+    processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    processing_instance_count = sdk.ParameterInteger("ProcessingInstanceCount", default_value=1)
+    training_instance_type = sdk.ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
+    training_instance_count = sdk.ParameterInteger("TrainingInstanceCount", default_value=1)
+    approval_status = sdk.ParameterString(
+        "ModelApprovalStatus",
+        default_value="PendingManualApproval",
+        enum_values=["PendingManualApproval", "Approved", "Rejected"],
+    )
+    thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
+    parameters = [
+        curated_uri, outcomes_uri, truth_uri, start_date, end_date, image,
+        processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
+        *thresholds.values(), approval_status,
+    ]  # fmt: skip
+
+    def s3_out(step: str, output: str):
+        return sdk.Join(
+            on="/",
+            values=["s3:/", default_bucket, artifacts_prefix, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID, step, output],
+        )
+
+    network = None
+    if subnets or security_group_ids:
+        from sagemaker.core.network import NetworkConfig  # via the adapter's environment
+
+        network = NetworkConfig(subnets=subnets, security_group_ids=security_group_ids)
+
+    def processor(module: str) -> sdk.Processor:
+        return sdk.Processor(
+            role=role,
+            image_uri=image,
+            instance_type=processing_instance_type,
+            instance_count=processing_instance_count,
+            entrypoint=["python", "-m", module],
+            max_runtime_in_seconds=processing_max_runtime_in_seconds,
+            volume_kms_key=volume_kms_key,
+            output_kms_key=output_kms_key,
+            network_config=network,
+            sagemaker_session=session,
+        )
+
+    def s3_input(name: str, uri, local: str) -> sdk.ProcessingInput:
+        return sdk.ProcessingInput(
+            input_name=name,
+            s3_input=sdk.ProcessingS3Input(
+                s3_uri=uri, local_path=local, s3_data_type="S3Prefix", s3_input_mode="File",
+                s3_data_distribution_type="FullyReplicated",
+            ),
+        )  # fmt: skip
+
+    def s3_output(step: str, name: str, local: str) -> sdk.ProcessingOutput:
+        return sdk.ProcessingOutput(
+            output_name=name,
+            s3_output=sdk.ProcessingS3Output(s3_uri=s3_out(step, name), local_path=local, s3_upload_mode="EndOfJob"),
+        )
+
+    # ---- Preprocess: curated offers + outcomes -> time-split train/validation/test ---------------
+    preprocess = sdk.ProcessingStep(
+        name="Preprocess",
+        step_args=processor("processing.preprocess").run(
+            outputs=[s3_output("Preprocess", s, f"{PROCESSING}/output/{s}") for s in SPLITS],
+            arguments=["--curated-uri", curated_uri, "--outcomes-uri", outcomes_uri,
+                       "--start-date", start_date, "--end-date", end_date],
+        ),
+    )  # fmt: skip
+
+    def split_uri(split: str):
+        return preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
+
+    # ---- DataQuality: Great Expectations on the splits; blocking failures stop the run ---------
+    dq_report = sdk.PropertyFile(name="DataQualityReport", output_name="dq", path="dq_result.json")
+    data_quality = sdk.ProcessingStep(
+        name="DataQuality",
+        step_args=processor("data_quality.step").run(
+            inputs=[s3_input(s, split_uri(s), f"{PROCESSING}/input/{s}") for s in SPLITS],
+            outputs=[s3_output("DataQuality", "dq", f"{PROCESSING}/output/dq")],
+        ),
+        property_files=[dq_report],
+    )
+    dq_get = {p: sdk.JsonGet(step_name=data_quality.name, property_file=dq_report, json_path=p) for p in DQ_REPORT_PATHS}
+    fail_data_quality = sdk.FailStep(
+        name="FailDataQuality",
+        error_message=sdk.Join(
+            on="",
+            values=["data quality failed: ", dq_get["blocking_failures"], " blocking failure(s): ",
+                    dq_get["failed_expectations"]],
+        ),
+    )  # fmt: skip
+
+    # ---- Train<Model>: the image started with `train`, hyperparameter model=<m> ----------------
+    stopping = sdk.StoppingCondition(
+        max_runtime_in_seconds=max_runtime_in_seconds,
+        **({"max_wait_time_in_seconds": max_wait_time_in_seconds} if use_spot_instances else {}),
+    )
+    networking = (
+        sdk.Networking(subnets=subnets, security_group_ids=security_group_ids) if (subnets or security_group_ids) else None
+    )
+    train_steps = {}
+    for model in MODELS:
+        channels = [
+            sdk.InputData(channel_name="train", data_source=split_uri("train")),
+            sdk.InputData(channel_name="validation", data_source=split_uri("validation")),
+        ]
+        if model == "anomaly":  # the anomaly threshold is tuned against labelled glitches
+            channels.append(sdk.InputData(channel_name="labels", data_source=truth_uri))
+        trainer = sdk.ModelTrainer(
+            training_image=image,
+            role=role,
+            sagemaker_session=session,
+            base_job_name=f"airfare-{model}",
+            compute=sdk.Compute(
+                instance_type=training_instance_type,
+                instance_count=training_instance_count,
+                volume_size_in_gb=30,
+                enable_managed_spot_training=use_spot_instances,
+                **({"volume_kms_key_id": volume_kms_key} if volume_kms_key else {}),
+            ),
+            stopping_condition=stopping,
+            networking=networking,
+            output_data_config=sdk.OutputDataConfig(
+                s3_output_path=s3_out(step_name("Train", model), "model"),
+                **({"kms_key_id": output_kms_key} if output_kms_key else {}),
+            ),
+            hyperparameters={"model": model},
+        )
+        train_steps[model] = sdk.TrainingStep(name=step_name("Train", model), step_args=trainer.train(input_data_config=channels))
+
+    check_data_quality = sdk.ConditionStep(
+        name="CheckDataQuality",
+        conditions=[sdk.ConditionEquals(left=dq_get["blocking_failures"], right=0)],
+        if_steps=list(train_steps.values()),
+        else_steps=[fail_data_quality],
+    )
+
+    # ---- Evaluate<Model> -> Check<Model>Gates -> Register<Model> | Fail<Model> ----------------
+    per_model_steps = []
+    for model in MODELS:
+        train = train_steps[model]
+        report = sdk.PropertyFile(name=report_name(model), output_name="evaluation", path="evaluation.json")
+        evaluate = sdk.ProcessingStep(
+            name=step_name("Evaluate", model),
+            step_args=processor("evaluation.evaluate").run(
+                inputs=[
+                    s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
+                    s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
+                    s3_input("truth", truth_uri, f"{PROCESSING}/truth"),
+                ],
+                outputs=[s3_output(step_name("Evaluate", model), "evaluation", f"{PROCESSING}/evaluation")],
+                arguments=["--model", model],
+            ),
+            property_files=[report],
+        )
+        gates = [g for g in GATES if g.model == model]
+        metric = {g.metric: sdk.JsonGet(step_name=evaluate.name, property_file=report, json_path=g.path) for g in gates}
+        conditions = [
+            (sdk.ConditionLessThanOrEqualTo if g.op == "<=" else sdk.ConditionGreaterThanOrEqualTo)(
+                left=metric[g.metric], right=thresholds[g.parameter]
+            )
+            for g in gates
+        ]
+        message: list = [f"{model} gate failed:"]
+        for i, g in enumerate(gates):
+            bound = "max" if g.op == "<=" else "min"
+            message += [f"{',' if i else ''} {g.metric}=", metric[g.metric], f" ({bound} ", thresholds[g.parameter], ")"]
+        fail = sdk.FailStep(name=step_name("Fail", model), error_message=sdk.Join(on="", values=message))
+
+        evaluation_json = sdk.Join(
+            on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"]
+        )
+        builder = sdk.ModelBuilder(
+            image_uri=image,
+            s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,  # model_path drops a PipelineVariable
+            role_arn=role,
+            sagemaker_session=session,
+            dependencies={},  # the default makes register() call default_bucket(): network
+        )
+        register = sdk.ModelStep(
+            name=step_name("Register", model),
+            step_args=builder.register(
+                model_package_group_name=MODEL_PACKAGE_GROUPS[model],
+                content_types=["application/json", "text/csv"],
+                response_types=["application/json"],
+                inference_instances=["ml.m5.large", "ml.c5.large"],
+                transform_instances=["ml.m5.large"],
+                model_metrics=sdk.ModelMetrics(
+                    model_statistics=sdk.MetricsSource(s3_uri=evaluation_json, content_type="application/json")
+                ),
+                approval_status=approval_status,
+                description=f"airfare {model} model",
+            ),
+        )
+        check = sdk.ConditionStep(
+            name=step_name("Check", model) + "Gates",
+            conditions=conditions,
+            if_steps=[register],
+            else_steps=[fail],
+        )
+        per_model_steps += [evaluate, check]
+
+    return sdk.Pipeline(
+        name=pipeline_name,
+        parameters=parameters,
+        steps=[preprocess, data_quality, check_data_quality, *per_model_steps],
+        sagemaker_session=session,
+        pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry
+    )
+
+
+def _region() -> str:
+    from processing import aws
+
+    return aws.region()
+
+
+def definition_dict(**kwargs) -> dict:
+    """The pipeline definition as a dict (the JSON that is upserted and run locally)."""
+    with sdk.quiet():
+        return json.loads(get_pipeline(**kwargs).definition())
