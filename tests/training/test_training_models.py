@@ -1,0 +1,119 @@
+"""The three trainers on the synthetic world, and their round trip through model_io.load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from processing import contract
+from processing.cleaning import price_outlier_mask
+from training import anomaly, demand, model_io, price
+
+FAST = {"n_estimators": 60, "nthread": 1}
+
+
+@pytest.fixture(scope="module")
+def price_model(splits, tmp_path_factory):
+    out, _ = splits
+    d = tmp_path_factory.mktemp("price")
+    meta = price.train(out["train"]["offers"], out["validation"]["offers"], d, {**FAST, "n_estimators": 200})
+    return d, meta
+
+
+def test_price_learns_and_round_trips(price_model, splits):
+    d, meta = price_model
+    out, _ = splits
+    test = out["test"]["offers"]
+    clean = test.loc[~price_outlier_mask(test)]
+    m = model_io.load(d)
+    assert m.kind == "price" and m.features == contract.PRICE_FEATURES
+    pred = m.predict_price(clean)
+    y = clean["price_usd"].to_numpy()
+    r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert r2 > 0.9
+    assert meta["cleaning"]["train_rows_removed"] > 0
+    # a fresh load predicts exactly the same, also on a shuffled, re-indexed copy
+    again = model_io.load(d).predict_price(clean.sample(frac=1.0, random_state=1).sort_index())
+    np.testing.assert_array_equal(pred, again)
+    assert (d / model_io.PRICE_FILE).read_bytes()[:1] == b"{"  # UBJ object marker, not a pickle
+    saved = json.loads((d / model_io.META_FILE).read_text())
+    assert saved["category_levels"]["airline"] == sorted(test["airline"].unique())
+
+
+def test_price_unseen_category_and_wrong_model_calls(price_model, splits):
+    d, _ = price_model
+    m = model_io.load(d)
+    row = splits[0]["test"]["offers"].head(3).copy()
+    base = m.predict_price(row)
+    row["airline"] = "ZZ"  # never seen: treated as missing, still a finite price
+    assert np.isfinite(m.predict_price(row)).all()
+    assert np.isfinite(base).all()
+    with pytest.raises(TypeError, match="price"):
+        m.predict_demand_proba(row)
+    with pytest.raises(ValueError, match="lacks feature columns"):
+        m.predict_price(row.drop(columns=["cabin"]))
+
+
+def test_demand_trains_and_round_trips(splits, tmp_path):
+    out, _ = splits
+    meta = demand.train(out["train"]["flights"], out["validation"]["flights"], tmp_path, FAST)
+    m = model_io.load(tmp_path)
+    test = out["test"]["flights"]
+    proba = m.predict_demand_proba(test)
+    assert proba.shape == (len(test), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    labels = m.predict_demand(test)
+    assert set(labels) <= set(contract.DEMAND_CLASSES)
+    acc = (labels == test["demand_class"].to_numpy()).mean()
+    majority = test["demand_class"].value_counts(normalize=True).max()
+    assert acc > majority + 0.1, (acc, majority)
+    np.testing.assert_array_equal(proba, model_io.load(tmp_path).predict_demand_proba(test))
+    assert (tmp_path / model_io.DEMAND_LGB_FILE).read_text().startswith("tree")
+    assert "ensemble" in meta["validation_metrics"]
+
+
+def test_demand_rejects_bad_labels(splits, tmp_path):
+    bad = splits[0]["train"]["flights"].copy()
+    bad.loc[bad.index[0], "demand_class"] = "huge"
+    with pytest.raises(ValueError, match="demand labels"):
+        demand.train(bad, None, tmp_path, FAST)
+
+
+def test_anomaly_threshold_and_round_trip(splits, world, tmp_path):
+    out, _ = splits
+    truth = world[2]
+    meta = anomaly.train(out["train"]["offers"], out["validation"]["offers"], tmp_path, truth, {"n_estimators": 100, "nthread": 1})
+    v = meta["validation"]
+    assert v["target_met"] and v["precision"] >= 0.9 and v["recall"] > 0.5
+    m = model_io.load(tmp_path)
+    test = out["test"]["offers"]
+    y = anomaly.join_labels(test, truth)
+    flags = m.is_anomaly(test)
+    assert flags.dtype == bool
+    assert flags[y].mean() > 0.5 and flags[~y].mean() < 0.02
+    scores = m.anomaly_score(test)
+    assert scores[y].mean() > scores[~y].mean()
+    np.testing.assert_array_equal(scores, model_io.load(tmp_path).anomaly_score(test))
+    np.testing.assert_array_equal(flags, scores >= meta["threshold"])
+
+
+def test_choose_threshold_prefers_recall_at_target_precision():
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    y = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1], dtype=bool)
+    got = anomaly.choose_threshold(scores, y, 0.8)
+    assert got["threshold"] == 0.5 and got["recall"] == 1.0 and got["precision"] == pytest.approx(5 / 6)
+    strict = anomaly.choose_threshold(scores, y, 1.0)
+    assert strict["threshold"] == 0.7 and strict["recall"] == 0.8
+    with pytest.raises(ValueError, match="no labelled anomalies"):
+        anomaly.choose_threshold(scores, np.zeros(10, dtype=bool), 0.9)
+
+
+def test_load_rejects_unknown_dirs(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        model_io.load(tmp_path)
+    (tmp_path / model_io.META_FILE).write_text(json.dumps({"model": "weather"}))
+    with pytest.raises(ValueError, match="unknown model kind"):
+        model_io.load(tmp_path)

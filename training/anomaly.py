@@ -1,0 +1,143 @@
+"""Anomaly model: an Isolation Forest over price-relative features, with a supervised threshold.
+
+The forest is unsupervised and fitted on rule-clean training offers, so it learns what normal
+prices look like relative to their route, competitors and booking window. Only the alert
+threshold uses labels: confirmed incidents (the ``labels`` channel; in this world the truth table
+stands in for them) on the validation split pick the lowest score cut that keeps precision at
+the target, i.e. the highest recall an analyst can trust. Labels are never features.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import precision_recall_curve
+
+from processing.cleaning import price_outlier_mask
+from processing.features import ANOMALY_DERIVED, anomaly_frame, fit_route_ratio_norms
+from training import model_io
+from training.params import merge_params
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "n_estimators": 300,
+    "max_samples": 512,
+    "max_train_rows": 200_000,
+    "target_precision": 0.90,
+    "features": ",".join(ANOMALY_DERIVED),
+    "nthread": 2,
+    "seed": 42,
+}
+
+
+def join_labels(offers: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    """``is_anomaly`` per offer from the labels table (by ``offer_id``); unknown offers count as normal."""
+    for name, frame in (("offers", offers), ("labels", labels)):
+        if "offer_id" not in frame.columns:
+            raise ValueError(f"{name} need an 'offer_id' column")
+    if "is_anomaly" not in labels.columns:
+        raise ValueError("labels need an 'is_anomaly' column")
+    lab = labels.drop_duplicates("offer_id").set_index("offer_id")["is_anomaly"].astype("boolean")
+    return offers["offer_id"].map(lab).fillna(False).to_numpy(dtype=bool)
+
+
+def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float) -> dict[str, Any]:
+    """Lowest score threshold whose precision >= target (max recall); else the most precise one.
+
+    Returns threshold, precision, recall, and whether the target was met.
+    """
+    if y.sum() == 0:
+        raise ValueError("no labelled anomalies in the validation split: cannot choose a threshold")
+    precision, recall, thresholds = precision_recall_curve(y, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    ok = precision >= target_precision
+    if ok.any():
+        i = int(np.flatnonzero(ok)[np.argmax(recall[ok])])
+        met = True
+    else:
+        i = int(np.argmax(precision))
+        met = False
+    return {"threshold": float(thresholds[i]), "precision": float(precision[i]), "recall": float(recall[i]),
+            "target_precision": float(target_precision), "target_met": met}
+
+
+def binary_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    return {
+        "precision": float(precision_score(y, flagged, zero_division=0)),
+        "recall": float(recall_score(y, flagged, zero_division=0)),
+        "f1": float(f1_score(y, flagged, zero_division=0)),
+        "positives": int(y.sum()),
+        "flagged": int(flagged.sum()),
+        "rows": int(len(y)),
+    }
+
+
+def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | Path, labels: pd.DataFrame,
+          params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit the forest on clean training offers, pick the threshold on labelled validation offers; save skops + meta."""
+    p = merge_params(DEFAULTS, params, "anomaly")
+    features = [f.strip() for f in str(p["features"]).split(",") if f.strip()]
+    unknown = sorted(set(features) - set(ANOMALY_DERIVED))
+    if unknown or not features:
+        raise ValueError(f"unknown anomaly features {unknown}; choose from {ANOMALY_DERIVED}")
+    if validation_df is None or validation_df.empty:
+        raise ValueError("the anomaly model needs a validation split to choose its threshold")
+    if labels is None or labels.empty:
+        raise ValueError("the anomaly model needs the 'labels' channel (offer_id, is_anomaly)")
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    mask = price_outlier_mask(train_df)
+    clean = train_df.loc[~mask]
+    if len(clean) > int(p["max_train_rows"]):
+        clean = clean.sample(int(p["max_train_rows"]), random_state=int(p["seed"]))
+    norms = fit_route_ratio_norms(clean)
+    x = anomaly_frame(clean, norms)[features].to_numpy()
+    forest = IsolationForest(
+        n_estimators=int(p["n_estimators"]),
+        max_samples=min(int(p["max_samples"]), len(x)),
+        contamination="auto",
+        n_jobs=int(p["nthread"]),
+        random_state=int(p["seed"]),
+    ).fit(x)
+    fit_seconds = time.perf_counter() - t0
+
+    import skops.io as sio
+
+    sio.dump(forest, model_dir / model_io.ANOMALY_FILE)
+    meta: dict[str, Any] = {
+        "model": "anomaly",
+        "features": features,
+        "source_columns": ["price_usd", "price_vs_route_median", "price_vs_competitor_median", "competitor_min_price_usd",
+                           "price_rank_in_search", "num_offers_in_search", "cabin", "days_to_departure"],
+        "route_ratio_norms": norms,
+        "files": {"iforest": model_io.ANOMALY_FILE},
+        "hyperparameters": p,
+        "score": "negated IsolationForest.score_samples: higher = more anomalous",
+        "threshold": None,
+        "train_rows": int(len(clean)),
+        "train_rows_removed_by_rule": int(mask.sum()),
+        "training_seconds": round(fit_seconds, 3),
+    }
+    model_io.write_meta(model_dir, {**meta, "threshold": 0.0})
+    loaded = model_io.load(model_dir)
+    y_val = join_labels(validation_df, labels)
+    chosen = choose_threshold(loaded.anomaly_score(validation_df), y_val, float(p["target_precision"]))
+    meta["threshold"] = chosen["threshold"]
+    meta["validation"] = {**chosen, "positives": int(y_val.sum()), "rows": int(len(y_val))}
+    model_io.write_meta(model_dir, meta)
+    log.info("anomaly: threshold %.4f, validation precision %.3f recall %.3f (target met: %s)",
+             chosen["threshold"], chosen["precision"], chosen["recall"], chosen["target_met"])
+    if not chosen["target_met"]:
+        log.warning("anomaly: no threshold reaches precision %.2f on validation", p["target_precision"])
+    return meta

@@ -1,0 +1,158 @@
+"""Demand model: XGBoost + LightGBM classifiers on the demand table, probabilities averaged.
+
+Two different boosting implementations (level-wise vs leaf-wise trees, different categorical
+handling) make partly independent errors; averaging their calibrated-ish probabilities is a
+cheap, robust ensemble. Classes are ``contract.DEMAND_CLASSES`` in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from processing import contract
+from processing.features import DEMAND_CATEGORICAL, DEMAND_FEATURES, DEMAND_NUMERIC, category_levels, model_matrix
+from training import model_io
+from training.params import merge_params
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "n_estimators": 600,
+    "max_depth": 6,
+    "learning_rate": 0.05,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "num_leaves": 63,
+    "min_child_samples": 20,
+    "early_stopping_rounds": 50,
+    "xgb_weight": 0.5,
+    "nthread": 2,
+    "seed": 42,
+}
+
+
+def encode_labels(labels: pd.Series) -> np.ndarray:
+    """Class names -> indices in ``contract.DEMAND_CLASSES`` order (error on anything else)."""
+    classes = list(contract.DEMAND_CLASSES)
+    bad = sorted(set(labels.dropna().astype(str)) - set(classes))
+    if bad or labels.isna().any():
+        raise ValueError(f"demand labels must be one of {classes}; got {bad or 'missing values'}")
+    return labels.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=list(range(len(contract.DEMAND_CLASSES))), zero_division=0)),
+        "rows": int(len(y_true)),
+    }
+
+
+def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir: str | Path,
+          params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit both classifiers on the flights table (early stopping on validation), save natively; return meta."""
+    p = merge_params(DEFAULTS, params, "demand")
+    if not 0.0 <= float(p["xgb_weight"]) <= 1.0:
+        raise ValueError("xgb_weight must be in [0, 1]")
+    if contract.DEMAND_TARGET not in train_df.columns:
+        raise ValueError(f"training data has no {contract.DEMAND_TARGET!r} column: is this the flights table?")
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    levels = category_levels(train_df, DEMAND_CATEGORICAL)
+    x_train = model_matrix(train_df, DEMAND_NUMERIC, DEMAND_CATEGORICAL, levels)
+    y_train = encode_labels(train_df[contract.DEMAND_TARGET])
+    n_classes = len(contract.DEMAND_CLASSES)
+    has_val = validation_df is not None and len(validation_df) > 0
+    if has_val:
+        x_val = model_matrix(validation_df, DEMAND_NUMERIC, DEMAND_CATEGORICAL, levels)
+        y_val = encode_labels(validation_df[contract.DEMAND_TARGET])
+    stop = int(p["early_stopping_rounds"]) if has_val else None
+
+    xgb_model = xgb.XGBClassifier(
+        n_estimators=int(p["n_estimators"]),
+        max_depth=int(p["max_depth"]),
+        learning_rate=float(p["learning_rate"]),
+        subsample=float(p["subsample"]),
+        colsample_bytree=float(p["colsample_bytree"]),
+        objective="multi:softprob",
+        num_class=n_classes,
+        tree_method="hist",
+        enable_categorical=True,
+        max_cat_to_onehot=1,
+        n_jobs=int(p["nthread"]),
+        random_state=int(p["seed"]),
+        early_stopping_rounds=stop,
+        eval_metric="mlogloss",
+    )
+    xgb_model.fit(x_train, y_train, eval_set=[(x_val, y_val)] if has_val else None, verbose=False)
+    xgb_seconds = time.perf_counter() - t0
+    booster = model_io.best_booster(xgb_model)
+    booster.save_model(str(model_dir / model_io.DEMAND_XGB_FILE))
+
+    t1 = time.perf_counter()
+    lgb_model = lgb.LGBMClassifier(
+        objective="multiclass",
+        num_class=n_classes,
+        n_estimators=int(p["n_estimators"]),
+        learning_rate=float(p["learning_rate"]),
+        num_leaves=int(p["num_leaves"]),
+        min_child_samples=int(p["min_child_samples"]),
+        subsample=float(p["subsample"]),
+        subsample_freq=1,
+        colsample_bytree=float(p["colsample_bytree"]),
+        n_jobs=int(p["nthread"]),
+        random_state=int(p["seed"]),
+        verbose=-1,
+    )
+    callbacks = [lgb.early_stopping(stop, verbose=False)] if has_val else None
+    evals = {"eval_X": (x_val,), "eval_y": (y_val,)} if has_val else {}
+    lgb_model.fit(x_train, y_train, callbacks=callbacks, **evals)
+    lgb_seconds = time.perf_counter() - t1
+    best = lgb_model.best_iteration_ or None
+    lgb_model.booster_.save_model(str(model_dir / model_io.DEMAND_LGB_FILE), num_iteration=best)
+
+    w = float(p["xgb_weight"])
+    meta: dict[str, Any] = {
+        "model": "demand",
+        "target": contract.DEMAND_TARGET,
+        "classes": list(contract.DEMAND_CLASSES),
+        "features": list(DEMAND_FEATURES),
+        "numeric": list(DEMAND_NUMERIC),
+        "categorical": list(DEMAND_CATEGORICAL),
+        "category_levels": levels,
+        "files": {"xgb": model_io.DEMAND_XGB_FILE, "lgb": model_io.DEMAND_LGB_FILE},
+        "ensemble_weights": {"xgb": w, "lgb": 1.0 - w},
+        "hyperparameters": p,
+        "trees": {"xgb": int(booster.num_boosted_rounds()), "lgb": int(best or lgb_model.n_estimators)},
+        "train_rows": int(len(train_df)),
+        "train_class_counts": {c: int(n) for c, n in train_df[contract.DEMAND_TARGET].value_counts().items()},
+        "training_seconds": {"xgb": round(xgb_seconds, 3), "lgb": round(lgb_seconds, 3),
+                             "total": round(time.perf_counter() - t0, 3)},
+    }
+    model_io.write_meta(model_dir, meta)
+    if has_val:
+        loaded = model_io.load(model_dir)
+        x = loaded.matrix(validation_df)
+        p_xgb = np.asarray(loaded._models["xgb"].inplace_predict(x)).reshape(len(x), -1)
+        p_lgb = np.asarray(loaded._models["lgb"].predict(x)).reshape(len(x), -1)
+        meta["validation_metrics"] = {
+            "ensemble": classification_metrics(y_val, loaded.predict_demand_proba(validation_df).argmax(1)),
+            "xgb": classification_metrics(y_val, p_xgb.argmax(1)),
+            "lgb": classification_metrics(y_val, p_lgb.argmax(1)),
+        }
+        model_io.write_meta(model_dir, meta)
+        log.info("demand: validation %s", meta["validation_metrics"])
+    log.info("demand: trained in %.1fs", meta["training_seconds"]["total"])
+    return meta
