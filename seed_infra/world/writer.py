@@ -1,0 +1,315 @@
+"""Writing a generated world to the lake layout (docs/contracts.md "The lake"), chunk by chunk.
+
+- ``raw/dt=YYYY-MM-DD/hour=HH/part-NNNNN.json.gz``: gzip JSON lines of SearchEvent documents
+  (gzip header without a timestamp, so a seed gives the same bytes every time);
+- ``truth/offers/part-YYYY-MM-DD.parquet``: noise-free price and injected anomalies per offer;
+- ``outcomes/flights/part-00000.parquet``: the final load factor of every flight that was offered;
+- ``truth/world.json``: options, parameters, documented effects and the price noise floor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from processing import contract
+from seed_infra.world.generator import (
+    _FLIGHT_CODE,
+    DEFAULT_ANOMALY_RATE,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_DAYS,
+    DEFAULT_SEARCHES_PER_DAY,
+    DEFAULT_START_DATE,
+    GENERATOR_VERSION,
+    World,
+)
+from seed_infra.world.params import EFFECTS_DOC, WorldParams
+
+GZIP_LEVEL = 3  # fast; JSON lines still shrink about 8x
+TRUTH_ROW_GROUP = 250_000
+
+
+@dataclass
+class WorldSummary:
+    """What `generate_world` wrote (counts, paths, the noise floor, speed)."""
+
+    out_dir: Path
+    seed: int
+    start_date: dt.date
+    days: int
+    events: int = 0
+    offers: int = 0
+    flights: int = 0
+    anomalies: int = 0
+    raw_files: int = 0
+    truth_files: int = 0
+    raw_bytes: int = 0
+    noise_floor_usd: float = 0.0
+    noise_floor_by_cabin_usd: dict = field(default_factory=dict)
+    demand_class_counts: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    world_json: Path | None = None
+    outcomes_file: Path | None = None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def offers_per_s(self) -> float:
+        return self.offers / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(events_per_s=round(self.events_per_s, 1), offers_per_s=round(self.offers_per_s, 1))
+        return json.loads(json.dumps(d, default=str))
+
+
+def iter_search_events(
+    *,
+    seed: int = 42,
+    start_date: dt.date = DEFAULT_START_DATE,
+    days: int = DEFAULT_DAYS,
+    searches_per_day: int = DEFAULT_SEARCHES_PER_DAY,
+    anomaly_rate: float = DEFAULT_ANOMALY_RATE,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    params: WorldParams | None = None,
+) -> Iterator[dict]:
+    """Yield SearchEvent dicts in time order, lazily (one chunk of at most ``chunk_size`` in memory).
+
+    The same events (same ids, same prices) as `generate_world` writes for the same options.
+    """
+    world = World(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day,
+                  anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
+    for day in range(days):
+        for hour, part, n in world.chunks_of_day(day):
+            yield from world.chunk(day, hour, part, n).events
+
+
+class _TruthWriter:
+    """Buffers truth rows and writes one Parquet file per search day, in row groups."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.writer: pq.ParquetWriter | None = None
+        self.buf: list[pa.Table] = []
+        self.rows = 0
+        self.files = 0
+
+    def open_day(self, day: dt.date) -> None:
+        self.close()
+        self.writer = pq.ParquetWriter(self.folder / f"part-{day.isoformat()}.parquet", contract.TRUTH_OFFER_SCHEMA, compression="zstd")
+        self.files += 1
+
+    def add(self, chunk) -> None:
+        anom = chunk.is_anomaly
+        kind = np.where(anom, np.where(chunk.anomaly_factor > 1, "spike", "drop"), None)
+        table = pa.table(
+            {
+                "offer_id": pa.array(chunk.offer_id, pa.string()),
+                "true_price_usd": pa.array(np.round(chunk.true_price_usd, 4)),
+                "is_anomaly": pa.array(anom),
+                "anomaly_kind": pa.array(kind.tolist(), pa.string()),
+                "anomaly_factor": pa.array(np.where(anom, np.round(chunk.observed_usd / chunk.true_price_usd, 4), np.nan), from_pandas=True),
+            },
+            schema=contract.TRUTH_OFFER_SCHEMA,
+        )
+        self.buf.append(table)
+        self.rows += table.num_rows
+        if self.rows >= TRUTH_ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf and self.writer is not None:
+            self.writer.write_table(pa.concat_tables(self.buf), row_group_size=max(self.rows, 1))
+        self.buf, self.rows = [], 0
+
+    def close(self) -> None:
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def flight_outcomes(world: World, codes: np.ndarray) -> pa.Table:
+    """FLIGHT_OUTCOME_SCHEMA rows for flight ids ``schedule * 1e6 + departure-day index``."""
+    net = world.net
+    codes = np.unique(codes)
+    sched, dep = codes // _FLIGHT_CODE, codes % _FLIGHT_CODE
+    lf = world.flight_load_factor(sched, dep)
+    cap = net.s_capacity[sched]
+    sold = np.minimum(np.round(lf * cap).astype(np.int64), cap)
+    load = sold / cap
+    airline = [net.airline_code[a] for a in net.s_airline[sched].tolist()]
+    number = [net.s_number[s] for s in sched.tolist()]
+    dates = [world.date_str[d] for d in dep.tolist()]
+    # a connecting itinerary's first leg flies origin -> connection
+    leg_dest = np.where(net.s_via[sched] >= 0, net.s_via[sched], net.route_d[net.s_route[sched]])
+    table = pa.table(
+        {
+            "flight_key": [f"{a}-{f}-{d}" for a, f, d in zip(airline, number, dates)],
+            "airline": airline,
+            "flight_number": number,
+            "origin": [net.iata[o] for o in net.route_o[net.s_route[sched]].tolist()],
+            "destination": [net.iata[o] for o in leg_dest.tolist()],
+            "departure_date": pa.array([dt.date.fromisoformat(d) for d in dates], pa.date32()),
+            "capacity": pa.array(cap, pa.int32()),
+            "seats_sold": pa.array(sold, pa.int32()),
+            "load_factor": pa.array(load),
+            "demand_class": [contract.demand_class(x) for x in load.tolist()],
+        },
+        schema=contract.FLIGHT_OUTCOME_SCHEMA,
+    )
+    return table.sort_by("flight_key")
+
+
+def generate_world(
+    out_dir: str | Path,
+    *,
+    seed: int = 42,
+    start_date: dt.date = DEFAULT_START_DATE,
+    days: int = DEFAULT_DAYS,
+    searches_per_day: int = DEFAULT_SEARCHES_PER_DAY,
+    anomaly_rate: float = DEFAULT_ANOMALY_RATE,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    params: WorldParams | None = None,
+    progress: bool = True,
+) -> WorldSummary:
+    """Generate a world into ``out_dir`` (raw/, outcomes/, truth/) and return what was written.
+
+    Day by day, chunk by chunk: memory is bounded by ``chunk_size`` searches plus the set of
+    flight ids offered so far. Same options and seed give byte-identical files.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    world = World(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day,
+                  anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
+    for sub in ("raw", "outcomes/flights", "truth/offers"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    summary = WorldSummary(out_dir=out, seed=seed, start_date=start_date, days=days)
+    truth = _TruthWriter(out / "truth" / "offers")
+    n_cabins = len(contract.CABINS)
+    sq_err, sq_n = np.zeros(n_cabins), np.zeros(n_cabins)
+    flight_sets: list[np.ndarray] = []
+    dumps = orjson.dumps
+
+    bar = _progress(progress)
+    with bar if bar is not None else nullcontext():
+        task = bar.add_task("generating", total=days * searches_per_day) if bar is not None else None
+        for day in range(days):
+            search_day = start_date + dt.timedelta(days=day)
+            truth.open_day(search_day)
+            for hour, part, n in world.chunks_of_day(day):
+                chunk = world.chunk(day, hour, part, n)
+                folder = out / "raw" / f"dt={search_day.isoformat()}" / f"hour={hour:02d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                payload = b"\n".join(dumps(e) for e in chunk.events) + b"\n"
+                data = gzip.compress(payload, compresslevel=GZIP_LEVEL, mtime=0)
+                (folder / f"part-{part:05d}.json.gz").write_bytes(data)
+                truth.add(chunk)
+                ok = ~chunk.is_anomaly
+                err = chunk.observed_usd[ok] - chunk.true_price_usd[ok]
+                np.add.at(sq_err, chunk.cabin[ok], err**2)
+                np.add.at(sq_n, chunk.cabin[ok], 1)
+                flight_sets.append(chunk.flight_codes)
+                summary.events += len(chunk.events)
+                summary.offers += len(chunk.offer_id)
+                summary.anomalies += int(chunk.is_anomaly.sum())
+                summary.raw_files += 1
+                summary.raw_bytes += len(data)
+                if bar is not None:
+                    bar.update(task, advance=n)
+            # keep the flight-id set compact: bounded by schedules x booking horizon
+            flight_sets = [np.unique(np.concatenate(flight_sets))] if flight_sets else []
+    truth.close()
+    summary.truth_files = truth.files
+
+    codes = np.unique(np.concatenate(flight_sets)) if flight_sets else np.zeros(0, dtype=np.int64)
+    outcomes = flight_outcomes(world, codes)
+    summary.outcomes_file = out / "outcomes" / "flights" / "part-00000.parquet"
+    pq.write_table(outcomes, summary.outcomes_file, compression="zstd")
+    summary.flights = outcomes.num_rows
+    classes = outcomes.column("demand_class").to_pylist()
+    summary.demand_class_counts = {c: classes.count(c) for c in contract.DEMAND_CLASSES}
+    total_n = sq_n.sum()
+    summary.noise_floor_usd = float(np.sqrt(sq_err.sum() / total_n)) if total_n else 0.0
+    summary.noise_floor_by_cabin_usd = {
+        c: round(float(np.sqrt(sq_err[i] / sq_n[i])), 4) for i, c in enumerate(contract.CABINS) if sq_n[i]
+    }
+    summary.world_json = out / "truth" / "world.json"
+    summary.world_json.write_text(json.dumps(_world_doc(world, summary), indent=2, sort_keys=False) + "\n")
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _world_doc(world: World, s: WorldSummary) -> dict:
+    """truth/world.json: everything needed to judge a model against the world (no timings: deterministic)."""
+    net = world.net
+    flights = max(s.flights, 1)
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "seed": world.seed,
+        "options": {
+            "start_date": world.start_date.isoformat(),
+            "days": world.days,
+            "searches_per_day": world.searches_per_day,
+            "anomaly_rate": world.anomaly_rate,
+            "chunk_size": world.chunk_size,
+        },
+        "counts": {
+            "events": s.events,
+            "offers": s.offers,
+            "flights": s.flights,
+            "anomalies": s.anomalies,
+            "anomaly_share": round(s.anomalies / max(s.offers, 1), 6),
+            "offers_per_search": round(s.offers / max(s.events, 1), 3),
+            "raw_files": s.raw_files,
+        },
+        "noise_floor": {
+            "price_rmse_usd": round(s.noise_floor_usd, 4),
+            "price_rmse_usd_by_cabin": s.noise_floor_by_cabin_usd,
+            "definition": "RMSE in USD between observed (quoted, converted with contract.to_usd) and noise-free"
+            " per-passenger prices over non-anomalous offers: the best RMSE a price model can reach",
+        },
+        "demand_classes": {
+            "counts": s.demand_class_counts,
+            "shares": {k: round(v / flights, 4) for k, v in s.demand_class_counts.items()},
+            "thresholds": {"low_below": contract.DEMAND_LOW_BELOW, "high_above": contract.DEMAND_HIGH_ABOVE},
+        },
+        "network": {
+            **net.summary(),
+            "airport_codes": net.iata,
+            "airlines": [
+                {"code": c, "kind": k, "price_level": float(p), "load_factor_effect": float(lf)}
+                for c, k, p, lf in zip(net.airline_code, net.airline_kind, net.airline_price, net.airline_lf)
+            ],
+            "routes": [
+                {"route": code, "distance_km": round(float(km), 1), "carriers": int(c), "load_factor_offset": round(float(lf), 4)}
+                for code, km, c, lf in zip(net.route_code, net.route_km, net.route_carriers, net.route_lf)
+            ],
+        },
+        "effects": EFFECTS_DOC,
+        "parameters": world.p.to_dict(),
+    }
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("searches"),
+        TimeRemainingColumn(), transient=False,
+    )
