@@ -1,0 +1,207 @@
+"""End-to-end runs of small definitions whose jobs are tiny Python modules."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+from executor_defs import env_dirs, get, join, price_pipeline, processing_step, read_json  # noqa: F401
+
+from pipelines.local_executor import DefinitionError, run_definition
+
+
+def _run(dirs, definition, **kw):
+    kw.setdefault("progress", False)
+    return run_definition(
+        definition, run_root=dirs["runs"], lake_root=dirs["lake"], registry_root=dirs["registry"], **kw
+    )
+
+
+def test_happy_path_runs_the_dag_and_registers(env_dirs):
+    d = env_dirs
+    res = _run(d, price_pipeline(d["code"]), execution_id="exec-1")
+    assert res.status == "Succeeded", res.failure_reason
+    assert [s.name for s in res.steps] == ["Preprocess", "TrainPrice", "EvaluatePrice", "CheckPriceGates", "RegisterPrice", "FailPrice"]
+    assert [s.status for s in res.steps] == ["Succeeded"] * 5 + ["Skipped"]
+    assert res.fail_message is None
+
+    # Preprocess: outputs uploaded to the execution's prefix; s3:// and /opt/ml mapped in argv; input copied.
+    pre = res.step("Preprocess")
+    train_uri = pre.properties["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert train_uri == "s3://bkt/runs/exec-1/Preprocess/train"
+    meta = read_json(d["lake"] / "bkt/runs/exec-1/Preprocess/train/meta.json")
+    argv = meta["argv"]
+    opt_ml = d["runs"].resolve() / "exec-1" / "Preprocess" / "opt_ml"
+    assert argv[argv.index("--raw-uri") + 1] == str(d["lake"].resolve() / "bkt/raw") + "/"
+    assert argv[argv.index("--opt") + 1] == str(opt_ml / "processing/output/train")
+    assert argv[argv.index("--rows") + 1] == "3"
+    assert meta["raw"] == ["a.txt", "b.txt"] and meta["env_a"] == "b"
+    assert (opt_ml / "processing/input/raw/nested/b.txt").read_text() == "b"
+    assert pre.stdout_log.read_text().strip() == "preprocess done"
+
+    # Training contract: hyperparameters as strings, channels, model.tar.gz under <output>/<job>/output/.
+    tr = res.step("TrainPrice")
+    job = tr.properties["TrainingJobName"]
+    assert job.startswith("pipelines-exec-1-TrainPrice")
+    model_uri = tr.properties["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model_uri == f"s3://bkt/models/{job}/output/model.tar.gz"
+    t_opt = d["runs"].resolve() / "exec-1" / "TrainPrice" / "opt_ml"
+    assert read_json(t_opt / "input/config/hyperparameters.json") == {"model": "price", "n": "3"}
+    with tarfile.open(d["lake"] / "bkt/models" / job / "output/model.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["model.json", "sub", "sub/weights.txt"]
+        model = json.load(tar.extractfile("model.json"))
+    assert model["rows"] == 3 and model["channels"] == ["train", "validation"]
+    assert model["env_channel"] == str(t_opt / "input/data/train")
+    step_json = read_json(d["runs"] / "exec-1/TrainPrice/step.json")
+    assert step_json["status"] == "Succeeded" and step_json["ignored"]["EnableManagedSpotTraining"] is True
+    assert step_json["resolved_arguments"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == train_uri
+
+    # Evaluate got the single model object as a file inside its input dir.
+    e_opt = d["runs"].resolve() / "exec-1" / "EvaluatePrice" / "opt_ml"
+    assert (e_opt / "processing/model/model.tar.gz").is_file()
+
+    # Registered: artifact, approval status from a parameter, metrics read back from the S3 URI.
+    pkg = read_json(d["registry"] / "airfare-price/1/package.json")
+    assert pkg["ModelApprovalStatus"] == "PendingManualApproval"
+    assert pkg["Metrics"]["regression_metrics"]["rmse"]["value"] == 5.0
+    assert pkg["Source"]["pipeline_execution_id"] == "exec-1" and pkg["Source"]["model_data_url"] == model_uri
+    assert res.step("RegisterPrice").properties["ModelPackageVersion"] == 1
+    assert res.step("CheckPriceGates").properties == {"Outcome": True}
+
+    ex = read_json(d["runs"] / "exec-1/execution.json")
+    assert ex["status"] == "Succeeded" and [s["status"] for s in ex["steps"]][-1] == "Skipped"
+    assert (d["runs"] / "exec-1/definition.json").is_file()
+
+
+def test_failing_gate_ends_in_fail_step_and_registers_nothing(env_dirs):
+    d = env_dirs
+    res = _run(d, price_pipeline(d["code"]), parameters={"ObservedRmse": "12.5", "ModelApprovalStatus": "Approved"})
+    assert res.status == "Failed"
+    assert res.failed_step == "FailPrice"
+    assert res.fail_message == "price gate failed: rmse=12.5 (max 10.0)"
+    statuses = {s.name: s.status for s in res.steps}
+    assert statuses["CheckPriceGates"] == "Succeeded" and statuses["RegisterPrice"] == "Skipped"
+    assert statuses["FailPrice"] == "Succeeded"
+    assert res.step("CheckPriceGates").properties == {"Outcome": False}
+    assert not d["registry"].exists() or not any(d["registry"].rglob("package.json"))
+    assert read_json(res.run_dir / "execution.json")["fail_message"] == res.fail_message
+
+
+def test_crashing_training_stops_dependants_with_reason(env_dirs):
+    d = env_dirs
+    res = _run(d, price_pipeline(d["code"], crash_training=True))
+    assert res.status == "Failed" and res.failed_step == "TrainPrice" and res.fail_message is None
+    tr = res.step("TrainPrice")
+    assert tr.status == "Failed"
+    assert "exit code 3" in tr.failure_reason
+    assert "AlgorithmError: the trainer was told to crash" in tr.failure_reason
+    assert "about to crash" in tr.failure_reason
+    assert {s.name: s.status for s in res.steps} == {
+        "Preprocess": "Succeeded", "TrainPrice": "Failed", "EvaluatePrice": "NotRun",
+        "CheckPriceGates": "NotRun", "RegisterPrice": "NotRun", "FailPrice": "NotRun",
+    }  # fmt: skip
+    assert read_json(tr.step_dir / "step.json")["failure_reason"] == tr.failure_reason
+    assert not (res.run_dir / "EvaluatePrice").exists()
+
+
+def test_crashing_processing_reports_stderr_and_stops_independent_branches(env_dirs):
+    d = env_dirs
+    crash = processing_step("Crash", "tj_crash", d["code"])
+    after = processing_step("After", "tj_preprocess", d["code"], depends_on=["Crash"],
+                            outputs=[("train", "s3://bkt/x/train", "/opt/ml/processing/output/train"),
+                                     ("test", "s3://bkt/x/test", "/opt/ml/processing/output/test")])  # fmt: skip
+    other = processing_step("Other", "tj_crash", d["code"])
+    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "ImageUri", "Type": "String", "DefaultValue": "i"}],
+                  "Steps": [crash, after, other]}  # fmt: skip
+    res = _run(d, definition)
+    assert res.failed_step == "Crash"
+    assert "ValueError: bad split" in res.failure_reason
+    assert res.step("After").status == "NotRun"
+    assert res.step("Other").status == "NotRun"  # with one worker, nothing new starts after a failure
+    assert res.step("Crash").stdout_log.read_text() == "starting\n"
+
+
+def test_missing_input_fails_the_step_clearly(env_dirs):
+    d = env_dirs
+    res = _run(d, price_pipeline(d["code"]), parameters={"RawUri": "s3://bkt/nothing-here/"})
+    assert res.failed_step == "Preprocess"
+    assert "no S3 objects found under s3://bkt/nothing-here/" in res.failure_reason
+
+
+def test_parallel_workers_run_independent_steps(env_dirs):
+    d = env_dirs
+    steps = [
+        processing_step(f"P{i}", "tj_preprocess", d["code"],
+                        outputs=[("train", f"s3://bkt/p{i}/train", "/opt/ml/processing/output/train"),
+                                 ("test", f"s3://bkt/p{i}/test", "/opt/ml/processing/output/test")])
+        for i in range(3)
+    ]  # fmt: skip
+    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "ImageUri", "Type": "String", "DefaultValue": "i"}],
+                  "Steps": steps}  # fmt: skip
+    res = _run(d, definition, max_workers=3)
+    assert res.status == "Succeeded"
+    for i in range(3):
+        assert (d["lake"] / f"bkt/p{i}/train/data.csv").is_file()
+    starts = sorted(s.started for s in res.steps)
+    ends = sorted(s.ended for s in res.steps)
+    assert starts[-1] < ends[0], "the three steps should overlap in time"
+
+
+def test_max_runtime_stops_a_hung_job(env_dirs):
+    d = env_dirs
+    definition = price_pipeline(d["code"])
+    train = definition["Steps"][1]
+    train["Arguments"]["HyperParameters"]["sleep"] = "30"
+    train["Arguments"]["StoppingCondition"]["MaxRuntimeInSeconds"] = 1
+    res = _run(d, definition)
+    assert res.failed_step == "TrainPrice"
+    assert "MaxRuntimeInSeconds (1) exceeded" in res.failure_reason
+    assert res.step("TrainPrice").seconds < 10
+
+
+def test_cache_hit_reuses_earlier_outputs(env_dirs):
+    d = env_dirs
+    cached = price_pipeline(d["code"], preprocess_cache={"Enabled": True, "ExpireAfter": "P30D"})
+    # A fixed output prefix: with the execution id in it, the arguments (hence the key) change.
+    for out in cached["Steps"][0]["Arguments"]["ProcessingOutputConfig"]["Outputs"]:
+        out["S3Output"]["S3Uri"] = f"s3://bkt/fixed/{out['OutputName']}"
+    first = _run(d, cached, execution_id="c1")
+    second = _run(d, cached, execution_id="c2")
+    assert first.status == second.status == "Succeeded"
+    assert first.step("Preprocess").cached_from is None
+    assert second.step("Preprocess").cached_from == "c1"
+    assert not (second.run_dir / "Preprocess" / "opt_ml").exists()
+    assert second.step("TrainPrice").cached_from is None  # no CacheConfig
+    # A changed input misses the cache.
+    (d["lake"] / "bkt/raw/a.txt").write_text("changed")
+    third = _run(d, cached, execution_id="c3")
+    assert third.step("Preprocess").cached_from is None
+    # use_cache=False ignores it.
+    fourth = _run(d, cached, execution_id="c4", use_cache=False)
+    assert fourth.step("Preprocess").cached_from is None
+
+
+def test_definition_errors_raise_before_running(env_dirs):
+    d = env_dirs
+    with pytest.raises(DefinitionError, match="unknown parameter"):
+        _run(d, price_pipeline(d["code"]), parameters={"Nope": 1})
+    with pytest.raises(DefinitionError, match="not a valid Integer"):
+        _run(d, price_pipeline(d["code"]), parameters={"Rows": "three"})
+    with pytest.raises(DefinitionError, match="not one of"):
+        _run(d, price_pipeline(d["code"]), parameters={"ModelApprovalStatus": "Maybe"})
+    assert not d["runs"].exists() or not any(d["runs"].iterdir())
+    _run(d, price_pipeline(d["code"]), execution_id="same")
+    with pytest.raises(ValueError, match="already exists"):
+        _run(d, price_pipeline(d["code"]), execution_id="same")
+
+
+def test_progress_lines(env_dirs, capsys):
+    d = env_dirs
+    res = _run(d, price_pipeline(d["code"]), parameters={"ObservedRmse": 99}, progress=True)
+    err = capsys.readouterr().err
+    assert res.status == "Failed"
+    assert "▶ Preprocess (Processing) started" in err
+    assert "✔ TrainPrice succeeded in" in err
+    assert "↷ RegisterPrice skipped" in err
+    assert "■ FailPrice (Fail): price gate failed: rmse=99.0" in err
