@@ -38,7 +38,8 @@ MODEL_FORBIDDEN: dict[str, frozenset[str]] = {
 MODEL_TARGETS: dict[str, tuple[str, ...]] = {
     "price": (contract.PRICE_TARGET, "true_price_usd"),
     "demand": (contract.DEMAND_TARGET, "load_factor"),
-    "anomaly": ("is_anomaly", "anomaly_factor", "true_price_usd"),
+    # not anomaly_factor: a good anomaly feature legitimately tracks the glitch size
+    "anomaly": ("is_anomaly",),
 }
 
 # Label classes in their natural order (for correlation with an ordered label).

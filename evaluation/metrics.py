@@ -7,7 +7,7 @@ instead of a confusing numpy broadcast error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,20 +138,30 @@ def probabilistic_metrics(y_true: Any, proba: Any, labels: Sequence[str]) -> dic
     return out
 
 
-def majority_baseline(y_true: Any, y_reference: Any | None = None) -> dict[str, Any]:
-    """Accuracy on ``y_true`` of always predicting the majority class of ``y_reference``.
+def majority_baseline(
+    y_true: Any, y_reference: Any | None = None, reference_counts: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Accuracy on ``y_true`` of always predicting the majority class of the reference.
 
-    Without a reference (the training labels), the test set's own majority is used: the best
-    any constant predictor can do there, so a model must clearly beat it.
+    The reference is the training labels (``y_reference``, or their ``reference_counts`` as
+    stored in model_meta.json). Without one, the test set's own majority is used: the best any
+    constant predictor can do there, so a model must clearly beat it.
     """
     y_true = _as_1d("y_true", y_true, object)
-    ref = y_true if y_reference is None else _as_1d("y_reference", y_reference, object)
-    if len(y_true) == 0 or len(ref) == 0:
+    if len(y_true) == 0:
         raise ValueError("majority baseline needs at least one label")
-    majority = pd.Series(ref).value_counts().idxmax()
+    if reference_counts:
+        majority, source = max(reference_counts.items(), key=lambda kv: kv[1])[0], "training"
+    else:
+        ref = y_true if y_reference is None else _as_1d("y_reference", y_reference, object)
+        if len(ref) == 0:
+            raise ValueError("majority baseline needs at least one reference label")
+        majority = pd.Series(ref).value_counts().idxmax()
+        source = "test" if y_reference is None else "training"
     return {
         "majority_class": str(majority),
         "majority_class_accuracy": metric(float(np.mean(y_true == majority))),
+        "majority_from": source,
     }
 
 

@@ -74,8 +74,11 @@ def test_probabilistic_metrics():
 
 def test_majority_baseline():
     out = m.majority_baseline(["a", "a", "b", "c"])
-    assert out == {"majority_class": "a", "majority_class_accuracy": {"value": 0.5}}
+    assert out == {"majority_class": "a", "majority_class_accuracy": {"value": 0.5}, "majority_from": "test"}
     assert m.majority_baseline(["a", "b"], y_reference=["b", "b", "a"])["majority_class"] == "b"
+    from_counts = m.majority_baseline(["a", "c", "c"], reference_counts={"a": 3, "c": 9})
+    assert from_counts["majority_class"] == "c" and from_counts["majority_from"] == "training"
+    assert from_counts["majority_class_accuracy"]["value"] == pytest.approx(2 / 3)
 
 
 def test_binary_and_ranking_metrics():
