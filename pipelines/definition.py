@@ -339,3 +339,45 @@ def definition_dict(**kwargs) -> dict:
     """The pipeline definition as a dict (the JSON that is upserted and run locally)."""
     with sdk.quiet():
         return json.loads(get_pipeline(**kwargs).definition())
+
+
+def upsert(role_arn: str, description: str | None = None, **kwargs) -> dict:
+    """Create or update the pipeline in SageMaker with the jobs' role set to ``role_arn``.
+
+    The definition is statically checked first; the SageMaker client comes from
+    ``processing.aws`` (so ``AWS_ENDPOINT_URL`` points it at moto in tests).
+    """
+    from pipelines.validate import validate_definition
+    from processing import aws
+
+    with sdk.quiet():
+        pipeline = get_pipeline(role=role_arn, sagemaker_client=aws.client("sagemaker"), **kwargs)
+        definition = json.loads(pipeline.definition())
+    problems = validate_definition(definition)
+    if problems:
+        raise ValueError("the pipeline definition does not validate:\n" + "\n".join(f"  {p}" for p in problems))
+    with sdk.quiet():
+        return pipeline.upsert(role_arn=role_arn, description=description or "airfare: price, demand and anomaly models")
+
+
+def start(pipeline_name: str = DEFAULT_PIPELINE_NAME, parameters: dict | None = None, display_name: str | None = None) -> str:
+    """Start an execution of an upserted pipeline; return its execution ARN.
+
+    Parameter names are checked against the deployed definition so that a typo fails here
+    rather than in SageMaker's execution.
+    """
+    from processing import aws
+
+    sm = aws.client("sagemaker")
+    deployed = json.loads(sm.describe_pipeline(PipelineName=pipeline_name)["PipelineDefinition"])
+    declared = {p["Name"] for p in deployed.get("Parameters") or []}
+    unknown = sorted(set(parameters or {}) - declared)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; {pipeline_name} declares: {', '.join(sorted(declared))}")
+    kwargs: dict = {
+        "PipelineName": pipeline_name,
+        "PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in (parameters or {}).items()],
+    }
+    if display_name:
+        kwargs["PipelineExecutionDisplayName"] = display_name
+    return sm.start_pipeline_execution(**kwargs)["PipelineExecutionArn"]

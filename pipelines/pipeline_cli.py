@@ -1,7 +1,252 @@
-"""Commands of this package for the `airfare` CLI (see pipelines/cli.py)."""
+"""`airfare pipeline ...`: build, validate, upsert, start or run locally the SageMaker pipeline.
+
+Light at import time (typer and stdlib); the SDK, boto3 and the executor load inside commands.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+ParamOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--param", "-p", help="Pipeline parameter override Name=Value (repeatable), e.g. -p StartDate=2026-03-01."),
+]
+RoleOpt = Annotated[
+    Optional[str],
+    typer.Option("--role-arn", envvar="SAGEMAKER_ROLE_ARN", help="SageMaker execution role ARN baked into the jobs."),
+]
+NameOpt = Annotated[str, typer.Option("--pipeline-name", help="SageMaker pipeline name.")]
+BucketOpt = Annotated[str, typer.Option("--bucket", help="Bucket of the lake; step outputs go under s3://BUCKET/pipeline-runs/.")]
+ImageOpt = Annotated[
+    Optional[str],
+    typer.Option("--image-uri", envvar="AIRFARE_IMAGE_URI", help="Default of the ImageUri parameter (the project's image)."),
+]
+SpotOpt = Annotated[bool, typer.Option("--spot/--no-spot", help="Managed spot training (fixed when the definition is built).")]
+MaxRunOpt = Annotated[int, typer.Option("--max-runtime", min=60, help="Training MaxRuntimeInSeconds.")]
+MaxWaitOpt = Annotated[int, typer.Option("--max-wait", min=60, help="Training MaxWaitTimeInSeconds (spot only; >= --max-runtime).")]
+SubnetOpt = Annotated[Optional[list[str]], typer.Option("--subnet", help="VPC subnet id for the jobs (repeatable).")]
+SgOpt = Annotated[Optional[list[str]], typer.Option("--security-group", help="VPC security group id for the jobs (repeatable).")]
+KmsOpt = Annotated[Optional[str], typer.Option("--kms-key", help="KMS key for job volumes and outputs.")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
+    """``["A=1", "B=x=y"]`` -> ``{"A": "1", "B": "x=y"}``; values stay strings (typed by the runtime)."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"{pair!r} is not Name=Value", param_hint="--param")
+        out[name.strip()] = value
+    return out
+
+
+def _check_params(params: dict[str, str], definition: dict) -> None:
+    declared = {p["Name"] for p in definition.get("Parameters") or []}
+    unknown = sorted(set(params) - declared)
+    if unknown:
+        _fail(f"unknown parameter(s) {', '.join(unknown)}; the definition declares: {', '.join(sorted(declared))}")
+
+
+def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnets, security_groups, kms_key) -> dict:
+    from pipelines.definition import DEFAULT_IMAGE_URI
+
+    if spot and max_wait < max_runtime:
+        _fail(f"--max-wait ({max_wait}) must be >= --max-runtime ({max_runtime}) for spot training")
+    return dict(
+        default_bucket=bucket,
+        pipeline_name=pipeline_name,
+        image_uri=image_uri or DEFAULT_IMAGE_URI,
+        use_spot_instances=spot,
+        max_runtime_in_seconds=max_runtime,
+        max_wait_time_in_seconds=max_wait,
+        subnets=subnets or None,
+        security_group_ids=security_groups or None,
+        volume_kms_key=kms_key,
+        output_kms_key=kms_key,
+    )
+
+
+def _print_problems(problems, source: str) -> None:
+    typer.secho(f"{source}: {len(problems)} problem(s)", fg=typer.colors.RED, err=True)
+    for p in problems:
+        typer.echo(f"  - {p}", err=True)
+
+
+@app.command()
+def definition(
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON here instead of stdout.")] = None,
+    role_arn: RoleOpt = None,
+    pipeline_name: NameOpt = "airfare-pipeline",
+    bucket: BucketOpt = "airfare-lake",
+    image_uri: ImageOpt = None,
+    spot: SpotOpt = True,
+    max_runtime: MaxRunOpt = 3600,
+    max_wait: MaxWaitOpt = 7200,
+    subnet: SubnetOpt = None,
+    security_group: SgOpt = None,
+    kms_key: KmsOpt = None,
+) -> None:
+    """Print (or write) the pipeline definition JSON. Offline: nothing is uploaded or called."""
+    from pipelines.definition import definition_dict
+
+    kwargs = _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnet, security_group, kms_key)
+    text = json.dumps(definition_dict(role=role_arn, **kwargs), indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="Pipeline definition JSON file.")]) -> None:
+    """Statically check a definition: every Get / Join / JsonGet, output, property file and step name resolves."""
+    from pipelines.validate import validate_file
+
+    problems = validate_file(file)
+    if problems:
+        _print_problems(problems, str(file))
+        raise typer.Exit(1)
+    defn = json.loads(file.read_text())
+    typer.secho(f"{file}: OK ({len(defn.get('Parameters') or [])} parameters, top-level steps: "
+                f"{', '.join(s['Name'] for s in defn['Steps'])})", fg=typer.colors.GREEN)  # fmt: skip
+
+
+@app.command()
+def upsert(
+    role_arn: RoleOpt = None,
+    pipeline_name: NameOpt = "airfare-pipeline",
+    bucket: BucketOpt = "airfare-lake",
+    image_uri: ImageOpt = None,
+    spot: SpotOpt = True,
+    max_runtime: MaxRunOpt = 3600,
+    max_wait: MaxWaitOpt = 7200,
+    subnet: SubnetOpt = None,
+    security_group: SgOpt = None,
+    kms_key: KmsOpt = None,
+    description: Annotated[Optional[str], typer.Option(help="Pipeline description.")] = None,
+) -> None:
+    """Create or update the pipeline in SageMaker (statically checked first)."""
+    if not role_arn:
+        _fail("--role-arn (or SAGEMAKER_ROLE_ARN) is required to upsert")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.definition import upsert as do_upsert
+
+    kwargs = _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnet, security_group, kms_key)
+    try:
+        resp = do_upsert(role_arn, description=description, **kwargs)
+    except ValueError as e:
+        _fail(str(e), 1)
+    except (ClientError, BotoCoreError) as e:
+        _fail(f"SageMaker refused the upsert: {e}", 1)
+    typer.echo(resp["PipelineArn"])
+
+
+@app.command()
+def start(
+    pipeline_name: NameOpt = "airfare-pipeline",
+    param: ParamOpt = None,
+    display_name: Annotated[Optional[str], typer.Option(help="Execution display name.")] = None,
+) -> None:
+    """Start an execution of the upserted pipeline; prints the execution ARN."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.definition import start as do_start
+
+    params = parse_param_pairs(param)
+    try:
+        arn = do_start(pipeline_name, params, display_name)
+    except ValueError as e:
+        _fail(str(e))
+    except (ClientError, BotoCoreError) as e:
+        _fail(f"SageMaker refused to start {pipeline_name}: {e}", 1)
+    typer.echo(arn)
+
+
+@app.command("run-local")
+def run_local(
+    definition_file: Annotated[
+        Optional[Path], typer.Option("--definition", help="Definition JSON (default: build it now, as `definition` does).")
+    ] = None,
+    param: ParamOpt = None,
+    lake: Annotated[Path, typer.Option(help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = Path(".lake"),
+    runs: Annotated[Path, typer.Option(help="Folder of local runs (one sub-folder per execution).")] = Path("runs"),
+    registry: Annotated[Path, typer.Option(help="Local model registry root.")] = Path(".lake/registry"),
+    execution_id: Annotated[Optional[str], typer.Option(help="Execution id (default: a new one).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Steps run in parallel when independent.")] = 1,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run steps even when a cached result matches.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+) -> None:
+    """Run the pipeline definition locally (no Docker), after the static check; prints a per-step table."""
+    from pipelines.validate import validate_definition, validate_file
+
+    if definition_file is not None:
+        problems = validate_file(definition_file)
+        if problems:
+            _print_problems(problems, str(definition_file))
+            raise typer.Exit(1)
+        defn = json.loads(definition_file.read_text())
+    else:
+        from pipelines.definition import definition_dict
+
+        defn = definition_dict(image_uri=os.environ.get("AIRFARE_IMAGE_URI") or "airfare-mlops:latest")
+        problems = validate_definition(defn)
+        if problems:
+            _print_problems(problems, "built definition")
+            raise typer.Exit(1)
+    params = parse_param_pairs(param)
+    _check_params(params, defn)
+
+    from pipelines.local_executor import DefinitionError, run_definition
+
+    try:
+        result = run_definition(
+            defn,
+            parameters=params,
+            run_root=runs,
+            lake_root=lake,
+            registry_root=registry,
+            execution_id=execution_id,
+            progress=not quiet,
+            max_workers=workers,
+            use_cache=not no_cache,
+        )
+    except (DefinitionError, ValueError) as e:
+        _fail(str(e))
+    _print_result(result)
+    if result.status != "Succeeded":
+        raise typer.Exit(1)
+
+
+def _print_result(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colors = {"Succeeded": "green", "Failed": "red", "Skipped": "yellow", "NotRun": "dim"}
+    table = Table(title=f"execution {result.execution_id}: {result.status}")
+    for col in ("step", "type", "status", "seconds", "detail"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for s in result.steps:
+        detail = s.failure_reason or (f"cached from {s.cached_from}" if s.cached_from else "")
+        color = colors.get(s.status, "white")
+        secs = f"{s.seconds:.1f}" if s.seconds is not None else ""
+        table.add_row(s.name, s.type, f"[{color}]{s.status}[/{color}]", secs, detail)
+    console = Console()
+    console.print(table)
+    if result.fail_message:
+        console.print(f"[red]{result.fail_message}[/red]")
+    console.print(f"run folder: {result.run_dir}")
