@@ -70,15 +70,13 @@ def error_by_days_to_departure(days: Any, y_true: Any, y_pred: Any, path: str | 
     frame = pd.DataFrame({"bin": bins, "err": err})
     g = frame.groupby("bin", observed=True)["err"]
     stats = pd.DataFrame({"rmse": g.apply(lambda e: float(np.sqrt(np.mean(e**2)))), "bias": g.mean(), "n": g.size()})
-    labels = [f"{int(iv.left)}-{int(iv.right) - 1}" for iv in stats.index]
+    labels = [f"{int(iv.left)}-{int(iv.right) - 1}\n(n={n})" for iv, n in zip(stats.index, stats["n"])]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     x = np.arange(len(stats))
     ax.bar(x - 0.2, stats["rmse"], width=0.4, label="RMSE")
     ax.bar(x + 0.2, stats["bias"], width=0.4, label="mean error (pred - actual)")
-    for xi, n in zip(x, stats["n"]):
-        ax.annotate(f"n={n}", (xi, 0), xytext=(0, -24), textcoords="offset points", ha="center", fontsize=7)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, labels, rotation=30)
+    ax.set_xticks(x, labels, fontsize=8)
     ax.set_xlabel("days to departure")
     ax.set_ylabel("USD")
     ax.set_title("Price error by days to departure")
@@ -124,7 +122,7 @@ def score_distribution(scores: Any, labels: Any | None, threshold: float | None,
     if threshold is not None:
         ax.axvline(threshold, color="crimson", ls="--", label=f"threshold {threshold:.3f}")
     ax.set_xlabel("anomaly score (higher = more anomalous)")
-    ax.set_ylabel("density" if labels is not None else "offers")
+    ax.set_ylabel("density (each class normalized)" if labels is not None else "offers")
     ax.set_title("Anomaly score distribution")
     ax.legend()
     ax.grid(alpha=0.3)
