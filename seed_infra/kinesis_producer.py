@@ -18,9 +18,11 @@ relative to each other; consumers dedupe and order by ``event_id``/``event_time`
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,10 +220,13 @@ class ProducerConfig:
     base_delay_s: float = 0.1
     max_delay_s: float = 5.0
     delay_between_batches_s: float = 0.0  # demo-speed streaming (the seed's --delay)
+    concurrency: int = 1  # PutRecords calls in flight; 1 keeps batches in order
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not 1 <= self.concurrency <= 64:
+            raise ValueError("concurrency must be 1..64")
         if self.delay_between_batches_s < 0 or self.base_delay_s < 0 or self.max_delay_s < 0:
             raise ValueError("delays must not be negative")
         if not 1 <= self.max_records <= MAX_RECORDS_PER_REQUEST:
@@ -254,6 +259,7 @@ class KinesisProducer:
         self.config = config or ProducerConfig()
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self._rng_lock = threading.Lock()  # random.Random is not safe to share across threads
         self.clock = clock
 
     def send(
@@ -264,12 +270,16 @@ class KinesisProducer:
     ) -> ProduceResult:
         """Stream ``events`` (consumed lazily) and return the delivery figures.
 
-        ``on_batch(result, n)`` is called after each delivered batch of ``n`` records (progress bars).
-        Raises ``DeliveryError`` when a batch still has failed records after the last attempt.
+        ``on_batch(result, n)`` is called, in this thread, after each delivered batch of ``n``
+        records (progress bars). With ``config.concurrency`` > 1, that many PutRecords calls are in
+        flight at once (boto3 clients are thread-safe), which hides network latency; batches may
+        then land out of order. Raises ``DeliveryError`` when a batch still has failed records
+        after the last attempt; no new batch is started after that, in-flight ones are awaited.
         """
         cfg = self.config
         result = ProduceResult(self.stream_name)
         start = self.clock()
+        failed: list[FailedRecord] = []
 
         def accepted() -> Iterator[Record]:
             for item in encode_events(events, max_record_bytes=cfg.max_record_bytes):
@@ -278,56 +288,100 @@ class KinesisProducer:
                 else:
                     yield item
 
+        def merge(stats: _BatchStats, n: int) -> None:
+            stats.merge_into(result)
+            result.elapsed_s = self.clock() - start
+            if stats.failed:
+                failed.extend(stats.failed)
+            elif on_batch is not None:
+                on_batch(result, n)
+
+        batches = batch_records(accepted(), max_records=cfg.max_records, max_bytes=cfg.max_bytes)
         try:
-            first = True
-            for batch in batch_records(accepted(), max_records=cfg.max_records, max_bytes=cfg.max_bytes):
-                if not first and cfg.delay_between_batches_s > 0:
-                    self.sleep(cfg.delay_between_batches_s)
-                first = False
-                self._put_batch(batch, result)
-                result.elapsed_s = self.clock() - start
-                if on_batch is not None:
-                    on_batch(result, len(batch))
+            if cfg.concurrency == 1:
+                for i, batch in enumerate(batches):
+                    if i and cfg.delay_between_batches_s > 0:
+                        self.sleep(cfg.delay_between_batches_s)
+                    merge(self._put_batch(batch), len(batch))
+                    if failed:
+                        break
+            else:
+                with ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="kinesis-put") as pool:
+                    window: deque[tuple[Future, int]] = deque()
+                    for i, batch in enumerate(batches):
+                        if i and cfg.delay_between_batches_s > 0:
+                            self.sleep(cfg.delay_between_batches_s)
+                        window.append((pool.submit(self._put_batch, batch), len(batch)))
+                        while len(window) >= cfg.concurrency or (window and window[0][0].done()):
+                            future, n = window.popleft()
+                            merge(future.result(), n)
+                        if failed:
+                            break
+                    while window:
+                        future, n = window.popleft()
+                        merge(future.result(), n)
         finally:
             result.elapsed_s = self.clock() - start
+        if failed:
+            raise DeliveryError(self.stream_name, sorted(failed, key=lambda f: f.index), cfg.max_attempts, result)
         return result
 
-    def _put_batch(self, batch: list[Record], result: ProduceResult) -> None:
+    def _put_batch(self, batch: list[Record]) -> _BatchStats:
         """Deliver one batch, re-sending only the records a partial failure names."""
         cfg = self.config
+        stats = _BatchStats()
         pending = batch
+        failed: list[tuple[Record, dict]] = []
         for attempt in range(1, cfg.max_attempts + 1):
             if attempt > 1:
-                self.sleep(backoff_delay(attempt - 1, base=cfg.base_delay_s, cap=cfg.max_delay_s, rng=self.rng))
-                result.retried_calls += 1
-                result.retried_records += len(pending)
+                with self._rng_lock:
+                    delay = backoff_delay(attempt - 1, base=cfg.base_delay_s, cap=cfg.max_delay_s, rng=self.rng)
+                self.sleep(delay)
+                stats.retried_calls += 1
+                stats.retried_records += len(pending)
             response = self.client.put_records(StreamName=self.stream_name, Records=put_records_entries(pending))
-            result.put_calls += 1
+            stats.put_calls += 1
             entries = response.get("Records") or []
             if len(entries) != len(pending):
                 raise RuntimeError(
                     f"PutRecords returned {len(entries)} results for {len(pending)} records on stream {self.stream_name!r}"
                 )
-            failed: list[tuple[Record, dict]] = []
+            failed = []
             for record, entry in zip(pending, entries, strict=True):
                 if entry.get("ErrorCode"):
                     failed.append((record, entry))
                     if entry["ErrorCode"] == "ProvisionedThroughputExceededException":
-                        result.throttled_records += 1
+                        stats.throttled_records += 1
                 else:
-                    result.records_sent += 1
-                    result.bytes_sent += record.size
-                    result.shards[entry.get("ShardId", "?")] += 1
+                    stats.records_sent += 1
+                    stats.bytes_sent += record.size
+                    stats.shards[entry.get("ShardId", "?")] += 1
             if not failed:
-                result.batches += 1
-                return
+                stats.batches = 1
+                return stats
             pending = [record for record, _ in failed]
-        raise DeliveryError(
-            self.stream_name,
-            [FailedRecord(r.index, r.event_id, e.get("ErrorCode", "?"), e.get("ErrorMessage", "")) for r, e in failed],
-            cfg.max_attempts,
-            result,
-        )
+        stats.failed = [FailedRecord(r.index, r.event_id, e.get("ErrorCode", "?"), e.get("ErrorMessage", "")) for r, e in failed]
+        return stats
+
+
+@dataclass
+class _BatchStats:
+    """One batch's figures, built in a worker thread and merged into the result in the caller's."""
+
+    records_sent: int = 0
+    bytes_sent: int = 0
+    batches: int = 0
+    put_calls: int = 0
+    retried_records: int = 0
+    retried_calls: int = 0
+    throttled_records: int = 0
+    shards: Counter = field(default_factory=Counter)
+    failed: list[FailedRecord] = field(default_factory=list)
+
+    def merge_into(self, result: ProduceResult) -> None:
+        for name in ("records_sent", "bytes_sent", "batches", "put_calls", "retried_records", "retried_calls", "throttled_records"):
+            setattr(result, name, getattr(result, name) + getattr(self, name))
+        result.shards.update(self.shards)
 
 
 def stream_exists(stream_name: str, client: Any = None) -> bool:

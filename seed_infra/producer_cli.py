@@ -24,12 +24,10 @@ def world_events(seed: int, start_date: dt.date, num_records: int, searches_per_
     """The first ``num_records`` searches of the world, generated lazily (never all in memory)."""
     import itertools
 
-    try:
-        from seed_infra.world import iter_search_events
-    except ImportError as exc:  # the generator is a separate module of this package
-        raise RuntimeError(f"the world generator is not available: {exc}") from exc
-    # One spare day: a day's search count varies around searches_per_day.
-    days = math.ceil(num_records / searches_per_day) + 1
+    from seed_infra.world import iter_search_events, validate_options
+
+    days = math.ceil(num_records / searches_per_day)  # the generator makes exactly searches_per_day a day
+    validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=0.0)  # ValueError: user's mistake
     events = iter_search_events(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day)
     return itertools.islice(events, num_records)
 
@@ -39,11 +37,13 @@ def produce(
     stream_name: str = typer.Option(..., "--stream-name", "-s", envvar="AIRFARE_STREAM_NAME", help="Kinesis data stream to write to."),
     num_records: int = typer.Option(10_000, "--num-records", "-n", min=1, help="Number of search events to send."),
     delay: float = typer.Option(0.0, "--delay", min=0.0, help="Seconds to wait between PutRecords batches (demo-speed streaming)."),
-    seed: int = typer.Option(42, "--seed", help="World seed: the same seed streams the same searches."),
-    start_date: dt.datetime = typer.Option("2026-01-01", "--start-date", formats=["%Y-%m-%d"], help="First search day (UTC)."),
-    searches_per_day: int = typer.Option(10_000, "--searches-per-day", min=1, help="World search volume per day."),
+    # Defaults are the world generator's (seed_infra.world.generator), not imported here to keep --help fast.
+    seed: int = typer.Option(42, "--seed", min=0, help="World seed: the same seed streams the same searches."),
+    start_date: dt.datetime = typer.Option("2026-01-05", "--start-date", formats=["%Y-%m-%d"], help="First search day (UTC)."),
+    searches_per_day: int = typer.Option(1500, "--searches-per-day", min=1, help="World search volume per day."),
     batch_size: int = typer.Option(500, "--batch-size", min=1, max=500, help="Records per PutRecords call (Kinesis allows 500)."),
     max_attempts: int = typer.Option(6, "--max-attempts", min=1, help="PutRecords attempts per batch before failed records are reported."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="PutRecords calls in flight (more hides network latency; batches may then land out of order)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Stream the world's flight searches to a Kinesis data stream with PutRecords.
@@ -65,10 +65,10 @@ def produce(
         raise _fail(f"cannot reach stream {stream_name!r}: {exc}", 2) from None
     except BotoCoreError as exc:  # no credentials, no endpoint, ...
         raise _fail(f"AWS is not reachable: {exc}", 2) from None
-    except RuntimeError as exc:
+    except ValueError as exc:
         raise _fail(str(exc), 2) from None
 
-    config = ProducerConfig(max_records=batch_size, max_attempts=max_attempts, delay_between_batches_s=delay)
+    config = ProducerConfig(max_records=batch_size, max_attempts=max_attempts, delay_between_batches_s=delay, concurrency=concurrency)
     producer = KinesisProducer(stream_name, config=config)
     columns = (
         TextColumn("[bold]produce[/]"),

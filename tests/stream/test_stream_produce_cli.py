@@ -39,7 +39,7 @@ def fake_world(monkeypatch, make_events):
 
 
 def test_produce_streams_and_summarises(cli, stream, fake_world, read_stream):
-    res = cli("--stream-name", stream, "--num-records", "700", "--seed", "7", "--json")
+    res = cli("--stream-name", stream, "--num-records", "700", "--seed", "7", "--concurrency", "2", "--json")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["records_sent"] == 700 and summary["batches"] == 2 and summary["rejected"] == 0
@@ -64,6 +64,8 @@ def test_produce_missing_stream_is_a_clean_error(cli, aws_endpoint, fake_world):
 def test_produce_bad_options_are_usage_errors(cli):
     assert cli("--stream-name", "s", "--batch-size", "501").exit_code == 2
     assert cli("--stream-name", "s", "--delay", "-1").exit_code == 2
+    assert cli("--stream-name", "s", "--concurrency", "0").exit_code == 2
+    assert cli("--stream-name", "s", "--seed", "-1").exit_code == 2
     assert cli("--stream-name", "s", "--start-date", "01/02/2026").exit_code == 2
 
 
@@ -80,8 +82,34 @@ def test_world_events_slices_the_generator(monkeypatch):
 
     fake = types.ModuleType("seed_infra.world")
     fake.iter_search_events = iter_search_events
+    fake.validate_options = lambda **kw: None
     monkeypatch.setitem(sys.modules, "seed_infra.world", fake)
     import datetime as dt
 
     out = list(producer_cli.world_events(3, dt.date(2026, 1, 1), 250, 100))
-    assert len(out) == 250 and calls == {"seed": 3, "days": 4, "searches_per_day": 100}
+    assert len(out) == 250 and calls == {"seed": 3, "days": 3, "searches_per_day": 100}
+
+
+def test_cli_defaults_match_the_world_generator():
+    import inspect
+
+    from seed_infra.world import iter_search_events
+
+    world = inspect.signature(iter_search_events).parameters
+    cli = inspect.signature(producer_cli.produce).parameters
+    assert cli["seed"].default.default == world["seed"].default
+    assert cli["searches_per_day"].default.default == world["searches_per_day"].default
+    assert cli["start_date"].default.default == world["start_date"].default.isoformat()
+
+
+def test_produce_real_world_events(cli, stream, read_stream):
+    res = cli("--stream-name", stream, "-n", "120", "--searches-per-day", "50", "--seed", "3", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["records_sent"] == 120
+    docs = [orjson.loads(d) for d in read_stream(stream)]
+    assert len({d["event_id"] for d in docs}) == 120
+    assert {d["event_time"][:10] for d in docs} == {"2026-01-05", "2026-01-06", "2026-01-07"}
+    from processing.contract import SearchEvent
+
+    for d in docs[:20]:
+        SearchEvent.model_validate(d)

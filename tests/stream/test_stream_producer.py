@@ -217,3 +217,44 @@ def test_delay_between_batches_uses_injected_sleep(kinesis, stream, make_events)
 def test_stream_exists(kinesis, stream):
     assert stream_exists(stream, kinesis)
     assert not stream_exists("no-such-stream-xyz", kinesis)
+
+
+def test_concurrent_sends_deliver_exactly_once_with_retries(kinesis, stream, make_events, read_stream):
+    import threading
+
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def fail(call_no, pos, entry):
+        # every 5th event is throttled on its first two sends, whichever thread sends it
+        event_id = orjson.loads(entry["Data"])["event_id"]
+        with lock:
+            seen[event_id] = seen.get(event_id, 0) + 1
+            n = seen[event_id]
+        return "ProvisionedThroughputExceededException" if int(event_id[3:]) % 5 == 0 and n <= 2 else None
+
+    events = make_events(1000)
+    producer = KinesisProducer(stream, client=Spy(kinesis, fail), sleep=lambda s: None, config=ProducerConfig(max_records=50, concurrency=4))
+    progress: list[int] = []
+    result = producer.send(events, on_batch=lambda r, n: progress.append(n))
+    assert result.records_sent == 1000 and result.batches == 20 and sum(progress) == 1000
+    assert result.throttled_records == 400 and result.retried_records == 400 and result.retried_calls == 40
+    ids = _ids(read_stream(stream))
+    assert len(ids) == 1000 and sorted(ids) == [e["event_id"] for e in events]
+
+
+def test_concurrent_permanent_failure_reports_all_undelivered(kinesis, stream, make_events):
+    bad = {"ev-0000005", "ev-0000042", "ev-0000077"}
+
+    def fail(call_no, pos, entry):
+        return "InternalFailure" if orjson.loads(entry["Data"])["event_id"] in bad else None
+
+    producer = KinesisProducer(
+        stream, client=Spy(kinesis, fail), sleep=lambda s: None, config=ProducerConfig(max_records=10, max_attempts=2, concurrency=8)
+    )
+    with pytest.raises(DeliveryError) as err:
+        producer.send(make_events(400))
+    failed = {f.event_id for f in err.value.failed}
+    assert failed <= bad and "ev-0000005" in failed  # the first failing batch, plus any in flight with it
+    assert err.value.result.records_sent < 400  # stopped starting new batches
+    assert all(f.error_code == "InternalFailure" for f in err.value.failed)
