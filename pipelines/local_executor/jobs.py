@@ -50,6 +50,8 @@ class StepContext:
     resolver: Resolver
     mapper: PathMapper
     registry_root: Path
+    processes: set = field(default_factory=set)
+    """Live job processes of the whole execution, shared so that an interrupt can stop them all."""
     record: dict[str, Any] = field(default_factory=dict)
     """Extra facts for step.json (resolved arguments, command, ignored fields...)."""
 
@@ -128,20 +130,24 @@ def run_process(cmd: list[str], env: dict[str, str], ctx: StepContext, timeout: 
             proc = subprocess.Popen(cmd, env=env, cwd=ctx.step_dir, stdout=out, stderr=err, start_new_session=True)
         except OSError as exc:
             raise StepFailed(f"cannot start {cmd[0]!r}: {exc}") from None
+        ctx.processes.add(proc)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             raise StepFailed(f"MaxRuntimeInSeconds ({timeout:g}) exceeded; the job was stopped") from None
         except BaseException:
-            _kill_group(proc)
+            kill_group(proc)
             raise
+        finally:
+            ctx.processes.discard(proc)
     ctx.record["exit_code"] = code
     if code != 0:
         raise StepFailed(_failure_reason(ctx, f"exit code {code}"))
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
+    """Stop a job and its children (each job runs in its own session)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -24,7 +24,7 @@ from rich.markup import escape
 
 from . import cache as step_cache
 from .expressions import ExpressionError, Resolver, lookup, read_json_file
-from .jobs import HANDLERS, StepContext, StepFailed, StepOutcome, job_name
+from .jobs import HANDLERS, StepContext, StepFailed, StepOutcome, job_name, kill_group
 from .lake import LakeError, PathMapper
 from .plan import Plan, StepSpec, build_plan
 from .results import ExecutionResult, StepResult
@@ -69,6 +69,7 @@ class _Execution:
             name: StepResult(name=name, type=plan.steps[name].type) for name in plan.order
         }
         self._pf_cache: dict[tuple[str, str], Any] = {}
+        self.processes: set = set()
         self._lock = threading.Lock()
         arn = f"arn:aws:sagemaker:local:000000000000:pipeline/{pipeline_name}"
         self.resolver = Resolver(
@@ -126,6 +127,7 @@ class _Execution:
             resolver=self.resolver,
             mapper=self.mapper,
             registry_root=self.registry_root,
+            processes=self.processes,
         )
         result = self.results[spec.name]
         result.step_dir = step_dir
@@ -193,53 +195,65 @@ class _Execution:
                 return True
         return any(self.results[d].status == "Skipped" for d in spec.depends_on)
 
-    def run(self, max_workers: int) -> ExecutionResult:
+    def _schedule(self, pool: ThreadPoolExecutor, workers: int, pending: list[str]) -> tuple[str | None, str | None, str | None]:
+        """Run the DAG; return (failed step, Fail step message, failure reason)."""
         steps = self.plan.steps
-        pending = list(self.plan.order)
         finished: set[str] = set()
         running: dict[Future, str] = {}
         stop = False
         fail_message = failed_step = failure_reason = None
-        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="step") as pool:
-            while True:
-                changed = True
-                while changed:
-                    changed = False
-                    for name in list(pending):
-                        spec = steps[name]
-                        if not spec.depends_on <= finished:
-                            continue
-                        if self._skipped(spec):
-                            self.results[name].status = "Skipped"
-                            self._say(f"[yellow]↷[/] {escape(name)} skipped")
-                            pending.remove(name)
-                            finished.add(name)
-                            changed = True
-                        elif any(self.results[d].status != "Succeeded" for d in spec.depends_on):
-                            continue  # a failed dependency: stays NotRun
-                        elif not stop and len(running) < max(1, max_workers):
-                            pending.remove(name)
-                            running[pool.submit(self.execute_step, spec)] = name
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in sorted(done, key=lambda f: steps[running[f]].index):
-                    name = running.pop(fut)
-                    result, outcome = fut.result()
-                    finished.add(name)
-                    if result.status == "Failed":
-                        stop = True
-                        if failed_step is None:
-                            failed_step, failure_reason = name, result.failure_reason
+        while True:
+            changed = True
+            while changed:
+                changed = False
+                for name in list(pending):
+                    spec = steps[name]
+                    if not spec.depends_on <= finished:
                         continue
-                    self.properties[name] = result.properties
-                    if outcome is not None and outcome.condition is not None:
-                        self.outcomes[name] = outcome.condition
-                    if outcome is not None and outcome.fail_message is not None:
-                        stop = True
-                        if failed_step is None:
-                            failed_step, fail_message = name, outcome.fail_message
-                            failure_reason = outcome.fail_message
+                    if self._skipped(spec):
+                        self.results[name].status = "Skipped"
+                        self._say(f"[yellow]↷[/] {escape(name)} skipped")
+                        pending.remove(name)
+                        finished.add(name)
+                        changed = True
+                    elif any(self.results[d].status != "Succeeded" for d in spec.depends_on):
+                        continue  # a failed dependency: stays NotRun
+                    elif not stop and len(running) < workers:
+                        pending.remove(name)
+                        running[pool.submit(self.execute_step, spec)] = name
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: steps[running[f]].index):
+                name = running.pop(fut)
+                result, outcome = fut.result()
+                finished.add(name)
+                if result.status == "Failed":
+                    stop = True
+                    if failed_step is None:
+                        failed_step, failure_reason = name, result.failure_reason
+                    continue
+                self.properties[name] = result.properties
+                if outcome is not None and outcome.condition is not None:
+                    self.outcomes[name] = outcome.condition
+                if outcome is not None and outcome.fail_message is not None:
+                    stop = True
+                    if failed_step is None:
+                        failed_step, fail_message = name, outcome.fail_message
+                        failure_reason = outcome.fail_message
+        return failed_step, fail_message, failure_reason
+
+    def run(self, max_workers: int) -> ExecutionResult:
+        workers = max(1, max_workers)
+        pending = list(self.plan.order)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
+            try:
+                failed_step, fail_message, failure_reason = self._schedule(pool, workers, pending)
+            except BaseException:
+                # Ctrl-C: jobs run in their own sessions, so stop them before the pool joins.
+                for proc in list(self.processes):
+                    kill_group(proc)
+                raise
         for name in pending:
             if self.results[name].status != "Skipped":
                 self.results[name].status = "NotRun"
