@@ -316,7 +316,7 @@ def run_condition(ctx: StepContext) -> StepOutcome:
     outcome = True
     for cond in conditions:
         value = ctx.resolver.evaluate(cond)
-        evaluated.append({"condition": cond, "value": value})
+        evaluated.append({"condition": ctx.resolver.resolve(cond), "value": value})  # operands as compared
         outcome = outcome and value
     ctx.record["evaluated_conditions"] = evaluated
     return StepOutcome(properties={"Outcome": outcome}, condition=outcome)

@@ -205,3 +205,12 @@ def test_progress_lines(env_dirs, capsys):
     assert "✔ TrainPrice succeeded in" in err
     assert "↷ RegisterPrice skipped" in err
     assert "■ FailPrice (Fail): price gate failed: rmse=99.0" in err
+
+
+def test_condition_step_json_records_resolved_operands(env_dirs):
+    d = env_dirs
+    res = _run(d, price_pipeline(d["code"]), parameters={"ObservedRmse": 11})
+    doc = read_json(res.run_dir / "CheckPriceGates" / "step.json")
+    (evaluated,) = doc["evaluated_conditions"]
+    assert evaluated["value"] is False
+    assert evaluated["condition"] == {"Type": "LessThanOrEqualTo", "LeftValue": 11.0, "RightValue": 10.0}
