@@ -173,8 +173,8 @@ def _max_runtime(args: dict[str, Any]) -> float | None:
     return float(value) if value else None
 
 
-def _describe_times(ctx: StepContext) -> dict[str, Any]:
-    return {"Arn": f"arn:aws:sagemaker:local:000000000000:{ctx.spec.type.lower()}-job/{ctx.job_name}"}
+def _job_arn(ctx: StepContext) -> str:
+    return f"arn:aws:sagemaker:local:000000000000:{ctx.spec.type.lower()}-job/{ctx.job_name}"
 
 
 # ---- Processing -------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def run_processing(ctx: StepContext) -> StepOutcome:
     props = dict(args)
     props.update(
         ProcessingJobName=ctx.job_name,
-        ProcessingJobArn=_describe_times(ctx)["Arn"],
+        ProcessingJobArn=_job_arn(ctx),
         ProcessingJobStatus="Completed",
         ExitMessage="",
     )
@@ -289,7 +289,7 @@ def run_training(ctx: StepContext) -> StepOutcome:
         props["OutputDataConfig"] = dict(props.get("OutputDataConfig") or {}) | {"OutputTarUri": f"{prefix}/output.tar.gz"}
     props.update(
         TrainingJobName=ctx.job_name,
-        TrainingJobArn=_describe_times(ctx)["Arn"],
+        TrainingJobArn=_job_arn(ctx),
         TrainingJobStatus="Completed",
         SecondaryStatus="Completed",
         ModelArtifacts={"S3ModelArtifacts": model_uri},

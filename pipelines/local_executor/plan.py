@@ -45,9 +45,6 @@ class Plan:
     property_file_owner: dict[str, str]
     """PropertyFileName -> declaring step (for the plain-string ``PropertyFile`` form)."""
 
-    def predecessors(self) -> dict[str, set[str]]:
-        return {name: set(spec.depends_on) for name, spec in self.steps.items()}
-
 
 def iter_gets(obj: Any) -> Iterator[str]:
     """Every ``Get`` expression string anywhere inside ``obj``."""
