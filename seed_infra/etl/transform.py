@@ -1,0 +1,267 @@
+"""Raw search events -> curated offers, as plain PySpark functions (local Spark and Glue alike).
+
+Flow: ``read_raw`` (text, so no line is ever lost) -> ``classify`` (parse with the contract's schema,
+one problem or none per line) -> ``deduplicate`` (one copy per event_id, deterministically) ->
+``build_offers`` (flatten, features, exact contract schema). ``run_etl`` in ``job.py`` wires them
+together with the writes and the reconciliation.
+
+Scope: a record belongs to the search date of its ``event_time`` (the curated ``dt``), or, when it
+cannot be parsed, to the ``dt`` of the raw folder it came from. When a run is limited to some dates
+it reads one day of raw data beyond each (Firehose delivers late events into the next folder) and
+keeps only the records of those dates; the others are counted as out of scope, for their own run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from processing import contract
+from seed_infra.etl import lookups
+from seed_infra.etl.schema import CURATED_SPARK_TYPES, spark_schema
+from seed_infra.etl.validate import CORRUPT_COLUMN, explain_invalid, event_problem, price_usd
+
+RAW_DT_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})"
+LATE_ARRIVAL_DAYS = 1
+QUARANTINE_RAW_MAX_CHARS = 8192  # oversized lines are kept as a prefix only
+UNKNOWN_DT = "unknown"
+
+
+def read_raw(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Raw lines as text with their source file and raw ``dt`` folder; blank lines flagged, not dropped."""
+    lines = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").text(list(paths))
+    source = F.col("_metadata.file_path")
+    raw_dt = F.regexp_extract(source, RAW_DT_PATTERN, 1)
+    return lines.select(
+        F.col("value"),
+        source.alias("source"),
+        F.when(raw_dt != "", raw_dt).alias("raw_dt"),
+        (F.trim(F.col("value")) == "").alias("is_blank"),
+    )
+
+
+def _airports_df(spark: SparkSession) -> DataFrame:
+    rows = [(code, lat, lon, country) for code, (lat, lon, country) in lookups.airports().items()]
+    schema = "iata string, lat double, lon double, country string"
+    return spark.createDataFrame(rows, schema)
+
+
+def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None) -> DataFrame:
+    """One row per non-blank line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
+
+    Columns: value (null for valid lines, to keep the cache small), source, raw_dt, e, problem,
+    event_id, line_hash, record_dt, in_scope, n_offers, origin/destination airport structs.
+    """
+    airports = F.broadcast(_airports_df(spark))
+    size_ok = F.octet_length("value") <= contract.MAX_RAW_RECORD_BYTES
+    parse = F.when(size_ok & F.is_valid_utf8("value"), F.from_json("value", spark_schema(), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "allowNonNumericNumbers": "false"}))
+    df = lines.filter(~F.col("is_blank")).select("value", "source", "raw_dt", parse.alias("e"))
+    org = airports.select(F.col("iata").alias("_o"), F.struct("lat", "lon", "country").alias("org"))
+    dst = airports.select(F.col("iata").alias("_d"), F.struct("lat", "lon", "country").alias("dst"))
+    df = df.join(org, F.col("e.query.origin") == F.col("_o"), "left").join(dst, F.col("e.query.destination") == F.col("_d"), "left")
+    prob = event_problem(F.col("e"), F.col("value"), F.col("org").isNotNull(), F.col("dst").isNotNull())
+    event_time = F.col("e.event_time").try_cast("timestamp")
+    record_dt = F.coalesce(F.date_format(event_time, "yyyy-MM-dd"), F.col("raw_dt"), F.lit(UNKNOWN_DT))
+    df = df.select(
+        "source",
+        "raw_dt",
+        "e",
+        "org",
+        "dst",
+        prob.alias("problem"),
+        F.col("e.event_id").alias("event_id"),
+        F.xxhash64("value").alias("line_hash"),
+        record_dt.alias("record_dt"),
+        F.size("e.offers").alias("n_offers"),
+        F.col("value"),
+    )
+    in_scope = F.lit(True) if not dates else F.col("record_dt").isin(*dates)
+    return df.withColumn("in_scope", in_scope).withColumn("value", F.when(F.col("problem").isNotNull(), F.col("value")))
+
+
+def quarantine_rows(classified: DataFrame) -> DataFrame:
+    """The quarantined in-scope records as written to quarantine/: reason, detail, source, raw, dt."""
+    bad = classified.filter(F.col("in_scope") & F.col("problem").isNotNull())
+    reason = F.col("problem.reason")
+    explain = F.udf(explain_invalid, T.StringType())
+    detail = F.coalesce(explain(F.when(reason == "wrong_type", F.col("value"))), F.col("problem.detail"))
+    oversized = reason == "oversized"
+    raw = F.when(reason == "invalid_utf8", F.make_valid_utf8("value")).when(oversized, F.substring("value", 1, QUARANTINE_RAW_MAX_CHARS)).otherwise(F.col("value"))
+    return bad.select(
+        reason.alias("reason"),
+        detail.alias("detail"),
+        F.col("source"),
+        F.col("event_id"),
+        raw.alias("raw"),
+        oversized.alias("raw_truncated"),
+        F.when(reason == "invalid_utf8", F.base64(F.col("value").cast("binary"))).alias("raw_base64"),
+        F.col("raw_dt"),
+        F.col("record_dt").alias(contract.PARTITION_COLUMN),
+    )
+
+
+def deduplicate(valid: DataFrame) -> DataFrame:
+    """One row per event_id. Kinesis is at least once, so copies are normally identical; when they
+    differ, the copy with the smallest line hash wins, so reruns choose the same one."""
+    cols = [c for c in valid.columns if c not in ("event_id", "line_hash")]
+    return valid.groupBy("event_id").agg(F.min_by(F.struct(*cols), F.col("line_hash")).alias("r")).select("event_id", "r.*")
+
+
+def _median(sorted_arr: Column) -> Column:
+    n = F.size(sorted_arr)
+    mid_hi = F.try_element_at(sorted_arr, (F.floor(n / 2) + 1).cast("int"))
+    mid_lo = F.try_element_at(sorted_arr, F.floor((n + 1) / 2).cast("int"))
+    return F.when(n > 0, (mid_lo + mid_hi) / 2)
+
+
+def _weekday(d: Column) -> Column:
+    return F.weekday(d).cast("short")  # Monday=0
+
+
+def _distance_km(a: Column, b: Column) -> Column:
+    lat1, lat2 = F.radians(a.lat), F.radians(b.lat)
+    dlat, dlon = lat2 - lat1, F.radians(b.lon - a.lon)
+    h = F.pow(F.sin(dlat / 2), 2) + F.cos(lat1) * F.cos(lat2) * F.pow(F.sin(dlon / 2), 2)
+    return 2 * lookups.EARTH_RADIUS_KM * F.asin(F.sqrt(h))
+
+
+def holiday_table(spark: SparkSession, countries: Sequence[str], start: dt.date, end: dt.date) -> DataFrame:
+    rows = lookups.holiday_distance_rows(list(countries), start, end)
+    return spark.createDataFrame(rows, "h_country string, h_date date, days_to_nearest_holiday int")
+
+
+def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_df: DataFrame | None = None) -> DataFrame:
+    """Deduplicated valid events -> one row per offer with every curated column, in contract order."""
+    e = F.col("e")
+    q = e.query
+    event_time = e.event_time.try_cast("timestamp")
+    search_date = F.to_date(event_time)
+    dep = F.to_date(q.departure_date, "yyyy-MM-dd")
+    ret = F.to_date(q.return_date, "yyyy-MM-dd")
+    offers = F.transform(
+        e.offers,
+        lambda o: o.withField("price_usd", price_usd(o.price.amount, o.price.currency)),
+    )
+    ev = events.select(
+        "event_id",
+        event_time.alias("event_time"),
+        e.session.alias("session"),
+        q.alias("q"),
+        dep.alias("departure_date"),
+        ret.alias("return_date"),
+        F.concat_ws("-", q.origin, q.destination).alias("route"),
+        search_date.alias("search_date"),
+        F.date_format(search_date, "yyyy-MM-dd").alias("dt"),
+        _distance_km(F.col("org"), F.col("dst")).alias("distance_km"),
+        (F.col("org.country") == F.col("dst.country")).alias("is_domestic"),
+        F.col("org.country").alias("origin_country"),
+        offers.alias("offers"),
+    )
+    # in-search features on the arrays, before flattening: no shuffle per search
+    def enrich(o: Column) -> Column:
+        prices = F.col("offers").price_usd
+        others = F.array_sort(F.transform(F.filter("offers", lambda x: x.airline != o.airline), lambda x: x.price_usd))
+        return (
+            o.withField("price_rank_in_search", (F.size(F.filter(prices, lambda p: p < o.price_usd)) + 1))
+            .withField("competitor_min_price_usd", F.try_element_at(others, F.lit(1)))
+            .withField("competitor_median_price_usd", _median(others))
+        )
+
+    ev = ev.withColumn("num_offers_in_search", F.size("offers")).withColumn(
+        "num_airlines_in_search", F.size(F.array_distinct(F.col("offers").airline))
+    )
+    route_day = ev.groupBy("route", "dt").agg(F.count("*").alias("route_searches_day"))
+    route_date_day = ev.groupBy("route", "departure_date", "dt").agg(F.count("*").alias("route_date_searches_day"))
+    ev = ev.withColumn("offers", F.transform("offers", enrich))
+    flat = ev.select("*", F.explode("offers").alias("o")).drop("offers")
+    cabin_median = flat.groupBy("route", F.col("q.cabin").alias("cabin"), "dt").agg(F.median("o.price_usd").alias("route_cabin_median_price_usd"))
+    flat = (
+        flat.withColumn("cabin", F.col("q.cabin"))
+        .join(route_day, ["route", "dt"], "left")
+        .join(route_date_day, ["route", "departure_date", "dt"], "left")
+        .join(cabin_median, ["route", "cabin", "dt"], "left")
+    )
+    if holidays_df is not None:
+        flat = flat.join(
+            F.broadcast(holidays_df),
+            (F.col("origin_country") == F.col("h_country")) & (F.col("departure_date") == F.col("h_date")),
+            "left",
+        )
+    else:
+        flat = flat.withColumn("days_to_nearest_holiday", F.lit(None).cast("int"))
+    o = F.col("o")
+    pax = F.col("q.passengers")
+    adults, children, infants = pax.adults, F.coalesce(pax.children, F.lit(0)), F.coalesce(pax.infants, F.lit(0))
+    dep_time = o.departure_time.try_cast("timestamp_ntz")
+    dep_hour = F.hour(dep_time)
+    price = o.price_usd
+    cols: dict[str, Column] = {
+        "offer_id": o.offer_id,
+        "event_id": F.col("event_id"),
+        "event_time": F.col("event_time"),
+        "session_id": F.col("session.session_id"),
+        "user_id": F.col("session.user_id"),
+        "user_country": F.col("session.country"),
+        "device": F.col("session.device"),
+        "loyalty_tier": F.col("session.loyalty_tier"),
+        "origin": F.col("q.origin"),
+        "destination": F.col("q.destination"),
+        "route": F.col("route"),
+        "departure_date": F.col("departure_date"),
+        "return_date": F.col("return_date"),
+        "trip_type": F.col("q.trip_type"),
+        "cabin": F.col("cabin"),
+        "adults": adults,
+        "children": children,
+        "infants": infants,
+        "passengers": adults + children + infants,
+        "airline": o.airline,
+        "flight_number": o.flight_number,
+        "flight_key": F.concat_ws("-", o.airline, o.flight_number, F.date_format("departure_date", "yyyy-MM-dd")),
+        "departure_time": dep_time,
+        "arrival_time": o.arrival_time.try_cast("timestamp_ntz"),
+        "stops": o.stops,
+        "duration_minutes": o.duration_minutes,
+        "fare_class": o.fare_class,
+        "seats_left": o.seats_left,
+        "price_amount": o.price.amount,
+        "currency": o.price.currency,
+        "price_usd": price,
+        "distance_km": F.col("distance_km"),
+        "is_domestic": F.col("is_domestic"),
+        "days_to_departure": F.datediff("departure_date", "search_date"),
+        "length_of_stay": F.coalesce(F.datediff("return_date", "departure_date"), F.lit(0)),
+        "search_hour": F.hour("event_time"),
+        "search_weekday": _weekday(F.col("search_date")),
+        "departure_weekday": _weekday(F.col("departure_date")),
+        "departure_month": F.month("departure_date"),
+        "departure_hour": dep_hour,
+        "is_weekend_departure": _weekday(F.col("departure_date")).isin(4, 6),
+        "days_to_nearest_holiday": F.col("days_to_nearest_holiday"),
+        "is_holiday_window": F.coalesce(F.col("days_to_nearest_holiday") <= lookups.HOLIDAY_WINDOW_DAYS, F.lit(False)),
+        "is_nonstop": o.stops == 0,
+        "is_red_eye": (dep_hour >= 21) | (dep_hour < 6),
+        "num_offers_in_search": F.col("num_offers_in_search"),
+        "num_airlines_in_search": F.col("num_airlines_in_search"),
+        "price_rank_in_search": o.price_rank_in_search,
+        "competitor_min_price_usd": o.competitor_min_price_usd,
+        "competitor_median_price_usd": o.competitor_median_price_usd,
+        "route_searches_day": F.col("route_searches_day"),
+        "route_date_searches_day": F.col("route_date_searches_day"),
+        "route_cabin_median_price_usd": F.col("route_cabin_median_price_usd"),
+        "price_vs_route_median": price / F.col("route_cabin_median_price_usd"),
+        "price_vs_competitor_median": price / o.competitor_median_price_usd,
+        "etl_run_id": F.lit(run_id),
+        "dt": F.col("dt"),
+    }
+    missing = set(contract.CURATED_COLUMNS) ^ set(cols)
+    if missing:  # the contract changed: fail at plan time, not with a half-written table
+        raise RuntimeError(f"curated columns out of step with the contract: {sorted(missing)}")
+    return flat.select([cols[name].cast(CURATED_SPARK_TYPES[name]).alias(name) for name in contract.CURATED_COLUMNS])
+
+
+__all__ = ["read_raw", "classify", "quarantine_rows", "deduplicate", "build_offers", "holiday_table"]
