@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import add_search_columns
+from eval_world import add_search_columns
 
 from processing.cleaning import price_outlier_mask
 from processing.features import build_demand_table
