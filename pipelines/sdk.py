@@ -8,6 +8,7 @@ and every other module of the project gets SDK names from this adapter (NOTES-pl
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import warnings
@@ -57,8 +58,27 @@ from sagemaker.mlops.workflow import (  # noqa: E402
     TrainingStep,
 )
 from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402
+from sagemaker.core.config import config as _sm_config_module  # noqa: E402
+from sagemaker.core.config.config_manager import SageMakerConfig  # noqa: E402
 from sagemaker.train import ModelTrainer  # noqa: E402
 from sagemaker.train.configs import Compute, InputData, Networking  # noqa: E402
+
+# The SDK re-validates its user config against the JSON schema (jsonschema's check_schema
+# included) on every config load and lookup: about 140 times per pipeline build, 90 % of its
+# time. A config does not change within a process, so each distinct one is validated once.
+_validate_config = _sm_config_module.validate_sagemaker_config
+_validated_configs: set[str] = set()
+
+
+def _validate_config_once(sagemaker_config: dict | None = None) -> None:
+    key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+    if key not in _validated_configs:
+        _validate_config(sagemaker_config)
+        _validated_configs.add(key)
+
+
+SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_config_once)
+_sm_config_module.validate_sagemaker_config = _validate_config_once
 
 __all__ = [
     "CONFIG_PATH",

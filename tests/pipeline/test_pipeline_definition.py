@@ -1,0 +1,233 @@
+"""Contract tests of the pipeline definition: built offline, DAG, parameters, gates, registration."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from pipelines.definition import GATES, MODEL_PACKAGE_GROUPS, MODELS, definition_dict
+from pipelines.validate import validate_definition
+
+
+@pytest.fixture(scope="module")
+def defn():
+    """The definition, built with every socket connection refused: building must be offline."""
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"network access during definition build: {address}")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket.socket, "connect_ex", refuse)
+    mp.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
+    try:
+        d = definition_dict()
+    finally:
+        mp.undo()
+    assert attempts == [], f"the definition build tried to connect to {attempts}"
+    return d
+
+
+def all_steps(steps):
+    for s in steps:
+        yield s
+        if s["Type"] == "Condition":
+            yield from all_steps(s["Arguments"].get("IfSteps", []))
+            yield from all_steps(s["Arguments"].get("ElseSteps", []))
+
+
+def by_name(defn):
+    return {s["Name"]: s for s in all_steps(defn["Steps"])}
+
+
+def get_refs(obj):
+    """Every Get string under obj (not descending into nested condition branches)."""
+    if isinstance(obj, dict):
+        if "Get" in obj and len(obj) == 1:
+            yield obj["Get"]
+        for k, v in obj.items():
+            if k not in ("IfSteps", "ElseSteps"):
+                yield from get_refs(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from get_refs(v)
+
+
+def test_definition_is_json_serialisable_and_validates_clean(defn):
+    assert json.loads(json.dumps(defn)) == defn
+    assert validate_definition(defn) == []
+
+
+def test_step_names_and_types(defn):
+    steps = {n: s["Type"] for n, s in by_name(defn).items()}
+    expected = {"Preprocess": "Processing", "DataQuality": "Processing", "CheckDataQuality": "Condition", "FailDataQuality": "Fail"}
+    for m in ("Price", "Demand", "Anomaly"):
+        expected |= {
+            f"Train{m}": "Training",
+            f"Evaluate{m}": "Processing",
+            f"Check{m}Gates": "Condition",
+            f"Register{m}": "RegisterModel",
+            f"Fail{m}": "Fail",
+        }
+    assert steps == expected
+
+
+def test_parameters_and_defaults(defn):
+    params = {p["Name"]: (p["Type"], p.get("DefaultValue")) for p in defn["Parameters"]}
+    assert params["CuratedDataUri"] == ("String", "s3://airfare-lake/curated/offers/")
+    assert params["OutcomesDataUri"] == ("String", "s3://airfare-lake/outcomes/flights/")
+    assert params["TruthDataUri"] == ("String", "s3://airfare-lake/truth/offers/")
+    assert params["PriceRmseMax"] == ("Float", 15.0)
+    assert params["PriceR2Min"] == ("Float", 0.85)
+    assert params["DemandAccuracyMin"] == ("Float", 0.85)
+    assert params["AnomalyPrecisionMin"] == ("Float", 0.90)
+    assert params["ModelApprovalStatus"] == ("String", "PendingManualApproval")
+    for name in ("StartDate", "EndDate", "ImageUri", "ProcessingInstanceType", "TrainingInstanceType"):
+        assert params[name][0] == "String"
+    assert params["ProcessingInstanceCount"] == ("Integer", 1)
+    assert params["TrainingInstanceCount"] == ("Integer", 1)
+
+
+def test_dag_edges(defn):
+    steps = by_name(defn)
+    top = [s["Name"] for s in defn["Steps"]]
+    assert top[:3] == ["Preprocess", "DataQuality", "CheckDataQuality"]
+    dq = steps["DataQuality"]
+    assert {r.split(".")[1] for r in get_refs(dq["Arguments"]) if r.startswith("Steps.")} == {"Preprocess"}
+    # Training runs only when the data-quality check passes.
+    check = steps["CheckDataQuality"]["Arguments"]
+    assert [s["Name"] for s in check["IfSteps"]] == ["TrainPrice", "TrainDemand", "TrainAnomaly"]
+    assert [s["Name"] for s in check["ElseSteps"]] == ["FailDataQuality"]
+    for m in ("Price", "Demand", "Anomaly"):
+        ev_refs = {r.split(".")[1] for r in get_refs(steps[f"Evaluate{m}"]["Arguments"]) if r.startswith("Steps.")}
+        assert ev_refs == {f"Train{m}", "Preprocess"}
+        gate = steps[f"Check{m}Gates"]["Arguments"]
+        assert [s["Name"] for s in gate["IfSteps"]] == [f"Register{m}"]
+        assert [s["Name"] for s in gate["ElseSteps"]] == [f"Fail{m}"]
+
+
+def test_processing_contract(defn):
+    steps = by_name(defn)
+    pre = steps["Preprocess"]["Arguments"]
+    assert pre["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.preprocess"]
+    args = pre["AppSpecification"]["ContainerArguments"]
+    assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date"]
+    assert [a["Get"] for a in args[1::2]] == [
+        "Parameters.CuratedDataUri", "Parameters.OutcomesDataUri", "Parameters.StartDate", "Parameters.EndDate"
+    ]  # fmt: skip
+    outs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in pre["ProcessingOutputConfig"]["Outputs"]}
+    assert outs == {s: f"/opt/ml/processing/output/{s}" for s in ("train", "validation", "test")}
+    assert pre["AppSpecification"]["ImageUri"] == {"Get": "Parameters.ImageUri"}
+
+    dq = steps["DataQuality"]
+    assert dq["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "data_quality.step"]
+    ins = {i["InputName"]: i["S3Input"]["LocalPath"] for i in dq["Arguments"]["ProcessingInputs"]}
+    assert ins == {s: f"/opt/ml/processing/input/{s}" for s in ("train", "validation", "test")}
+    assert dq["PropertyFiles"] == [{"PropertyFileName": "DataQualityReport", "OutputName": "dq", "FilePath": "dq_result.json"}]
+    cond = steps["CheckDataQuality"]["Arguments"]["Conditions"]
+    assert cond == [{
+        "Type": "Equals",
+        "LeftValue": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.DataQuality.PropertyFiles.DataQualityReport"},
+                                      "Path": "blocking_failures"}},
+        "RightValue": 0,
+    }]  # fmt: skip
+    assert "failed_expectations" in json.dumps(steps["FailDataQuality"]["Arguments"]["ErrorMessage"])
+
+    for model in MODELS:
+        ev = steps[f"Evaluate{model.capitalize()}"]
+        app = ev["Arguments"]["AppSpecification"]
+        assert app["ContainerEntrypoint"] + app["ContainerArguments"] == ["python", "-m", "evaluation.evaluate", "--model", model]
+        ins = {i["InputName"]: (i["S3Input"]["LocalPath"], i["S3Input"]["S3Uri"]) for i in ev["Arguments"]["ProcessingInputs"]}
+        assert ins["model"] == ("/opt/ml/processing/model", {"Get": f"Steps.Train{model.capitalize()}.ModelArtifacts.S3ModelArtifacts"})
+        assert ins["test"][0] == "/opt/ml/processing/test"
+        assert ins["truth"] == ("/opt/ml/processing/truth", {"Get": "Parameters.TruthDataUri"})
+        assert ev["PropertyFiles"] == [
+            {"PropertyFileName": f"{model.capitalize()}EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+        ]
+
+
+def test_training_contract_spot_and_runtime(defn):
+    steps = by_name(defn)
+    for model in MODELS:
+        a = steps[f"Train{model.capitalize()}"]["Arguments"]
+        assert a["AlgorithmSpecification"]["TrainingImage"] == {"Get": "Parameters.ImageUri"}
+        assert "ContainerEntrypoint" not in a["AlgorithmSpecification"]  # no SDK driver: the image's `train`
+        assert a["HyperParameters"]["model"] == model
+        channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in a["InputDataConfig"]}
+        expected = {"train", "validation"} | ({"labels"} if model == "anomaly" else set())
+        assert set(channels) == expected
+        assert channels["train"] == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
+        if model == "anomaly":
+            assert channels["labels"] == {"Get": "Parameters.TruthDataUri"}
+        assert a["EnableManagedSpotTraining"] is True
+        assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+        assert a["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+
+
+def test_gates_wired_to_report_paths_and_thresholds(defn):
+    steps = by_name(defn)
+    for model in MODELS:
+        cap = model.capitalize()
+        conds = steps[f"Check{cap}Gates"]["Arguments"]["Conditions"]
+        wired = {
+            (c["Type"], c["LeftValue"]["Std:JsonGet"]["Path"], c["RightValue"]["Get"])
+            for c in conds
+        }
+        for c in conds:
+            assert c["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": f"Steps.Evaluate{cap}.PropertyFiles.{cap}EvaluationReport"}
+        expected = {
+            ("LessThanOrEqualTo" if g.op == "<=" else "GreaterThanOrEqualTo", g.path, f"Parameters.{g.parameter}")
+            for g in GATES
+            if g.model == model
+        }
+        assert wired == expected
+        message = json.dumps(steps[f"Fail{cap}"]["Arguments"]["ErrorMessage"])
+        assert f"{model} gate failed" in message
+        for g in GATES:
+            if g.model == model:
+                assert f"{g.metric}=" in message and g.path in message
+    assert {(g.model, g.path) for g in GATES} >= {
+        ("price", "regression_metrics.rmse.value"),
+        ("price", "regression_metrics.r2.value"),
+        ("demand", "multiclass_classification_metrics.accuracy.value"),
+        ("anomaly", "binary_classification_metrics.precision.value"),
+    }
+
+
+def test_register_steps_target_groups_with_approval_parameter(defn):
+    steps = by_name(defn)
+    for model in MODELS:
+        cap = model.capitalize()
+        a = steps[f"Register{cap}"]["Arguments"]
+        assert a["ModelPackageGroupName"] == MODEL_PACKAGE_GROUPS[model] == f"airfare-{model}"
+        assert a["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+        container = a["InferenceSpecification"]["Containers"][0]
+        assert container["Image"] == {"Get": "Parameters.ImageUri"}
+        assert container["ModelDataUrl"] == {"Get": f"Steps.Train{cap}.ModelArtifacts.S3ModelArtifacts"}
+        stats = a["ModelMetrics"]["ModelQuality"]["Statistics"]
+        assert stats["Std:Join"]["Values"][-1] == "evaluation.json" if "Std:Join" in stats else True
+        assert "evaluation.json" in json.dumps(stats["S3Uri"])
+        assert f"Evaluate{cap}" in json.dumps(stats["S3Uri"])
+
+
+def test_no_code_is_uploaded(defn):
+    """Code lives in the image: no step has a code input or an SDK-uploaded S3 path."""
+    text = json.dumps(defn)
+    assert "sm_drivers" not in text and "/input/code" not in text and "sourcedir" not in text
+
+
+def test_on_demand_variant_drops_max_wait():
+    d = definition_dict(use_spot_instances=False, max_runtime_in_seconds=1800)
+    a = by_name(d)["TrainPrice"]["Arguments"]
+    assert a["EnableManagedSpotTraining"] is False
+    assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
+    assert validate_definition(d) == []
+
+
+def test_spot_wait_shorter_than_runtime_is_refused():
+    with pytest.raises(ValueError, match="max_wait_time_in_seconds"):
+        definition_dict(max_runtime_in_seconds=3600, max_wait_time_in_seconds=600)
