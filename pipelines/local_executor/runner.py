@@ -176,8 +176,10 @@ class _Execution:
     def _report(self, result: StepResult, outcome: StepOutcome | None) -> None:
         name = escape(result.name)
         if result.status == "Failed":
-            first = (result.failure_reason or "").strip().splitlines()
-            self._say(f"[bold red]✘[/] {name} failed after {result.seconds:.1f}s: {escape(first[0] if first else '')}")
+            lines = [ln for ln in (result.failure_reason or "").strip().splitlines() if ln.strip()]
+            # The head (exit code) and the last line (usually the exception) say the most.
+            summary = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
+            self._say(f"[bold red]✘[/] {name} failed after {result.seconds:.1f}s: {escape(summary)}")
         elif outcome is not None and outcome.fail_message is not None:
             self._say(f"[bold red]■[/] {name} (Fail): {escape(outcome.fail_message)}")
         elif outcome is not None and outcome.condition is not None:
