@@ -25,6 +25,7 @@ description.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -336,9 +337,21 @@ def _region() -> str:
 
 
 def definition_dict(**kwargs) -> dict:
-    """The pipeline definition as a dict (the JSON that is upserted and run locally)."""
+    """The pipeline definition as a fresh dict (the JSON that is upserted and run locally).
+
+    Takes :func:`get_pipeline`'s arguments. The JSON is cached per set of arguments, since the
+    SDK needs seconds to build it and it depends on nothing else.
+    """
+    if "sagemaker_client" in kwargs:
+        with sdk.quiet():
+            return json.loads(get_pipeline(**kwargs).definition())
+    return json.loads(_definition_json(json.dumps(kwargs, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=8)
+def _definition_json(kwargs_json: str) -> str:
     with sdk.quiet():
-        return json.loads(get_pipeline(**kwargs).definition())
+        return get_pipeline(**json.loads(kwargs_json)).definition()
 
 
 def upsert(role_arn: str, description: str | None = None, **kwargs) -> dict:

@@ -1,0 +1,94 @@
+"""Model registries: the local folder registry and SageMaker's (against moto)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from pipelines.registry import LocalRegistry, RegistryError, SageMakerRegistry
+
+
+@pytest.fixture()
+def artifact(tmp_path):
+    path = tmp_path / "work" / "model.tar.gz"
+    path.parent.mkdir()
+    path.write_bytes(b"model-bytes")
+    return path
+
+
+def test_local_round_trip(tmp_path, artifact):
+    reg = LocalRegistry(tmp_path / "registry")
+    metrics = {"model": "price", "regression_metrics": {"rmse": {"value": 9.8}}}
+    p1 = reg.register("airfare-price", artifact, "img:1", "PendingManualApproval", metrics, {"execution_id": "e1"})
+    p2 = reg.register("airfare-price", artifact, "img:2", "PendingManualApproval", metrics, {"execution_id": "e2"})
+    reg.register("airfare-demand", artifact, "img:1", "Approved", {}, {})
+
+    assert (p1["ModelPackageVersion"], p2["ModelPackageVersion"]) == (1, 2)
+    assert p1["ModelPackageArn"] == "local:model-package/airfare-price/1"
+    # The artifact is copied in: the registry does not depend on the run folder surviving.
+    copied = tmp_path / "registry" / "airfare-price" / "1" / "model.tar.gz"
+    assert p1["ModelDataUrl"] == str(copied.resolve()) and copied.read_bytes() == b"model-bytes"
+    on_disk = json.loads((tmp_path / "registry" / "airfare-price" / "2" / "package.json").read_text())
+    assert on_disk["ImageUri"] == "img:2" and on_disk["Metrics"] == metrics and on_disk["Source"] == {"execution_id": "e2"}
+
+    assert [p["ModelPackageVersion"] for p in reg.list("airfare-price")] == [1, 2]
+    assert {p["ModelPackageGroupName"] for p in reg.list()} == {"airfare-price", "airfare-demand"}
+    assert reg.latest("airfare-price") is None
+
+    approved = reg.approve("airfare-price/1", "good enough")
+    assert approved["ModelApprovalStatus"] == "Approved" and approved["ApprovalDescription"] == "good enough"
+    rejected = reg.reject("local:model-package/airfare-price/2", "drift")
+    assert rejected["ModelApprovalStatus"] == "Rejected"
+    assert reg.latest("airfare-price")["ModelPackageVersion"] == 1
+    assert reg.get("airfare-price/2")["ApprovalDescription"] == "drift"
+
+
+def test_local_errors(tmp_path, artifact):
+    reg = LocalRegistry(tmp_path / "registry")
+    with pytest.raises(RegistryError, match="does not exist"):
+        reg.register("airfare-price", tmp_path / "nope.tar.gz", "img", "PendingManualApproval", {}, {})
+    with pytest.raises(RegistryError, match="approval status"):
+        reg.register("airfare-price", artifact, "img", "Maybe", {}, {})
+    with pytest.raises(RegistryError, match="group name"):
+        reg.register("bad/group", artifact, "img", "Approved", {}, {})
+    with pytest.raises(RegistryError, match="no model package"):
+        reg.approve("airfare-price/7")
+    with pytest.raises(RegistryError, match="not a local model package id"):
+        reg.approve("airfare-price")
+
+
+def test_local_registers_a_model_directory(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.ubj").write_bytes(b"x")
+    pkg = LocalRegistry(tmp_path / "registry").register("airfare-demand", model_dir, "img", "Approved", {}, {})
+    assert (tmp_path / "registry" / "airfare-demand" / "1" / "model" / "model.ubj").exists()
+    assert pkg["ModelDataUrl"].endswith("/model")
+
+
+def test_sagemaker_registry_against_moto(aws_endpoint):
+    reg = SageMakerRegistry()
+    group = f"airfare-test-{uuid.uuid4().hex[:8]}"
+    arn = reg.ensure_group(group)
+    assert reg.ensure_group(group) == arn  # idempotent
+    assert group in reg.groups()
+
+    pkg = reg.register(
+        group,
+        model_data_url="s3://airfare-lake/pipeline-runs/e1/TrainPrice/model/model.tar.gz",
+        image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/airfare:1",
+        metrics_s3_uri="s3://airfare-lake/pipeline-runs/e1/EvaluatePrice/evaluation/evaluation.json",
+    )
+    assert pkg["ModelApprovalStatus"] == "PendingManualApproval"
+    assert pkg["ModelDataUrl"].endswith("model.tar.gz") and pkg["ImageUri"].endswith("airfare:1")
+
+    listed = reg.list(group)
+    assert [p["ModelPackageArn"] for p in listed] == [pkg["ModelPackageArn"]]
+    assert reg.latest(group) is None
+
+    approved = reg.approve(pkg["ModelPackageArn"], "gates passed")
+    assert approved["ModelApprovalStatus"] == "Approved"
+    assert reg.latest(group)["ModelPackageArn"] == pkg["ModelPackageArn"]
+    assert reg.reject(pkg["ModelPackageArn"], "rolled back")["ModelApprovalStatus"] == "Rejected"
