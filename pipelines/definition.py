@@ -145,9 +145,7 @@ def get_pipeline(
 
     network = None
     if subnets or security_group_ids:
-        from sagemaker.core.network import NetworkConfig  # via the adapter's environment
-
-        network = NetworkConfig(subnets=subnets, security_group_ids=security_group_ids)
+        network = sdk.NetworkConfig(subnets=subnets, security_group_ids=security_group_ids)
 
     def processor(module: str) -> sdk.Processor:
         return sdk.Processor(

@@ -25,6 +25,7 @@ if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
+from sagemaker.core.network import NetworkConfig  # noqa: E402
 from sagemaker.core.processing import Processor  # noqa: E402
 from sagemaker.core.shapes import (  # noqa: E402
     OutputDataConfig,
@@ -97,6 +98,7 @@ __all__ = [
     "ModelMetrics",
     "ModelStep",
     "ModelTrainer",
+    "NetworkConfig",
     "Networking",
     "OutputDataConfig",
     "ParameterBoolean",

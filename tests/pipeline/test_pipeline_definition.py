@@ -224,11 +224,23 @@ def test_no_code_is_uploaded(defn):
     assert "sm_drivers" not in text and "/input/code" not in text and "sourcedir" not in text
 
 
-def test_on_demand_variant_drops_max_wait():
-    d = definition_dict(use_spot_instances=False, max_runtime_in_seconds=1800)
-    a = by_name(d)["TrainPrice"]["Arguments"]
+def test_on_demand_vpc_kms_variant():
+    kms = "arn:aws:kms:us-east-1:123456789012:key/abc"
+    d = definition_dict(
+        use_spot_instances=False, max_runtime_in_seconds=1800,
+        subnets=["subnet-1", "subnet-2"], security_group_ids=["sg-1"], volume_kms_key=kms, output_kms_key=kms,
+    )  # fmt: skip
+    steps = by_name(d)
+    a = steps["TrainPrice"]["Arguments"]
     assert a["EnableManagedSpotTraining"] is False
-    assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
+    assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}  # MaxWait only with spot
+    assert a["VpcConfig"] == {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1", "subnet-2"]}
+    assert a["OutputDataConfig"]["KmsKeyId"] == kms and a["ResourceConfig"]["VolumeKmsKeyId"] == kms
+    for name in ("Preprocess", "DataQuality", "EvaluatePrice"):
+        p = steps[name]["Arguments"]
+        assert p["NetworkConfig"]["VpcConfig"] == {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1", "subnet-2"]}
+        assert p["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == kms
+        assert p["ProcessingOutputConfig"]["KmsKeyId"] == kms
     assert validate_definition(d) == []
 
 
