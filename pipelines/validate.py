@@ -214,12 +214,21 @@ def validate_definition(defn: dict) -> list[Problem]:
         if not isinstance(spec, dict) or "PropertyFile" not in spec or "Path" not in spec:
             problems.append(Problem(where, "Std:JsonGet needs PropertyFile and Path"))
             return
-        ref = (spec["PropertyFile"] or {}).get("Get") if isinstance(spec["PropertyFile"], dict) else None
-        m = re.fullmatch(r"Steps\.([^.]+)\.PropertyFiles\.(.+)", ref or "")
-        if not m:
-            problems.append(Problem(where, f"PropertyFile must be {{'Get': 'Steps.<step>.PropertyFiles.<name>'}}, got {spec['PropertyFile']!r}"))
-            return
-        step_ref, prop_name = m.groups()
+        pf = spec["PropertyFile"]
+        if isinstance(pf, str):  # the older plain-name form: the owning step must be unambiguous
+            owners = [s.name for s in flat if pf in _property_files(s)]
+            if len(owners) != 1:
+                problems.append(Problem(where, f"property file {pf!r} is declared by {len(owners)} steps ({', '.join(owners) or 'none'}); "
+                                               "use {'Get': 'Steps.<step>.PropertyFiles.<name>'}"))  # fmt: skip
+                return
+            step_ref, prop_name = owners[0], pf
+        else:
+            ref = pf.get("Get") if isinstance(pf, dict) else None
+            m = re.fullmatch(r"Steps\.([^.]+)\.PropertyFiles\.(.+)", ref if isinstance(ref, str) else "")
+            if not m:
+                problems.append(Problem(where, f"PropertyFile must be {{'Get': 'Steps.<step>.PropertyFiles.<name>'}}, got {pf!r}"))
+                return
+            step_ref, prop_name = m.groups()
         target = steps.get(step_ref)
         if target is None:
             problems.append(Problem(where, f"property file {prop_name!r} refers to step {step_ref!r}, which does not exist"))

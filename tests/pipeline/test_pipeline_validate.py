@@ -146,3 +146,16 @@ def test_validate_file_errors(tmp_path):
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"Version": "2020-12-01", "Steps": []}))
     assert [p.message for p in validate_file(empty)] == ["the definition has no steps"]
+
+
+def test_plain_property_file_name_form(defn):
+    steps = steps_by_name(defn["Steps"])
+    cond = steps["CheckAnomalyGates"]["Arguments"]["Conditions"][0]["LeftValue"]["Std:JsonGet"]
+    cond["PropertyFile"] = "AnomalyEvaluationReport"
+    assert validate_definition(defn) == []
+    cond["Path"] = "binary_classification_metrics.precison.value"
+    (msg,) = messages(defn)
+    assert "not in the anomaly report" in msg
+    cond["PropertyFile"] = "NoSuchReport"
+    (msg,) = messages(defn)
+    assert "declared by 0 steps" in msg
