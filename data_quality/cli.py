@@ -64,11 +64,13 @@ def dq(
 
     shown = [r for r in run.rows if show_all or not r["success"]]
     grid = RichTable(title=f"data quality: {len(table.frame)} rows from {data}")
-    for col in ("status", "severity", "expectation", "observed"):
-        grid.add_column(col, overflow="fold")
+    grid.add_column("status", no_wrap=True)
+    grid.add_column("severity", no_wrap=True)
+    grid.add_column("expectation", no_wrap=True)
+    grid.add_column("observed", overflow="ellipsis", max_width=70)
     for r in sorted(shown, key=lambda r: (r["success"], r["severity"] != "blocking", r["name"])):
         status = "[green]pass[/green]" if r["success"] else ("[red]FAIL[/red]" if r["severity"] == "blocking" else "[yellow]warn[/yellow]")
-        grid.add_row(status, r["severity"], r["name"], str(r["observed"])[:120])
+        grid.add_row(status, r["severity"], r["name"], str(r["observed"])[:200])
     if shown:
         console.print(grid)
     passed = len(run.rows) - summary["blocking_failures"] - summary["warnings"]

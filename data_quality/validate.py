@@ -82,7 +82,8 @@ def _observed(result: dict, exception: dict) -> object:
         return _jsonable(result["observed_value"], limit=10)
     if "unexpected_count" in result:
         pct = result.get("unexpected_percent") or 0.0
-        sample = _jsonable(result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list") or [])
+        named = result.get("unexpected_index_column_names") and result.get("partial_unexpected_index_list")
+        sample = _jsonable(named or result.get("partial_unexpected_list") or [])
         return f"{result['unexpected_count']} unexpected ({pct:.2f}%)" + (f", e.g. {sample}" if sample else "")
     return None
 
