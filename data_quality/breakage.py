@@ -9,7 +9,7 @@ caught by a named expectation (see tests/dq/):
 - ``duplicated_day``: yesterday's delivery replayed under today's date -> ``offers.partitions.no_duplicated_day``
 - ``stale_window``: the feed stalled, the newest data is weeks old -> ``offers.window.freshness``
 - ``shifted_distribution``: business/first fares halved (a currency or fare-filing bug) ->
-  ``offers.price_usd.median_business``; on a flights table, demand labels shifted towards 'high'
+  ``offers.price_usd.business_vs_economy``; on a flights table, demand labels shifted towards 'high'
   -> ``<split>.flights.demand_class.share_*``
 
 ``break_offers``/``break_flights`` work on DataFrames; ``break_curated`` rewrites a curated

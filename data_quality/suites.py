@@ -63,7 +63,8 @@ class DQConfig:
     min_flight_rows: int = 10
     max_staleness_days: int = 2
     max_missing_days: int = 0
-    median_tolerance: float = 0.4  # per-cabin median price within ±40 % of the reference
+    median_factor: float = 2.5  # per-cabin median price within [ref / f, ref * f]: units errors, not mix
+    ratio_tolerance: float = 0.35  # cabin/economy median ratio within ±35 % of the reference
     plausible_factor: float = 4.0  # per-cabin plausible range: [q0.1% / f, q99.9% * f] of the reference
     plausible_mostly: float = 0.99  # real anomalies (< 1 %) may fall outside
     min_cabin_rows_for_median: int = 30  # fewer rows in the reference: the median band is only a warning
@@ -167,13 +168,30 @@ def offers_suite(prefix: str, reference: dict, cfg: DQConfig, min_rows: int) -> 
                    column="price_usd", min_value=round(lo, 2), max_value=round(hi, 2), mostly=cfg.plausible_mostly, **_cabin(cabin))
             )  # fmt: skip
         if cabin in medians:
-            m, tol = medians[cabin], cfg.median_tolerance
+            m, f = medians[cabin], cfg.median_factor
             sev = BLOCKING if cabin_rows.get(cabin, 0) >= cfg.min_cabin_rows_for_median else WARNING
             out.append(
                 _e(gxe.ExpectColumnMedianToBeBetween, f"{p}.price_usd.median_{cabin}", sev,
-                   f"median {cabin} price within ±{tol:.0%} of the reference {m:.0f} USD",
-                   column="price_usd", min_value=round(m * (1 - tol), 2), max_value=round(m * (1 + tol), 2), **_cabin(cabin))
+                   f"median {cabin} price within {f}x of the reference {m:.0f} USD (units, currency)",
+                   column="price_usd", min_value=round(m / f, 2), max_value=round(m * f, 2), **_cabin(cabin))
             )  # fmt: skip
+    return out
+
+
+def price_ratio_suite(prefix: str, reference: dict, cfg: DQConfig) -> list:
+    """On ``tables.price_ratio_table``: each premium cabin's median relative to economy near the reference."""
+    medians, rows = reference.get("price_usd_median_by_cabin", {}), reference.get("cabin_rows", {})
+    out = []
+    for cabin in contract.CABINS[1:]:
+        if cabin not in medians or not medians.get("economy"):
+            continue
+        r, tol = medians[cabin] / medians["economy"], cfg.ratio_tolerance
+        sev = BLOCKING if rows.get(cabin, 0) >= cfg.min_cabin_rows_for_median else WARNING
+        out.append(
+            _e(gxe.ExpectColumnMaxToBeBetween, f"{prefix}.price_usd.{cabin}_vs_economy", sev,
+               f"median {cabin} / median economy price within ±{tol:.0%} of the reference ratio {r:.2f}",
+               column=f"ratio_{cabin}", min_value=round(r * (1 - tol), 4), max_value=round(r * (1 + tol), 4))
+        )  # fmt: skip
     return out
 
 

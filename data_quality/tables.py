@@ -203,6 +203,19 @@ def window_table(offers: pd.DataFrame, expected_end: dt.date | None, expected_st
     )
 
 
+def price_ratio_table(offers: pd.DataFrame) -> pd.DataFrame:
+    """One row: each premium cabin's median price relative to economy's (NaN when a cabin is absent).
+
+    The ratio is insensitive to the route mix and season, which move all cabins together, so it
+    can be held to a tight band where absolute medians cannot.
+    """
+    if not {"cabin", "price_usd"} <= set(offers.columns) or offers.empty:
+        return pd.DataFrame([{f"ratio_{c}": float("nan") for c in contract.CABINS[1:]}])
+    med = offers.groupby(offers["cabin"].astype(str))["price_usd"].median()
+    eco = med.get("economy", float("nan"))
+    return pd.DataFrame([{f"ratio_{c}": float(med.get(c, float("nan")) / eco) for c in contract.CABINS[1:]}])
+
+
 def class_share_table(flights: pd.DataFrame) -> pd.DataFrame:
     """One row: the share of each demand class among the flights rows (NaN when there is no label)."""
     col = contract.DEMAND_TARGET

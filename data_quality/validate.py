@@ -147,6 +147,7 @@ def curated_checks(
         Check(f"{prefix}_schema", tables.schema_table(table.schema), suites.schema_suite(prefix)),
         Check(f"{prefix}_airports", tables.airport_table(df, suites.iata_airports()), suites.airports_suite(prefix),
               index_columns=["code"]),
+        Check(f"{prefix}_price_ratios", tables.price_ratio_table(df), suites.price_ratio_suite(prefix, reference, cfg)),
         Check(f"{prefix}_null_rates", tables.null_rate_table(df, suites.null_ceilings(reference, cfg)),
               suites.null_rate_suite(prefix, cfg), index_columns=["column"]),
         Check(f"{prefix}_partitions", tables.partition_table(df), suites.partitions_suite(f"{prefix}.partitions", cfg),

@@ -27,7 +27,7 @@ def test_clean_world_passes(clean_run):
     assert s["blocking_failures"] == 0, s["failed_expectations"]
     assert s["passed"] is True and s["failed_expectations"] == "none"
     names = {r["name"] for r in run.rows}
-    for expected in ("offers.schema.columns", "offers.schema.types", "offers.offer_id.unique", "offers.price_usd.median_business",
+    for expected in ("offers.schema.columns", "offers.schema.types", "offers.offer_id.unique", "offers.price_usd.median_business", "offers.price_usd.business_vs_economy",
                      "offers.partitions.no_duplicated_day", "offers.window.freshness", "offers.airports.iata"):  # fmt: skip
         assert expected in names
     assert len(names) == len(run.rows), "expectation names must be unique"
@@ -41,7 +41,7 @@ def test_clean_world_passes(clean_run):
         ("null_burst", {"offers.price_usd.not_null"}),
         ("duplicated_day", {"offers.partitions.no_duplicated_day", "offers.partitions.event_ids_in_one_partition", "offers.offer_id.unique"}),
         ("stale_window", {"offers.window.freshness"}),
-        ("shifted_distribution", {"offers.price_usd.median_business"}),
+        ("shifted_distribution", {"offers.price_usd.business_vs_economy", "offers.price_usd.first_vs_economy"}),
     ],
 )
 def test_breakage_fails_on_the_right_expectation(clean_offers, reference, kind, expected):
@@ -54,7 +54,7 @@ def test_breakage_fails_on_the_right_expectation(clean_offers, reference, kind, 
 def test_shifted_distribution_is_not_a_malformed_record(clean_offers, reference):
     """Halved business fares are still valid rows: only the distribution expectations catch them."""
     _, s = _validate(breakage.break_offers(clean_offers, "shifted_distribution"), reference)
-    assert all(".median_" in n for n in s["failed_expectations"].split(","))
+    assert all(n.endswith("_vs_economy") for n in s["failed_expectations"].split(","))
 
 
 def test_warnings_do_not_block(clean_offers, reference):
