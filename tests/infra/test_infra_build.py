@@ -1,0 +1,137 @@
+"""The image, the buildspec and the setup script: hadolint, CLI/Makefile agreement, bash syntax."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SETUP = ROOT / "seed_infra" / "setup_aws_resources.sh"
+
+
+def test_dockerfile_passes_hadolint():
+    proc = subprocess.run([str(BIN / "hadolint"), "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dockerfile_copies_every_installed_package():
+    text = (ROOT / "Dockerfile").read_text()
+    packages = re.search(r"PACKAGES = \[(.*?)\]", (ROOT / "setup.py").read_text()).group(1)
+    for pkg in re.findall(r'"(\w+)"', packages):
+        assert re.search(rf"^COPY {pkg}/ {pkg}/$", text, re.M), f"the image lacks the {pkg} package"
+    assert "requirements.lock" in text
+    # SageMaker starts the image as `IMAGE train` / `IMAGE serve`; the build checks both exist.
+    assert "command -v train && command -v serve" in text
+    assert "EXPOSE 8080" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# buildspec.yml
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def buildspec() -> dict:
+    return yaml.safe_load((ROOT / "buildspec.yml").read_text())
+
+
+def buildspec_lines(spec: dict) -> list[str]:
+    return [line.strip() for phase in spec["phases"].values() for cmd in phase.get("commands", []) for line in cmd.splitlines()]
+
+
+def test_buildspec_has_the_phases(buildspec):
+    assert buildspec["version"] == 0.2
+    assert list(buildspec["phases"]) == ["install", "pre_build", "build", "post_build"]
+    assert "pipeline-definition.json" in buildspec["artifacts"]["files"]
+    lines = buildspec_lines(buildspec)
+    order = [next(i for i, line in enumerate(lines) if needle in line) for needle in ("make test", "docker push", "pipeline upsert", "pipeline start")]
+    assert order == sorted(order), "tests, then push, then upsert, then start"
+
+
+def airfare_invocations(spec: dict) -> list[tuple[list[str], set[str]]]:
+    """(subcommand path, --flags) of every `airfare ...` line; ${NET_ARGS[@]} expands to its flags."""
+    lines = buildspec_lines(spec)
+    array_flags: set[str] = set()
+    for line in lines:
+        if re.match(r"NET_ARGS\+?=\(", line) or line.startswith("for s in"):
+            array_flags |= set(re.findall(r"(--[a-z][a-z-]*)", line))
+    out = []
+    for line in lines:
+        if "bin/airfare " not in line:
+            continue
+        tokens = shlex.split(line.split("bin/airfare ", 1)[1])
+        path = []
+        for tok in tokens:
+            if tok.startswith("-") or "$" in tok or "." in tok:
+                break
+            path.append(tok)
+        flags = {t.split("=")[0] for t in tokens if t.startswith("--")}
+        if "${NET_ARGS[@]}" in line:
+            flags |= array_flags
+        out.append((path, flags))
+    return out
+
+
+def test_buildspec_airfare_commands_and_flags_exist(buildspec):
+    invocations = airfare_invocations(buildspec)
+    assert {tuple(p) for p, _ in invocations} == {("pipeline", c) for c in ("definition", "validate", "upsert", "start")}
+    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+    for path, flags in invocations:
+        proc = subprocess.run([str(BIN / "airfare"), *path, "--help"], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, f"airfare {' '.join(path)} --help: {proc.stderr}"
+        offered = set(re.findall(r"(--[a-z][a-z-]*)", proc.stdout))
+        assert flags <= offered, f"airfare {' '.join(path)} has no {sorted(flags - offered)}"
+
+
+def test_buildspec_make_targets_exist(buildspec):
+    targets = {m for line in buildspec_lines(buildspec) for m in re.findall(r"\bmake (\w+)", line)}
+    assert targets >= {"venv", "test"}
+    for target in targets:
+        proc = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, f"make {target}: {proc.stderr}"
+
+
+def test_buildspec_tags_the_image_with_the_commit(buildspec):
+    text = (ROOT / "buildspec.yml").read_text()
+    assert 'IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION}"' in text
+    assert 'docker push "${IMAGE_URI}"' in text and '--image-uri "${IMAGE_URI}"' in text
+
+
+# ---------------------------------------------------------------------------------------------
+# setup_aws_resources.sh
+# ---------------------------------------------------------------------------------------------
+def test_setup_script_parses_and_is_strict():
+    assert subprocess.run(["bash", "-n", str(SETUP)], capture_output=True).returncode == 0
+    text = SETUP.read_text()
+    assert "set -euo pipefail" in text
+    assert os.access(SETUP, os.X_OK)
+
+
+@pytest.mark.parametrize("args", [[], ["staging"], ["dev", "prod"]])
+def test_setup_script_usage_on_bad_arguments(args):
+    proc = subprocess.run(["bash", str(SETUP), *args], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert proc.returncode == 2
+    assert "Usage: seed_infra/setup_aws_resources.sh dev|prod" in proc.stderr
+
+
+def test_setup_script_deploys_in_order_with_real_parameters():
+    text = SETUP.read_text()
+    calls = re.findall(r"^\s*deploy (\w+) (\S+\.yaml)(.*(?:\\\n.*)*)$", text, re.M)
+    assert [c[0] for c in calls] == ["kinesis", "glue", "mlops", "cicd"]
+    for _, template, rest in calls:
+        parsed, errors = decode(str(ROOT / "seed_infra" / template))
+        assert not errors
+        declared = set(parsed["Parameters"])
+        passed = set(re.findall(r"\b([A-Z]\w+)=", rest)) | {"ProjectName", "Environment"}
+        assert passed <= declared, f"{template}: unknown parameters {passed - declared}"
+        required = {k for k, p in parsed["Parameters"].items() if "Default" not in p}
+        assert required <= passed, f"{template}: required parameters not passed: {required - passed}"
+    # The code the glue stack points at is uploaded before it is deployed.
+    assert text.index("aws s3 cp") < text.index("deploy glue glue_stack.yaml")
