@@ -59,9 +59,12 @@ def etl(
     if not raw.is_dir():
         err.print(f"[red]error:[/red] --raw {raw} is not a folder")
         raise typer.Exit(2)
+    from pyspark.sql import SparkSession
+
     from seed_infra.etl.job import NoRawDataError, ReconciliationError, run_etl, spark_session
 
     with console.status("starting Spark") as status:
+        owned = SparkSession.getActiveSession() is None  # a caller's session (tests, notebooks) is left running
         spark = spark_session(master=master, driver_memory=driver_memory)
         try:
             summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg))
@@ -72,7 +75,8 @@ def etl(
             err.print(f"[red]reconciliation failed:[/red] {exc}")
             raise typer.Exit(1) from None
         finally:
-            spark.stop()
+            if owned:
+                spark.stop()
     console.print(summary_table(summary))
     console.print(f"wrote {out / 'offers'} and {out / 'etl_summary.json'}")
 

@@ -47,6 +47,7 @@ def spark_session(master: str = "local[2]", shuffle_partitions: int = 8, driver_
         .config("spark.driver.memory", driver_memory)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .getOrCreate()
     )
@@ -121,11 +122,13 @@ def new_run_id() -> str:
 
 def _collect_stats(classified: DataFrame) -> tuple[dict, dict]:
     """Per (scope, date, reason) line counts and per-date event/offer expectations of the curated set."""
-    by_reason = classified.groupBy("in_scope", "record_dt", F.col("problem.reason").alias("reason")).count().collect()
-    valid = classified.filter(F.col("in_scope") & F.col("problem").isNull())
+    by_reason = (
+        classified.groupBy("is_blank", "in_scope", "record_dt", F.col("problem.reason").alias("reason")).count().collect()
+    )
+    valid = classified.filter(~F.col("is_blank") & F.col("in_scope") & F.col("problem").isNull())
     per_event = valid.groupBy("event_id").agg(
         F.count("*").alias("copies"),
-        F.min_by(F.struct("n_offers", "record_dt"), "line_hash").alias("kept"),
+        F.min_by(F.struct("n_offers", "record_dt", F.col("org.country").alias("country"), F.col("dep_date")), "line_hash").alias("kept"),
     )
     per_date = (
         per_event.groupBy(F.col("kept.record_dt").alias("record_dt"))
@@ -134,18 +137,25 @@ def _collect_stats(classified: DataFrame) -> tuple[dict, dict]:
             F.sum(F.col("copies") - 1).alias("duplicates"),
             F.sum("kept.n_offers").alias("offers"),
             F.sum((F.col("kept.n_offers") == 0).cast("int")).alias("events_without_offers"),
+            F.collect_set("kept.country").alias("countries"),
+            F.min("kept.dep_date").alias("first_departure"),
+            F.max("kept.dep_date").alias("last_departure"),
         )
         .collect()
     )
-    return {(r.in_scope, r.record_dt, r.reason): r["count"] for r in by_reason}, {r.record_dt: r.asDict() for r in per_date}
+    blank = sum(r["count"] for r in by_reason if r.is_blank)
+    lines = {(r.in_scope, r.record_dt, r.reason): r["count"] for r in by_reason if not r.is_blank}
+    return blank, lines, {r.record_dt: r.asDict() for r in per_date}
 
 
-def _holidays(spark: SparkSession, valid: DataFrame) -> DataFrame | None:
-    dep = F.to_date(F.col("e.query.departure_date"), "yyyy-MM-dd")
-    row = valid.agg(F.collect_set("org.country").alias("c"), F.min(dep).alias("lo"), F.max(dep).alias("hi")).first()
-    if row is None or row.lo is None:
+def _holidays(spark: SparkSession, per_date: dict) -> DataFrame | None:
+    """Holiday distances for the origin countries and departure dates of the curated events."""
+    countries = sorted({c for p in per_date.values() for c in p["countries"]})
+    firsts = [p["first_departure"] for p in per_date.values() if p["first_departure"]]
+    lasts = [p["last_departure"] for p in per_date.values() if p["last_departure"]]
+    if not countries or not firsts:
         return None
-    return transform.holiday_table(spark, row.c, row.lo, row.hi)
+    return transform.holiday_table(spark, countries, min(firsts), max(lasts))
 
 
 def run_etl(
@@ -172,10 +182,9 @@ def run_etl(
 
     progress("reading and validating raw events")
     lines = transform.read_raw(spark, inputs)
-    blank = lines.filter("is_blank").count()
     classified = transform.classify(spark, lines, dates).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        by_reason, per_date = _collect_stats(classified)
+        blank, by_reason, per_date = _collect_stats(classified)
         timings["read_validate_s"] = time.perf_counter() - t0
         in_scope = {k: v for k, v in by_reason.items() if k[0]}
         quarantine_counts: dict[str, int] = {}
@@ -214,10 +223,10 @@ def run_etl(
 
         t = time.perf_counter()
         progress(f"building and writing {expected_offers:,} curated offers")
-        valid = classified.filter(F.col("in_scope") & F.col("problem").isNull())
+        valid = classified.filter(~F.col("is_blank") & F.col("in_scope") & F.col("problem").isNull())
         if expected_offers:
             events = transform.deduplicate(valid.select("event_id", "line_hash", "e", "org", "dst"))
-            offers = transform.build_offers(spark, events, run_id, _holidays(spark, valid))
+            offers = transform.build_offers(spark, events, run_id, _holidays(spark, per_date))
             offers.write.mode("overwrite").partitionBy(contract.PARTITION_COLUMN).parquet(f"{out}/{OFFERS_DIR}")
         timings["curated_write_s"] = time.perf_counter() - t
 

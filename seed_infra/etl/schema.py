@@ -153,3 +153,4 @@ def spark_type_of(arrow_type: pa.DataType) -> T.DataType:
 
 
 CURATED_SPARK_TYPES: dict[str, T.DataType] = {f.name: spark_type_of(f.type) for f in contract.CURATED_OFFER_SCHEMA}
+CURATED_SPARK_SCHEMA = T.StructType([T.StructField(name, t, True) for name, t in CURATED_SPARK_TYPES.items()])

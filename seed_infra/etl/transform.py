@@ -44,35 +44,49 @@ def read_raw(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     )
 
 
+_AIRPORTS: dict[int, DataFrame] = {}
+
+
 def _airports_df(spark: SparkSession) -> DataFrame:
-    rows = [(code, lat, lon, country) for code, (lat, lon, country) in lookups.airports().items()]
-    schema = "iata string, lat double, lon double, country string"
-    return spark.createDataFrame(rows, schema)
+    """The airports table as a DataFrame, built once per session (7.9k rows through Arrow)."""
+    key = id(spark)
+    if key not in _AIRPORTS:
+        import pandas as pd
+
+        pdf = pd.DataFrame(
+            [(code, lat, lon, country) for code, (lat, lon, country) in lookups.airports().items()],
+            columns=["iata", "lat", "lon", "country"],
+        )
+        _AIRPORTS[key] = spark.createDataFrame(pdf, "iata string, lat double, lon double, country string").cache()
+    return _AIRPORTS[key]
 
 
 def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None) -> DataFrame:
-    """One row per non-blank line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
+    """One row per line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
 
-    Columns: value (null for valid lines, to keep the cache small), source, raw_dt, e, problem,
-    event_id, line_hash, record_dt, in_scope, n_offers, origin/destination airport structs.
+    Columns: value (null for valid lines, to keep the cache small), source, raw_dt, is_blank, e,
+    problem, event_id, line_hash, record_dt, in_scope, n_offers, dep_date, origin/destination
+    airport structs. Blank lines are kept, flagged, so one scan counts them too.
     """
     airports = F.broadcast(_airports_df(spark))
     size_ok = F.octet_length("value") <= contract.MAX_RAW_RECORD_BYTES
     parse = F.when(size_ok & F.is_valid_utf8("value"), F.from_json("value", spark_schema(), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "allowNonNumericNumbers": "false"}))
-    df = lines.filter(~F.col("is_blank")).select("value", "source", "raw_dt", parse.alias("e"))
+    df = lines.select("value", "source", "raw_dt", "is_blank", F.when(~F.col("is_blank"), parse).alias("e"))
     org = airports.select(F.col("iata").alias("_o"), F.struct("lat", "lon", "country").alias("org"))
     dst = airports.select(F.col("iata").alias("_d"), F.struct("lat", "lon", "country").alias("dst"))
     df = df.join(org, F.col("e.query.origin") == F.col("_o"), "left").join(dst, F.col("e.query.destination") == F.col("_d"), "left")
-    prob = event_problem(F.col("e"), F.col("value"), F.col("org").isNotNull(), F.col("dst").isNotNull())
+    prob = event_problem()
     event_time = F.col("e.event_time").try_cast("timestamp")
     record_dt = F.coalesce(F.date_format(event_time, "yyyy-MM-dd"), F.col("raw_dt"), F.lit(UNKNOWN_DT))
     df = df.select(
         "source",
         "raw_dt",
+        "is_blank",
         "e",
         "org",
         "dst",
-        prob.alias("problem"),
+        F.when(~F.col("is_blank"), prob).alias("problem"),
+        F.try_to_date(F.col("e.query.departure_date"), "yyyy-MM-dd").alias("dep_date"),
         F.col("e.event_id").alias("event_id"),
         F.xxhash64("value").alias("line_hash"),
         record_dt.alias("record_dt"),
@@ -85,7 +99,7 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
 
 def quarantine_rows(classified: DataFrame) -> DataFrame:
     """The quarantined in-scope records as written to quarantine/: reason, detail, source, raw, dt."""
-    bad = classified.filter(F.col("in_scope") & F.col("problem").isNotNull())
+    bad = classified.filter(~F.col("is_blank") & F.col("in_scope") & F.col("problem").isNotNull())
     reason = F.col("problem.reason")
     explain = F.udf(explain_invalid, T.StringType())
     detail = F.coalesce(explain(F.when(reason == "wrong_type", F.col("value"))), F.col("problem.detail"))
@@ -140,8 +154,8 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     q = e.query
     event_time = e.event_time.try_cast("timestamp")
     search_date = F.to_date(event_time)
-    dep = F.to_date(q.departure_date, "yyyy-MM-dd")
-    ret = F.to_date(q.return_date, "yyyy-MM-dd")
+    dep = F.try_to_date(q.departure_date, "yyyy-MM-dd")
+    ret = F.try_to_date(q.return_date, "yyyy-MM-dd")
     offers = F.transform(
         e.offers,
         lambda o: o.withField("price_usd", price_usd(o.price.amount, o.price.currency)),
@@ -261,7 +275,12 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     missing = set(contract.CURATED_COLUMNS) ^ set(cols)
     if missing:  # the contract changed: fail at plan time, not with a half-written table
         raise RuntimeError(f"curated columns out of step with the contract: {sorted(missing)}")
-    return flat.select([cols[name].cast(CURATED_SPARK_TYPES[name]).alias(name) for name in contract.CURATED_COLUMNS])
+    out = flat.select([cols[name].cast(CURATED_SPARK_TYPES[name]).alias(name) for name in contract.CURATED_COLUMNS])
+    # Every contract column is nullable; Spark would write provably non-null ones as REQUIRED.
+    # A condition on the (nullable) event_id keeps the value and makes the optimizer keep it nullable.
+    nullable = F.col("event_id").isNotNull()
+    fixed = [F.when(nullable, F.col(f.name)).alias(f.name) if not f.nullable else F.col(f.name) for f in out.schema.fields]
+    return out.select(fixed)
 
 
 __all__ = ["read_raw", "classify", "quarantine_rows", "deduplicate", "build_offers", "holiday_table"]

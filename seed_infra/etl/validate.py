@@ -38,82 +38,24 @@ REASONS: dict[str, int] = {
 }
 
 INT32_MAX = 2**31 - 1
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+# The rules are generated as Spark SQL text and handed to Spark as one expression: building the
+# same tree through the Column API costs thousands of py4j calls (seconds per plan).
+
+
+def sql_str(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def fx_map_sql() -> str:
+    """The contract's FX table as a Spark SQL map literal (units of currency per USD)."""
+    return "map(" + ", ".join(f"{sql_str(c)}, CAST({r!r} AS DOUBLE)" for c, r in contract.FX_PER_USD.items()) + ")"
 
 
 def fx_map() -> Column:
-    """The contract's FX table as a Spark map literal (units of currency per USD)."""
-    return F.create_map(*[x for cur, rate in contract.FX_PER_USD.items() for x in (F.lit(cur), F.lit(rate))])
-
-
-def problem(reason: str, detail: Column) -> Column:
-    return F.struct(F.lit(REASONS[reason]).alias("rank"), F.lit(reason).alias("reason"), detail.cast("string").alias("detail"))
-
-
-# (rank, condition, problem); kept as triples so that checks sort by rank
-Check = tuple[int, Column, Column]
-
-
-def check(reason: str, cond: Column, detail: Column) -> Check:
-    return (REASONS[reason], cond, problem(reason, detail))
-
-
-def _get(base: Column, path: tuple[str, ...]) -> Column:
-    for p in path:
-        base = base.getField(p)
-    return base
-
-
-def typed(base: Column, leaf: Leaf) -> Column:
-    """The field converted to its contract type (dates and datetimes parsed; null when unparseable)."""
-    raw = _get(base, leaf.path)
-    if leaf.kind == "date":
-        return F.when(raw.rlike(DATE_PATTERN), F.try_to_date(raw, "yyyy-MM-dd"))
-    if leaf.kind == "datetime":
-        # event_time is UTC (timestamp with zone); offer times are local wall-clock times (NTZ)
-        return raw.try_cast("timestamp" if leaf.path == ("event_time",) else "timestamp_ntz")
-    if leaf.default is not None:
-        return F.coalesce(raw, F.lit(leaf.default))
-    return raw
-
-
-def leaf_checks(base: Column, leaf: Leaf, label: Column) -> list[Check]:
-    """The checks of one field; ``label`` names the field in details."""
-    raw = _get(base, leaf.path)
-    val = typed(base, leaf)
-    checks: list[Check] = []
-    if leaf.kind in ("date", "datetime"):
-        checks.append(check("wrong_type", raw.isNotNull() & val.isNull(), F.concat(label, F.lit(f" is not a {leaf.kind}: "), raw)))
-    if leaf.required:
-        checks.append(check("missing_field", raw.isNull(), label))
-    bad = []
-    if leaf.choices:
-        bad.append(~val.isin(*leaf.choices))
-    if leaf.kind == "int":
-        bad.append(F.abs(val) > INT32_MAX)
-    if leaf.kind == "float":
-        bad.append(F.isnan(val) | (F.abs(val) == float("inf")))
-    for attr, op in (("ge", "__lt__"), ("gt", "__le__"), ("le", "__gt__"), ("lt", "__ge__")):
-        bound = getattr(leaf, attr)
-        if bound is not None:
-            bad.append(getattr(val, op)(F.lit(bound)))
-    if leaf.min_len is not None:
-        bad.append(F.char_length(val) < leaf.min_len)
-    if leaf.max_len is not None:
-        bad.append(F.char_length(val) > leaf.max_len)
-    for b in bad:
-        checks.append(check("invalid_value", val.isNotNull() & b, F.concat(label, F.lit("="), val.cast("string"))))
-    return checks
-
-
-def first_problem(checks: list[Check]) -> Column:
-    """The problem of the lowest-ranked check that holds, else null (CASE WHEN stops at the first)."""
-    ordered = sorted(checks, key=lambda c: c[0])  # stable: same-rank checks keep their order
-    _, cond, prob = ordered[0]
-    expr = F.when(F.coalesce(cond, F.lit(False)), prob)
-    for _, cond, prob in ordered[1:]:
-        expr = expr.when(F.coalesce(cond, F.lit(False)), prob)
-    return expr
+    return F.expr(fx_map_sql())
 
 
 def price_usd(amount: Column, currency: Column) -> Column:
@@ -121,86 +63,136 @@ def price_usd(amount: Column, currency: Column) -> Column:
     return amount / fx_map()[currency]
 
 
+# (rank, condition SQL, problem SQL); sorted by rank, the first that holds wins
+Check = tuple[int, str, str]
+
+
+def check(reason: str, cond: str, detail: str) -> Check:
+    prob = f"named_struct('rank', {REASONS[reason]}, 'reason', {sql_str(reason)}, 'detail', CAST({detail} AS STRING))"
+    return (REASONS[reason], cond, prob)
+
+
+def first_problem(checks: list[Check]) -> str:
+    """CASE WHEN over the checks in rank order (it stops at the first that holds), else null."""
+    ordered = sorted(checks, key=lambda c: c[0])  # stable: same-rank checks keep their order
+    return "CASE " + " ".join(f"WHEN coalesce({c}, false) THEN {p}" for _, c, p in ordered) + " END"
+
+
+def field_sql(base: str, leaf: Leaf) -> str:
+    return ".".join([base, *(f"`{p}`" for p in leaf.path)])
+
+
+def typed_sql(base: str, leaf: Leaf) -> str:
+    """The field converted to its contract type (dates and datetimes parsed; null when unparseable)."""
+    raw = field_sql(base, leaf)
+    if leaf.kind == "date":
+        return f"CASE WHEN {raw} RLIKE {sql_str(DATE_PATTERN)} THEN try_to_date({raw}, 'yyyy-MM-dd') END"
+    if leaf.kind == "datetime":
+        # event_time is UTC (timestamp with zone); offer times are local wall-clock times (NTZ)
+        return f"try_cast({raw} AS {'TIMESTAMP' if leaf.path == ('event_time',) else 'TIMESTAMP_NTZ'})"
+    if leaf.default is not None:
+        return f"coalesce({raw}, {leaf.default!r})"
+    return raw
+
+
+def leaf_checks(base: str, leaf: Leaf, label: str) -> list[Check]:
+    """The checks of one field; ``label`` (SQL) names the field in details."""
+    raw, val = field_sql(base, leaf), typed_sql(base, leaf)
+    checks: list[Check] = []
+    if leaf.kind in ("date", "datetime"):
+        checks.append(check("wrong_type", f"{raw} IS NOT NULL AND ({val}) IS NULL", f"concat({label}, ' is not a {leaf.kind}: ', {raw})"))
+    if leaf.required:
+        checks.append(check("missing_field", f"{raw} IS NULL", label))
+    bad = []
+    if leaf.choices:
+        bad.append(f"{val} NOT IN ({', '.join(sql_str(c) for c in leaf.choices)})")
+    if leaf.kind == "int":
+        bad.append(f"abs({val}) > {INT32_MAX}")
+    if leaf.kind == "float":
+        bad.append(f"(isnan({val}) OR abs({val}) = double('inf'))")
+    for attr, op in (("ge", "<"), ("gt", "<="), ("le", ">"), ("lt", ">=")):
+        bound = getattr(leaf, attr)
+        if bound is not None:
+            bad.append(f"{val} {op} {bound!r}")
+    if leaf.min_len is not None:
+        bad.append(f"char_length({val}) < {leaf.min_len}")
+    if leaf.max_len is not None:
+        bad.append(f"char_length({val}) > {leaf.max_len}")
+    if bad:
+        checks.append(check("invalid_value", " OR ".join(f"({b})" for b in bad), f"concat({label}, '=', CAST({val} AS STRING))"))
+    return checks
+
+
 def _leaf(all_leaves: list[Leaf], name: str) -> Leaf:
     return next(leaf for leaf in all_leaves if leaf.name == name)
 
 
-def _offer_label(i: Column, name: str) -> Column:
-    return F.concat(F.lit("offers["), i.cast("string"), F.lit(f"].{name}"))
+def offer_problem_sql(o: str, i: str, departure_date: str) -> str:
+    """The first problem of one offer ``o`` (index ``i``), or null."""
 
+    def label(name: str) -> str:
+        return f"concat('offers[', CAST({i} AS STRING), '].{name}')"
 
-def offer_problem(o: Column, i: Column, departure_date: Column) -> Column:
-    """The first problem of one offer (index ``i``), or null."""
     checks: list[Check] = []
     for leaf in OFFER_LEAVES:
-        checks += leaf_checks(o, leaf, _offer_label(i, leaf.name))
-    amount, currency = o.price.amount, o.price.currency
-    usd = price_usd(amount, currency)
-    dep_time = typed(o, _leaf(OFFER_LEAVES, "departure_time"))
+        checks += leaf_checks(o, leaf, label(leaf.name))
+    amount, currency = f"{o}.price.amount", f"{o}.price.currency"
+    fx = f"{fx_map_sql()}[{currency}]"
+    usd = f"({amount} / {fx})"
+    dep_time = typed_sql(o, _leaf(OFFER_LEAVES, "departure_time"))
     checks += [
-        check("bad_price", currency.isNotNull() & fx_map()[currency].isNull(), F.concat(_offer_label(i, "price.currency"), F.lit(" unknown: "), currency)),
+        check("bad_price", f"{currency} IS NOT NULL AND {fx} IS NULL", f"concat({label('price.currency')}, ' unknown: ', {currency})"),
         check(
             "bad_price",
-            (usd < contract.MIN_PRICE_USD) | (usd > contract.MAX_PRICE_USD) | F.isnan(usd),
-            F.concat(_offer_label(i, "price"), F.lit(" = "), amount.cast("string"), F.lit(" "), currency),
+            f"{usd} < {contract.MIN_PRICE_USD!r} OR {usd} > {contract.MAX_PRICE_USD!r} OR isnan({usd})",
+            f"concat({label('price')}, ' = ', CAST({amount} AS STRING), ' ', {currency})",
         ),
-        check("departure_mismatch", F.to_date(dep_time) != departure_date, F.concat(_offer_label(i, "departure_time"), F.lit(" not on query.departure_date"))),
+        check("departure_mismatch", f"to_date({dep_time}) != {departure_date}", f"concat({label('departure_time')}, ' not on query.departure_date')"),
     ]
     return first_problem(checks)
 
 
-def event_problem(e: Column, value: Column, origin_known: Column, destination_known: Column) -> Column:
-    """The problem of a raw line (``value``) parsed as ``e``, or null when it may be curated."""
-    size = F.octet_length(value)
-    q = e.query
-    dep = typed(e, _leaf(EVENT_LEAVES, "query.departure_date"))
-    ret = typed(e, _leaf(EVENT_LEAVES, "query.return_date"))
-    search_date = F.to_date(typed(e, _leaf(EVENT_LEAVES, "event_time")))
-    corrupt = e.getField(CORRUPT_COLUMN)
+def event_problem_sql(e: str = "e", value: str = "value", origin_known: str = "org IS NOT NULL", destination_known: str = "dst IS NOT NULL") -> str:
+    """The problem of a raw line (``value``) parsed as struct ``e``, or null when it may be curated."""
+    q = f"{e}.query"
+    dep = typed_sql(e, _leaf(EVENT_LEAVES, "query.departure_date"))
+    ret = typed_sql(e, _leaf(EVENT_LEAVES, "query.return_date"))
+    search_date = f"to_date({typed_sql(e, _leaf(EVENT_LEAVES, 'event_time'))})"
+    corrupt = f"{e}.{CORRUPT_COLUMN}"
+    size = f"octet_length({value})"
+    n_offers = f"size({e}.offers)"
+    max_bytes, max_offers, horizon = contract.MAX_RAW_RECORD_BYTES, contract.MAX_OFFERS_PER_SEARCH, contract.MAX_BOOKING_HORIZON_DAYS
     checks: list[Check] = [
-        check("oversized", size > contract.MAX_RAW_RECORD_BYTES, F.concat(size.cast("string"), F.lit(f" bytes > {contract.MAX_RAW_RECORD_BYTES}"))),
-        check("invalid_utf8", ~F.is_valid_utf8(value), F.lit("line is not valid UTF-8")),
-        check("not_json", corrupt.isNotNull() & F.try_parse_json(value).isNull(), F.lit("not parseable as JSON")),
-        check("wrong_type", corrupt.isNotNull(), F.lit("a field has the wrong type")),
-        check(
-            "too_many_offers",
-            F.size(e.offers) > contract.MAX_OFFERS_PER_SEARCH,
-            F.concat(F.size(e.offers).cast("string"), F.lit(f" offers > {contract.MAX_OFFERS_PER_SEARCH}")),
-        ),
-        check("missing_field", e.offers.isNull(), F.lit("offers")),
-        check("missing_field", (q.trip_type == "round_trip") & q.return_date.isNull(), F.lit("query.return_date (round_trip)")),
+        check("oversized", f"{size} > {max_bytes}", f"concat(CAST({size} AS STRING), ' bytes > {max_bytes}')"),
+        check("invalid_utf8", f"NOT is_valid_utf8({value})", "'line is not valid UTF-8'"),
+        check("not_json", f"{corrupt} IS NOT NULL AND try_parse_json({value}) IS NULL", "'not parseable as JSON'"),
+        check("wrong_type", f"{corrupt} IS NOT NULL", "'a field has the wrong type'"),
+        check("too_many_offers", f"{n_offers} > {max_offers}", f"concat(CAST({n_offers} AS STRING), ' offers > {max_offers}')"),
+        check("missing_field", f"{e}.offers IS NULL", "'offers'"),
+        check("missing_field", f"{q}.trip_type = 'round_trip' AND {q}.return_date IS NULL", "'query.return_date (round_trip)'"),
         check(
             "unsupported_schema_version",
-            F.coalesce(e.schema_version, F.lit(contract.SCHEMA_VERSION)) != contract.SCHEMA_VERSION,
-            F.concat(F.lit("schema_version="), e.schema_version.cast("string")),
+            f"coalesce({e}.schema_version, {contract.SCHEMA_VERSION}) != {contract.SCHEMA_VERSION}",
+            f"concat('schema_version=', CAST({e}.schema_version AS STRING))",
         ),
-        check("invalid_value", q.origin == q.destination, F.concat(F.lit("origin == destination == "), q.origin)),
-        check("invalid_value", (q.trip_type == "one_way") & q.return_date.isNotNull(), F.lit("query.return_date on a one_way trip")),
-        check("unknown_airport", q.origin.isNotNull() & ~origin_known, F.concat(F.lit("query.origin="), q.origin)),
-        check("unknown_airport", q.destination.isNotNull() & ~destination_known, F.concat(F.lit("query.destination="), q.destination)),
-        check(
-            "departure_before_search",
-            dep < search_date,
-            F.concat(F.lit("departure "), dep.cast("string"), F.lit(" < search "), search_date.cast("string")),
-        ),
-        check(
-            "departure_too_far",
-            F.datediff(dep, search_date) > contract.MAX_BOOKING_HORIZON_DAYS,
-            F.concat(F.datediff(dep, search_date).cast("string"), F.lit(f" days > {contract.MAX_BOOKING_HORIZON_DAYS}")),
-        ),
-        check("return_before_departure", ret < dep, F.concat(F.lit("return "), ret.cast("string"), F.lit(" < departure "), dep.cast("string"))),
-        check(
-            "duplicate_offer_id",
-            F.size(F.array_distinct(e.offers.offer_id)) < F.size(e.offers),
-            F.lit("an offer_id appears twice in the search"),
-        ),
+        check("invalid_value", f"{q}.origin = {q}.destination", f"concat('origin == destination == ', {q}.origin)"),
+        check("invalid_value", f"{q}.trip_type = 'one_way' AND {q}.return_date IS NOT NULL", "'query.return_date on a one_way trip'"),
+        check("unknown_airport", f"{q}.origin IS NOT NULL AND NOT ({origin_known})", f"concat('query.origin=', {q}.origin)"),
+        check("unknown_airport", f"{q}.destination IS NOT NULL AND NOT ({destination_known})", f"concat('query.destination=', {q}.destination)"),
+        check("departure_before_search", f"{dep} < {search_date}", f"concat('departure ', CAST({dep} AS STRING), ' < search ', CAST({search_date} AS STRING))"),
+        check("departure_too_far", f"datediff({dep}, {search_date}) > {horizon}", f"concat(CAST(datediff({dep}, {search_date}) AS STRING), ' days > {horizon}')"),
+        check("return_before_departure", f"{ret} < {dep}", f"concat('return ', CAST({ret} AS STRING), ' < departure ', CAST({dep} AS STRING))"),
+        check("duplicate_offer_id", f"size(array_distinct({e}.offers.offer_id)) < {n_offers}", "'an offer_id appears twice in the search'"),
     ]
     for leaf in EVENT_LEAVES:
-        checks += leaf_checks(e, leaf, F.lit(leaf.name))
+        checks += leaf_checks(e, leaf, sql_str(leaf.name))
     event_level = first_problem(checks)
-    offers = F.coalesce(e.offers, F.array())
-    per_offer = F.filter(F.transform(offers, lambda o, i: offer_problem(o, i, dep)), lambda p: p.isNotNull())
-    return F.array_min(F.filter(F.concat(F.array(event_level), per_offer), lambda p: p.isNotNull()))
+    per_offer = f"filter(transform(coalesce({e}.offers, array()), (o, i) -> {offer_problem_sql('o', 'i', dep)}), p -> p IS NOT NULL)"
+    return f"array_min(filter(concat(array({event_level}), {per_offer}), p -> p IS NOT NULL))"
+
+
+def event_problem(e: str = "e", value: str = "value", origin_known: str = "org IS NOT NULL", destination_known: str = "dst IS NOT NULL") -> Column:
+    return F.expr(event_problem_sql(e, value, origin_known, destination_known))
 
 
 def explain_invalid(line: str | None) -> str | None:
