@@ -32,13 +32,13 @@ def connect(curated: Path | str = DEFAULT_CURATED):
         raise QueryError(f"no curated offers under {offers} (run `airfare etl` first)")
     con = duckdb.connect()
     con.execute(
-        f"CREATE VIEW offers AS SELECT * FROM read_parquet({_sql_str(offers / '**' / '*.parquet')}, hive_partitioning = true)"
+        f"CREATE VIEW offers AS SELECT * FROM read_parquet({_sql_str(offers / '**' / '*.parquet')}, hive_partitioning = true, hive_types_autocast = false)"
     )
     quarantine = curated / "quarantine"
     if any(quarantine.glob("**/*.jsonl")):
         con.execute(
             "CREATE VIEW quarantine AS SELECT * FROM read_json("
-            f"{_sql_str(quarantine / '**' / '*.jsonl')}, format = 'newline_delimited', hive_partitioning = true, "
+            f"{_sql_str(quarantine / '**' / '*.jsonl')}, format = 'newline_delimited', hive_partitioning = true, hive_types_autocast = false, "
             "columns = {reason: 'VARCHAR', detail: 'VARCHAR', source: 'VARCHAR', event_id: 'VARCHAR', raw: 'VARCHAR'})"
         )
     return con

@@ -13,7 +13,7 @@ from rich.table import Table
 
 app = typer.Typer()
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _dates(values: list[str] | None) -> list[str] | None:
