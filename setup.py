@@ -26,6 +26,7 @@ setup(
             "airfare=pipelines.cli:main",
             # SageMaker's container contract: the image is started with `train` or `serve`.
             "train=training.entry:main",
+            "serve=inference.entry:main",
         ]
     },
 )
