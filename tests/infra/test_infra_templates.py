@@ -273,10 +273,7 @@ def test_deployment_starts_on_approval_only_for_the_three_groups():
     groups = {r["Properties"]["ModelPackageGroupName"]: k for k, r in resources(t, "AWS::SageMaker::ModelPackageGroup").items()}
     assert set(groups) == set(MODEL_PACKAGE_GROUPS.values())
     rule = t["Resources"]["ModelApprovedRule"]["Properties"]
-    # The template refers to the group resources; resolve those refs to their names.
-    pattern = json.loads(json.dumps(rule["EventPattern"]))
-    refs = pattern["detail"]["ModelPackageGroupName"]
-    pattern["detail"]["ModelPackageGroupName"] = [next(n for n, k in groups.items() if k == r["Ref"]) for r in refs]
+    pattern = rule["EventPattern"]  # literal names: the event carries names, a group's Ref is its ARN
     for group in MODEL_PACKAGE_GROUPS.values():
         assert matches(pattern, approval_event(group, "Approved"))
         for other in ("PendingManualApproval", "Rejected"):
