@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,32 @@ def test_setup_script_deploys_in_order_with_real_parameters():
         assert required <= passed, f"{template}: required parameters not passed: {required - passed}"
     # The code the glue stack points at is uploaded before it is deployed.
     assert text.index("aws s3 cp") < text.index("deploy glue glue_stack.yaml")
+
+
+def test_setup_script_zips_what_the_glue_job_and_lambda_import(tmp_path):
+    """Run the script's own zip builder; the Glue job's imports must resolve from the source zip alone."""
+    text = SETUP.read_text()
+    builder = re.search(r"<<'PY'\n(.*?)\nPY\n", text, re.S).group(1)
+    subprocess.run([sys.executable, "-", str(ROOT), str(tmp_path)], input=builder, text=True, check=True, timeout=60)
+    src = tmp_path / "airfare_src.zip"
+    lambda_key = (tmp_path / "lambda_key").read_text()
+    assert re.fullmatch(r"lambda/lambda_trigger-[0-9a-f]{16}\.zip", lambda_key)
+    with zipfile.ZipFile(tmp_path / "lambda.zip") as z:
+        assert z.namelist() == ["lambda_trigger.py"]
+    with zipfile.ZipFile(src) as z:
+        names = set(z.namelist())
+    assert {"seed_infra/etl/job.py", "processing/contract.py", "seed_infra/__init__.py", "processing/__init__.py"} <= names
+    assert not any("__pycache__" in n for n in names)
+    # The zip first on sys.path, as --extra-py-files puts it on Glue: the job's modules load from it.
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import seed_infra.etl.job as j, processing.contract as c;"
+        "assert j.__file__.startswith(sys.argv[1]) and c.__file__.startswith(sys.argv[1]), (j.__file__, c.__file__)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, str(src)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Content-addressed: building again gives the same Lambda key.
+    again = tmp_path / "again"
+    again.mkdir()
+    subprocess.run([sys.executable, "-", str(ROOT), str(again)], input=builder, text=True, check=True, timeout=60)
+    assert (again / "lambda_key").read_text() == lambda_key
