@@ -176,7 +176,12 @@ def create_app(
                 raise RequestError(422, f"invalid instance: {first['field']}: {first['error']}{more}", details) from None
         except RequestError as e:
             return _error(e.status, e.message, e.details)
-        return _encode(predictor.kind, predictor.predict(rows), accept)
+        try:
+            predictions = predictor.predict(rows)
+        except Exception as e:  # noqa: BLE001 - valid input the model could not score is our bug: say so, stay up
+            log.exception("prediction failed")
+            return _error(500, f"prediction failed: {type(e).__name__}: {e}")
+        return _encode(predictor.kind, predictions, accept)
 
     async def execution_parameters(request: Request) -> Response:
         workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1))
