@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "max_cat_to_onehot": 1,
     "early_stopping_rounds": 50,
     "target_transform": "log",
+    "max_train_rows": 0,  # > 0: random subsample of the clean training rows (bounded training time)
     "nthread": 2,
     "seed": 42,
 }
@@ -70,6 +71,8 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     train_clean, removed = clean_rows(train_df)
     if len(train_clean) < 10:
         raise ValueError(f"only {len(train_clean)} clean training rows")
+    if int(p["max_train_rows"]) > 0 and len(train_clean) > int(p["max_train_rows"]):
+        train_clean = train_clean.sample(int(p["max_train_rows"]), random_state=int(p["seed"]))
     log.info("price: %d training rows, %d removed by the cleaning rule", len(train_clean), removed)
     levels = category_levels(train_clean, contract.PRICE_CATEGORICAL)
     x_train = model_matrix(train_clean, contract.PRICE_NUMERIC, contract.PRICE_CATEGORICAL, levels)
