@@ -363,3 +363,61 @@ def test_stack_imports_are_exported_upstream():
         for out in t.get("Outputs", {}).values():
             if "Export" in out:
                 exported.add(out["Export"]["Name"]["Fn::Sub"].split("}-", 2)[-1])
+
+
+# Glue 5.0 (Python 3.11, Spark 3.5) provides these; everything else the ETL imports must be pinned.
+GLUE_PROVIDED = {"pyspark", "pyarrow", "awsglue", "pandas", "numpy", "boto3", "botocore", "dateutil"}
+PYDANTIC_DEPS = {"annotated_types", "pydantic_core", "typing_extensions", "typing_inspection"}
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def glue_job_imports() -> set[str]:
+    """Top-level third-party modules imported by glue_job.py and, transitively, the project modules it imports."""
+    import ast
+
+    todo, seen, found = [INFRA / "glue_job.py"], set(), set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in ("seed_infra", "processing"):
+                    parts = name.split(".")
+                    for i in range(1, len(parts) + 1):  # packages' __init__ run too
+                        if (f := _module_file(".".join(parts[:i]))) is not None:
+                            todo.append(f)
+                elif top not in sys.stdlib_module_names and top != "__future__":
+                    found.add(top)
+    return found
+
+
+def test_glue_job_dependencies_are_provided_or_pinned():
+    job = one(load("glue_stack.yaml"), "AWS::Glue::Job")
+    pinned = dict(spec.split("==") for spec in job["DefaultArguments"]["--additional-python-modules"].split(","))
+    lock = dict(
+        line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line and not line.startswith("#")
+    )  # fmt: skip
+    needed = glue_job_imports() - GLUE_PROVIDED
+    if "pydantic" in needed:
+        needed -= PYDANTIC_DEPS  # installed with pydantic
+    assert needed, "the ETL imports third-party packages; the scan found none"
+    for module in needed:
+        dist = module.replace("_", "-")
+        assert dist in pinned, f"the ETL imports {module}, which Glue 5.0 lacks: add it to --additional-python-modules"
+        assert pinned[dist] == lock[dist], f"{dist}: Glue gets {pinned[dist]}, requirements.lock pins {lock[dist]}"
