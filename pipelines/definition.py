@@ -11,6 +11,8 @@
          |if      |else            |if      |else            |if      |else
    RegisterPrice FailPrice   RegisterDemand FailDemand  RegisterAnomaly FailAnomaly
 
+(each Check<Model>Gates also waits for the other two Evaluate steps: a Fail ends the execution).
+
 Every job runs the project's one image (DESIGN.md §1, parameter ``ImageUri``); code is in the
 image, so building the definition uploads nothing and makes no network call. The same JSON is
 upserted to SageMaker and run by the local executor.
@@ -120,6 +122,8 @@ def get_pipeline(
     truth_uri = sdk.ParameterString("TruthDataUri", default_value=f"s3://{default_bucket}/truth/offers/")
     start_date = sdk.ParameterString("StartDate", default_value=DEFAULT_START_DATE)
     end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
+    validation_days = sdk.ParameterInteger("ValidationDays", default_value=7)  # the last days before test
+    test_days = sdk.ParameterInteger("TestDays", default_value=7)  # the last days of the window
     image = sdk.ParameterString("ImageUri", default_value=image_uri)
     processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
     processing_instance_count = sdk.ParameterInteger("ProcessingInstanceCount", default_value=1)
@@ -132,7 +136,7 @@ def get_pipeline(
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
-        curated_uri, outcomes_uri, truth_uri, start_date, end_date, image,
+        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, image,
         processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
@@ -182,7 +186,10 @@ def get_pipeline(
         step_args=processor("processing.preprocess").run(
             outputs=[s3_output("Preprocess", s, f"{PROCESSING}/output/{s}") for s in SPLITS],
             arguments=["--curated-uri", curated_uri, "--outcomes-uri", outcomes_uri,
-                       "--start-date", start_date, "--end-date", end_date],
+                       "--start-date", start_date, "--end-date", end_date,
+                       # ContainerArguments are strings: Join turns the Integer parameters into text.
+                       "--validation-days", sdk.Join(on="", values=[validation_days]),
+                       "--test-days", sdk.Join(on="", values=[test_days])],
         ),
     )  # fmt: skip
 
@@ -254,11 +261,11 @@ def get_pipeline(
         else_steps=[fail_data_quality],
     )
 
-    # ---- Evaluate<Model> -> Check<Model>Gates -> Register<Model> | Fail<Model> ----------------
-    per_model_steps = []
+    # ---- Evaluate<Model>: metrics against the test split and the world's truth ---------------
+    evaluate_steps, reports = {}, {}
     for model in MODELS:
         train = train_steps[model]
-        report = sdk.PropertyFile(name=report_name(model), output_name="evaluation", path="evaluation.json")
+        reports[model] = report = sdk.PropertyFile(name=report_name(model), output_name="evaluation", path="evaluation.json")
         evaluate = sdk.ProcessingStep(
             name=step_name("Evaluate", model),
             step_args=processor("evaluation.evaluate").run(
@@ -272,6 +279,14 @@ def get_pipeline(
             ),
             property_files=[report],
         )
+        evaluate_steps[model] = evaluate
+
+    # ---- Check<Model>Gates -> Register<Model> | Fail<Model> -----------------------------------
+    # A Fail step ends the whole execution, so the gates wait for every evaluation: each model's
+    # evaluation.json is written even when another model's gate fails.
+    check_steps = []
+    for model in MODELS:
+        train, evaluate, report = train_steps[model], evaluate_steps[model], reports[model]
         gates = [g for g in GATES if g.model == model]
         metric = {g.metric: sdk.JsonGet(step_name=evaluate.name, property_file=report, json_path=g.path) for g in gates}
         conditions = [
@@ -316,13 +331,14 @@ def get_pipeline(
             conditions=conditions,
             if_steps=[register],
             else_steps=[fail],
+            depends_on=[e.name for e in evaluate_steps.values() if e is not evaluate],
         )
-        per_model_steps += [evaluate, check]
+        check_steps.append(check)
 
     return sdk.Pipeline(
         name=pipeline_name,
         parameters=parameters,
-        steps=[preprocess, data_quality, check_data_quality, *per_model_steps],
+        steps=[preprocess, data_quality, check_data_quality, *evaluate_steps.values(), *check_steps],
         sagemaker_session=session,
         pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry
     )

@@ -93,6 +93,7 @@ def test_parameters_and_defaults(defn):
         assert params[name][0] == "String"
     assert params["ProcessingInstanceCount"] == ("Integer", 1)
     assert params["TrainingInstanceCount"] == ("Integer", 1)
+    assert params["ValidationDays"] == ("Integer", 7) and params["TestDays"] == ("Integer", 7)
 
 
 def test_dag_edges(defn):
@@ -108,6 +109,8 @@ def test_dag_edges(defn):
     for m in ("Price", "Demand", "Anomaly"):
         ev_refs = {r.split(".")[1] for r in get_refs(steps[f"Evaluate{m}"]["Arguments"]) if r.startswith("Steps.")}
         assert ev_refs == {f"Train{m}", "Preprocess"}
+        others = {f"Evaluate{o}" for o in ("Price", "Demand", "Anomaly")} - {f"Evaluate{m}"}
+        assert set(steps[f"Check{m}Gates"]["DependsOn"]) == others  # every report lands before any Fail
         gate = steps[f"Check{m}Gates"]["Arguments"]
         assert [s["Name"] for s in gate["IfSteps"]] == [f"Register{m}"]
         assert [s["Name"] for s in gate["ElseSteps"]] == [f"Fail{m}"]
@@ -118,10 +121,12 @@ def test_processing_contract(defn):
     pre = steps["Preprocess"]["Arguments"]
     assert pre["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.preprocess"]
     args = pre["AppSpecification"]["ContainerArguments"]
-    assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date"]
-    assert [a["Get"] for a in args[1::2]] == [
+    assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date", "--validation-days", "--test-days"]
+    assert [a["Get"] for a in args[1:8:2]] == [
         "Parameters.CuratedDataUri", "Parameters.OutcomesDataUri", "Parameters.StartDate", "Parameters.EndDate"
     ]  # fmt: skip
+    assert args[9] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.ValidationDays"}]}}
+    assert args[11] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.TestDays"}]}}
     outs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in pre["ProcessingOutputConfig"]["Outputs"]}
     assert outs == {s: f"/opt/ml/processing/output/{s}" for s in ("train", "validation", "test")}
     assert pre["AppSpecification"]["ImageUri"] == {"Get": "Parameters.ImageUri"}
