@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from data_quality import cli as dq_cli
-from pipelines import main_job, pipeline_cli, registry_cli
+from pipelines import deploy_cli, main_job, pipeline_cli, registry_cli
 from seed_infra import cli as seed_cli
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app = typer.Typer(
 app.add_typer(seed_cli.app)
 app.add_typer(dq_cli.app)
 app.add_typer(main_job.app)
+# deploy: an approved model package to an auto-scaling endpoint with data capture.
+app.add_typer(deploy_cli.app)
 # Command groups.
 app.add_typer(pipeline_cli.app, name="pipeline", help="Build, validate, upsert, start or run locally the SageMaker pipeline.")
 app.add_typer(registry_cli.app, name="models", help="List, approve or reject registered model packages.")
