@@ -11,8 +11,6 @@
          |if      |else            |if      |else            |if      |else
    RegisterPrice FailPrice   RegisterDemand FailDemand  RegisterAnomaly FailAnomaly
 
-(each Check<Model>Gates also waits for the other two Evaluate steps: a Fail ends the execution).
-
 Every job runs the project's one image (DESIGN.md §1, parameter ``ImageUri``); code is in the
 image, so building the definition uploads nothing and makes no network call. The same JSON is
 upserted to SageMaker and run by the local executor.
@@ -282,8 +280,6 @@ def get_pipeline(
         evaluate_steps[model] = evaluate
 
     # ---- Check<Model>Gates -> Register<Model> | Fail<Model> -----------------------------------
-    # A Fail step ends the whole execution, so the gates wait for every evaluation: each model's
-    # evaluation.json is written even when another model's gate fails.
     check_steps = []
     for model in MODELS:
         train, evaluate, report = train_steps[model], evaluate_steps[model], reports[model]
@@ -331,7 +327,6 @@ def get_pipeline(
             conditions=conditions,
             if_steps=[register],
             else_steps=[fail],
-            depends_on=[e.name for e in evaluate_steps.values() if e is not evaluate],
         )
         check_steps.append(check)
 

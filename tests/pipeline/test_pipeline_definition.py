@@ -109,8 +109,7 @@ def test_dag_edges(defn):
     for m in ("Price", "Demand", "Anomaly"):
         ev_refs = {r.split(".")[1] for r in get_refs(steps[f"Evaluate{m}"]["Arguments"]) if r.startswith("Steps.")}
         assert ev_refs == {f"Train{m}", "Preprocess"}
-        others = {f"Evaluate{o}" for o in ("Price", "Demand", "Anomaly")} - {f"Evaluate{m}"}
-        assert set(steps[f"Check{m}Gates"]["DependsOn"]) == others  # every report lands before any Fail
+        assert "DependsOn" not in steps[f"Check{m}Gates"]  # models are independent after training
         gate = steps[f"Check{m}Gates"]["Arguments"]
         assert [s["Name"] for s in gate["IfSteps"]] == [f"Register{m}"]
         assert [s["Name"] for s in gate["ElseSteps"]] == [f"Fail{m}"]
