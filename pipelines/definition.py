@@ -56,17 +56,26 @@ class Gate:
     model: str
     metric: str
     path: str
-    op: str  # "<=" or ">="
+    op: str  # "<", ">" or ">=": the seed's gates, exactly (RMSE < $15, R² > 0.85, ...)
     parameter: str
     default: float
 
 
 GATES: tuple[Gate, ...] = (
-    Gate("price", "rmse", "regression_metrics.rmse.value", "<=", "PriceRmseMax", 15.0),
-    Gate("price", "r2", "regression_metrics.r2.value", ">=", "PriceR2Min", 0.85),
+    Gate("price", "rmse", "regression_metrics.rmse.value", "<", "PriceRmseMax", 15.0),
+    Gate("price", "r2", "regression_metrics.r2.value", ">", "PriceR2Min", 0.85),
     Gate("demand", "accuracy", "multiclass_classification_metrics.accuracy.value", ">=", "DemandAccuracyMin", 0.85),
     Gate("anomaly", "precision", "binary_classification_metrics.precision.value", ">=", "AnomalyPrecisionMin", 0.90),
 )
+
+
+# Gate operator -> the SDK condition that keeps a model (evaluated in the pipeline, not in Python).
+CONDITIONS = {
+    "<": sdk.ConditionLessThan,
+    ">": sdk.ConditionGreaterThan,
+    ">=": sdk.ConditionGreaterThanOrEqualTo,
+}
+CONDITION_TYPES = {"<": "LessThan", ">": "GreaterThan", ">=": "GreaterThanOrEqualTo"}
 
 
 def step_name(kind: str, model: str) -> str:
@@ -201,6 +210,8 @@ def get_pipeline(
         step_args=processor("data_quality.step").run(
             inputs=[s3_input(s, split_uri(s), f"{PROCESSING}/input/{s}") for s in SPLITS],
             outputs=[s3_output("DataQuality", "dq", f"{PROCESSING}/output/dq")],
+            # Freshness is judged against the window's end, not the wall clock.
+            arguments=["--end-date", end_date],
         ),
         property_files=[dq_report],
     )
@@ -286,14 +297,12 @@ def get_pipeline(
         gates = [g for g in GATES if g.model == model]
         metric = {g.metric: sdk.JsonGet(step_name=evaluate.name, property_file=report, json_path=g.path) for g in gates}
         conditions = [
-            (sdk.ConditionLessThanOrEqualTo if g.op == "<=" else sdk.ConditionGreaterThanOrEqualTo)(
-                left=metric[g.metric], right=thresholds[g.parameter]
-            )
+            CONDITIONS[g.op](left=metric[g.metric], right=thresholds[g.parameter])
             for g in gates
         ]
         message: list = [f"{model} gate failed:"]
         for i, g in enumerate(gates):
-            bound = "max" if g.op == "<=" else "min"
+            bound = "max" if g.op.startswith("<") else "min"
             message += [f"{',' if i else ''} {g.metric}=", metric[g.metric], f" ({bound} ", thresholds[g.parameter], ")"]
         fail = sdk.FailStep(name=step_name("Fail", model), error_message=sdk.Join(on="", values=message))
 

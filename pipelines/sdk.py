@@ -37,7 +37,9 @@ from sagemaker.core.shapes import (  # noqa: E402
 )
 from sagemaker.core.workflow.conditions import (  # noqa: E402
     ConditionEquals,
+    ConditionGreaterThan,
     ConditionGreaterThanOrEqualTo,
+    ConditionLessThan,
     ConditionLessThanOrEqualTo,
 )
 from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
@@ -85,7 +87,9 @@ __all__ = [
     "CONFIG_PATH",
     "Compute",
     "ConditionEquals",
+    "ConditionGreaterThan",
     "ConditionGreaterThanOrEqualTo",
+    "ConditionLessThan",
     "ConditionLessThanOrEqualTo",
     "ConditionStep",
     "ExecutionVariables",

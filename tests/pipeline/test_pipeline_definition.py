@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from pipelines import sdk
-from pipelines.definition import GATES, MODEL_PACKAGE_GROUPS, MODELS, definition_dict, get_pipeline
+from pipelines.definition import CONDITION_TYPES, GATES, MODEL_PACKAGE_GROUPS, MODELS, definition_dict, get_pipeline
 from pipelines.validate import validate_definition
 
 
@@ -187,7 +187,7 @@ def test_gates_wired_to_report_paths_and_thresholds(defn):
         for c in conds:
             assert c["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": f"Steps.Evaluate{cap}.PropertyFiles.{cap}EvaluationReport"}
         expected = {
-            ("LessThanOrEqualTo" if g.op == "<=" else "GreaterThanOrEqualTo", g.path, f"Parameters.{g.parameter}")
+            (CONDITION_TYPES[g.op], g.path, f"Parameters.{g.parameter}")
             for g in GATES
             if g.model == model
         }
