@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -156,10 +156,6 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     search_date = F.to_date(event_time)
     dep = F.try_to_date(q.departure_date, "yyyy-MM-dd")
     ret = F.try_to_date(q.return_date, "yyyy-MM-dd")
-    offers = F.transform(
-        e.offers,
-        lambda o: o.withField("price_usd", price_usd(o.price.amount, o.price.currency)),
-    )
     ev = events.select(
         "event_id",
         event_time.alias("event_time"),
@@ -173,26 +169,26 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
         _distance_km(F.col("org"), F.col("dst")).alias("distance_km"),
         (F.col("org.country") == F.col("dst.country")).alias("is_domestic"),
         F.col("org.country").alias("origin_country"),
-        offers.alias("offers"),
-    )
-    # in-search features on the arrays, before flattening: no shuffle per search
-    def enrich(o: Column) -> Column:
-        prices = F.col("offers").price_usd
-        others = F.array_sort(F.transform(F.filter("offers", lambda x: x.airline != o.airline), lambda x: x.price_usd))
-        return (
-            o.withField("price_rank_in_search", (F.size(F.filter(prices, lambda p: p < o.price_usd)) + 1))
-            .withField("competitor_min_price_usd", F.try_element_at(others, F.lit(1)))
-            .withField("competitor_median_price_usd", _median(others))
-        )
-
-    ev = ev.withColumn("num_offers_in_search", F.size("offers")).withColumn(
-        "num_airlines_in_search", F.size(F.array_distinct(F.col("offers").airline))
+        F.size(e.offers).alias("num_offers_in_search"),
+        F.size(F.array_distinct(e.offers.airline)).alias("num_airlines_in_search"),
+        e.offers.alias("offers"),
     )
     route_day = ev.groupBy("route", "dt").agg(F.count("*").alias("route_searches_day"))
     route_date_day = ev.groupBy("route", "departure_date", "dt").agg(F.count("*").alias("route_date_searches_day"))
-    ev = ev.withColumn("offers", F.transform("offers", enrich))
     flat = ev.select("*", F.explode("offers").alias("o")).drop("offers")
-    cabin_median = flat.groupBy("route", F.col("q.cabin").alias("cabin"), "dt").agg(F.median("o.price_usd").alias("route_cabin_median_price_usd"))
+    flat = flat.withColumn("price_usd", price_usd(F.col("o.price.amount"), F.col("o.price.currency")))
+    # In-search features as windows over the search: deduplicate() already partitioned the rows by
+    # event_id, so they cost a sort, not a shuffle; window outputs are materialized once per row
+    # (array lambdas over un-materialized columns get inlined and re-evaluated per element).
+    search = Window.partitionBy("event_id")
+    peers = F.collect_list(F.struct(F.col("o.airline").alias("airline"), F.col("price_usd").alias("p"))).over(search)
+    flat = flat.withColumn("price_rank_in_search", F.rank().over(search.orderBy("price_usd"))).withColumn("_peers", peers)
+    others = F.array_sort(F.transform(F.filter("_peers", lambda x: x.airline != F.col("o.airline")), lambda x: x.p))
+    flat = flat.withColumn("_others", others)
+    flat = flat.withColumn("competitor_min_price_usd", F.try_element_at("_others", F.lit(1))).withColumn(
+        "competitor_median_price_usd", _median(F.col("_others"))
+    )
+    cabin_median = flat.groupBy("route", F.col("q.cabin").alias("cabin"), "dt").agg(F.median("price_usd").alias("route_cabin_median_price_usd"))
     flat = (
         flat.withColumn("cabin", F.col("q.cabin"))
         .join(route_day, ["route", "dt"], "left")
@@ -212,7 +208,7 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     adults, children, infants = pax.adults, F.coalesce(pax.children, F.lit(0)), F.coalesce(pax.infants, F.lit(0))
     dep_time = o.departure_time.try_cast("timestamp_ntz")
     dep_hour = F.hour(dep_time)
-    price = o.price_usd
+    price = F.col("price_usd")
     cols: dict[str, Column] = {
         "offer_id": o.offer_id,
         "event_id": F.col("event_id"),
@@ -261,14 +257,14 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
         "is_red_eye": (dep_hour >= 21) | (dep_hour < 6),
         "num_offers_in_search": F.col("num_offers_in_search"),
         "num_airlines_in_search": F.col("num_airlines_in_search"),
-        "price_rank_in_search": o.price_rank_in_search,
-        "competitor_min_price_usd": o.competitor_min_price_usd,
-        "competitor_median_price_usd": o.competitor_median_price_usd,
+        "price_rank_in_search": F.col("price_rank_in_search"),
+        "competitor_min_price_usd": F.col("competitor_min_price_usd"),
+        "competitor_median_price_usd": F.col("competitor_median_price_usd"),
         "route_searches_day": F.col("route_searches_day"),
         "route_date_searches_day": F.col("route_date_searches_day"),
         "route_cabin_median_price_usd": F.col("route_cabin_median_price_usd"),
         "price_vs_route_median": price / F.col("route_cabin_median_price_usd"),
-        "price_vs_competitor_median": price / o.competitor_median_price_usd,
+        "price_vs_competitor_median": price / F.col("competitor_median_price_usd"),
         "etl_run_id": F.lit(run_id),
         "dt": F.col("dt"),
     }
