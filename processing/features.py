@@ -64,14 +64,22 @@ def model_matrix(
 # Anomaly features: the price relative to its norms, in log space (symmetric for spikes and drops)
 # ---------------------------------------------------------------------------------------------
 ANOMALY_DERIVED = [
-    "log_price_vs_route_median",
-    "log_price_vs_competitor_median",
-    "log_price_vs_competitor_min",
+    "log_price_vs_competitor_adj",
     "log_price_vs_expected_route",
+    "log_price_vs_competitor_median",
+    "log_price_vs_route_median",
+    "log_price_vs_competitor_min",
     "rank_fraction_in_search",
 ]
+# What the anomaly model uses by default (measured on the default world: the two norm-adjusted
+# ratios separate glitches best; the rank and the raw ratios only add noise to the forest).
+ANOMALY_DEFAULT_FEATURES = ["log_price_vs_competitor_adj", "log_price_vs_expected_route"]
 # Days-to-departure buckets for the learned "expected ratio to the route median" norm.
 DTD_BUCKET_EDGES = (0, 3, 7, 14, 21, 35, 60, 90, 150, 240, 10_000)
+# Group keys of the learned norms: the route+cabin median of the day mixes one-way and round trips
+# and all booking windows; the competitor median mixes price levels (legacy vs low-cost carriers).
+ROUTE_NORM_KEYS = ("cabin", "trip_type", "_dtd_bucket")
+COMPETITOR_NORM_KEYS = ("airline", "is_nonstop")
 
 
 def dtd_bucket(days: pd.Series) -> np.ndarray:
@@ -89,41 +97,64 @@ def _safe_log(x: pd.Series | np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_route_ratio_norms(df: pd.DataFrame) -> dict[str, float]:
-    """Median log(price / route median) per cabin and days-to-departure bucket.
+def _norm_keys(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+    parts = []
+    for c in cols:
+        if c == "_dtd_bucket":
+            parts.append(dtd_bucket(df["days_to_departure"]).astype(str))
+        else:
+            parts.append(df[c].astype(str).to_numpy())
+    out = parts[0].astype(object)
+    for p in parts[1:]:
+        out = out + "|" + p
+    return out
 
-    Learned on clean training rows; stored in ``model_meta.json`` so a single offer can be
-    compared with what its cabin and booking window normally pay relative to the route median.
+
+def fit_anomaly_norms(df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Median log price ratios per group, learned on clean training rows, stored in ``model_meta.json``.
+
+    ``route``: log(price / route+cabin median) per cabin, trip type and booking-window bucket;
+    ``competitor``: log(price / competitor median) per airline and nonstop flag. A single offer can
+    then be compared with what its kind of offer normally pays, which removes most legitimate spread.
     """
-    keys = df["cabin"].astype(str) + "|" + pd.Series(dtd_bucket(df["days_to_departure"]), index=df.index).astype(str)
-    lr = pd.Series(_safe_log(df["price_vs_route_median"]), index=df.index)
-    return {str(k): float(v) for k, v in lr.groupby(keys).median().dropna().items()}
+    out = {}
+    for name, col, keys in (("route", "price_vs_route_median", ROUTE_NORM_KEYS),
+                            ("competitor", "price_vs_competitor_median", COMPETITOR_NORM_KEYS)):
+        lr = pd.Series(_safe_log(df[col]), index=df.index)
+        med = lr.groupby(_norm_keys(df, keys)).median().dropna()
+        out[name] = {str(k): float(v) for k, v in med.items()}
+    return out
 
 
-def anomaly_frame(df: pd.DataFrame, route_norms: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Price-relative features for the Isolation Forest (all columns float64, NaN filled with 0 = "at the norm")."""
-    missing = [c for c in [*contract.ANOMALY_FEATURES, "price_usd", "competitor_min_price_usd"] if c not in df.columns]
+def anomaly_frame(df: pd.DataFrame, norms: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+    """Price-relative features for the Isolation Forest (float64; NaN filled with 0 = "at the norm")."""
+    need = [*contract.ANOMALY_FEATURES, "price_usd", "competitor_min_price_usd", "cabin", "trip_type",
+            "days_to_departure", "airline", "is_nonstop"]
+    missing = [c for c in need if c not in df.columns]
     if missing:
         raise ValueError(f"input lacks anomaly feature columns: {missing}")
+    norms = norms or {}
     lr = _safe_log(df["price_vs_route_median"])
     lc = _safe_log(df["price_vs_competitor_median"])
     with np.errstate(divide="ignore", invalid="ignore"):
         lmin = _safe_log(pd.to_numeric(df["price_usd"], errors="coerce").to_numpy(dtype=float)
                          / pd.to_numeric(df["competitor_min_price_usd"], errors="coerce").to_numpy(dtype=float))
-    expected = np.zeros(len(df))
-    if route_norms and "cabin" in df.columns and "days_to_departure" in df.columns:
-        keys = df["cabin"].astype(str).to_numpy() + "|" + dtd_bucket(df["days_to_departure"]).astype(str)
-        expected = np.array([route_norms.get(k, 0.0) for k in keys], dtype=float)
+
+    def expected(name: str, keys: Sequence[str]) -> np.ndarray:
+        table = norms.get(name) or {}
+        return np.array([table.get(k, 0.0) for k in _norm_keys(df, keys)], dtype=float) if len(df) else np.zeros(0)
+
     n = pd.to_numeric(df["num_offers_in_search"], errors="coerce").to_numpy(dtype=float)
     rank = pd.to_numeric(df["price_rank_in_search"], errors="coerce").to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         rank_frac = np.where(n > 1, (rank - 1) / (n - 1), 0.5)
     out = pd.DataFrame(
         {
-            "log_price_vs_route_median": lr,
+            "log_price_vs_competitor_adj": lc - expected("competitor", COMPETITOR_NORM_KEYS),
+            "log_price_vs_expected_route": lr - expected("route", ROUTE_NORM_KEYS),
             "log_price_vs_competitor_median": lc,
+            "log_price_vs_route_median": lr,
             "log_price_vs_competitor_min": lmin,
-            "log_price_vs_expected_route": lr - expected,
             "rank_fraction_in_search": rank_frac,
         },
         index=df.index,

@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
-from sklearn.metrics import precision_recall_curve
 
 from processing.cleaning import price_outlier_mask
-from processing.features import ANOMALY_DERIVED, anomaly_frame, fit_route_ratio_norms
+from processing.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
 from training import model_io
 from training.params import merge_params
 
@@ -31,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "max_samples": 512,
     "max_train_rows": 200_000,
     "target_precision": 0.90,
-    "features": ",".join(ANOMALY_DERIVED),
+    "precision_confidence_z": 1.64,
+    "features": ",".join(ANOMALY_DEFAULT_FEATURES),
     "nthread": 2,
     "seed": 42,
 }
@@ -48,24 +48,34 @@ def join_labels(offers: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     return offers["offer_id"].map(lab).fillna(False).to_numpy(dtype=bool)
 
 
-def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float) -> dict[str, Any]:
-    """Lowest score threshold whose precision >= target (max recall); else the most precise one.
+def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float, z: float = 1.64) -> dict[str, Any]:
+    """Lowest score threshold whose precision is >= target with confidence (max recall at that precision).
 
-    Returns threshold, precision, recall, and whether the target was met.
+    The precision of the alerts above a cut is a proportion estimated from a few hundred incidents,
+    so the cut must clear the target by its sampling error: the Wilson lower bound (``z`` standard
+    errors, 1.64 = one-sided 95 %) must reach ``target_precision`` (``z=0``: the plain estimate).
+    When no cut reaches it, the most precise one is kept and ``target_met`` is False.
     """
+    y = np.asarray(y, dtype=bool)
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) != len(y):
+        raise ValueError("scores and labels differ in length")
     if y.sum() == 0:
         raise ValueError("no labelled anomalies in the validation split: cannot choose a threshold")
-    precision, recall, thresholds = precision_recall_curve(y, scores)
-    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-    ok = precision >= target_precision
-    if ok.any():
-        i = int(np.flatnonzero(ok)[np.argmax(recall[ok])])
-        met = True
-    else:
-        i = int(np.argmax(precision))
-        met = False
-    return {"threshold": float(thresholds[i]), "precision": float(precision[i]), "recall": float(recall[i]),
-            "target_precision": float(target_precision), "target_met": met}
+    order = np.argsort(-scores, kind="stable")
+    s_sorted = scores[order]
+    tp = np.cumsum(y[order])
+    n = np.arange(1, len(y) + 1)
+    last_of_tie = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # a cut flags every row with score >= it
+    tp, n, cuts = tp[last_of_tie], n[last_of_tie], s_sorted[last_of_tie]
+    p = tp / n
+    lower = (p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    ok = np.flatnonzero(lower >= target_precision)
+    met = ok.size > 0
+    i = int(ok.max()) if met else int(np.argmax(lower))
+    return {"threshold": float(cuts[i]), "precision": float(p[i]), "precision_lower_bound": float(lower[i]),
+            "recall": float(tp[i] / y.sum()), "target_precision": float(target_precision), "z": float(z),
+            "target_met": bool(met)}
 
 
 def binary_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
@@ -101,7 +111,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
     clean = train_df.loc[~mask]
     if len(clean) > int(p["max_train_rows"]):
         clean = clean.sample(int(p["max_train_rows"]), random_state=int(p["seed"]))
-    norms = fit_route_ratio_norms(clean)
+    norms = fit_anomaly_norms(clean)
     x = anomaly_frame(clean, norms)[features].to_numpy()
     forest = IsolationForest(
         n_estimators=int(p["n_estimators"]),
@@ -119,8 +129,9 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
         "model": "anomaly",
         "features": features,
         "source_columns": ["price_usd", "price_vs_route_median", "price_vs_competitor_median", "competitor_min_price_usd",
-                           "price_rank_in_search", "num_offers_in_search", "cabin", "days_to_departure"],
-        "route_ratio_norms": norms,
+                           "price_rank_in_search", "num_offers_in_search", "cabin", "trip_type", "days_to_departure",
+                           "airline", "is_nonstop"],
+        "norms": norms,
         "files": {"iforest": model_io.ANOMALY_FILE},
         "hyperparameters": p,
         "score": "negated IsolationForest.score_samples: higher = more anomalous",
@@ -132,7 +143,8 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
     model_io.write_meta(model_dir, {**meta, "threshold": 0.0})
     loaded = model_io.load(model_dir)
     y_val = join_labels(validation_df, labels)
-    chosen = choose_threshold(loaded.anomaly_score(validation_df), y_val, float(p["target_precision"]))
+    chosen = choose_threshold(loaded.anomaly_score(validation_df), y_val, float(p["target_precision"]),
+                              float(p["precision_confidence_z"]))
     meta["threshold"] = chosen["threshold"]
     meta["validation"] = {**chosen, "positives": int(y_val.sum()), "rows": int(len(y_val))}
     model_io.write_meta(model_dir, meta)

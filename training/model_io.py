@@ -104,7 +104,7 @@ class LoadedModel:
         if not isinstance(df, pd.DataFrame):
             raise TypeError("expected a pandas DataFrame")
         if self.kind == "anomaly":
-            return anomaly_frame(df, self.meta.get("route_ratio_norms"))[self.features]
+            return anomaly_frame(df, self.meta.get("norms"))[self.features]
         return model_matrix(df, self.meta["numeric"], self.meta["categorical"], self.meta["category_levels"])
 
     def _require(self, kind: str) -> None:
