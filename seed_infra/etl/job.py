@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -182,7 +181,7 @@ def run_etl(
 
     progress("reading and validating raw events")
     lines = transform.read_raw(spark, inputs)
-    classified = transform.classify(spark, lines, dates).persist(StorageLevel.MEMORY_AND_DISK)
+    classified, cached = transform.classify(spark, lines, dates)
     try:
         blank, by_reason, per_date = _collect_stats(classified)
         timings["read_validate_s"] = time.perf_counter() - t0
@@ -243,7 +242,7 @@ def run_etl(
             written_quarantine = spark.read.schema("reason string").json(paths).count()
         timings["reconcile_s"] = time.perf_counter() - t
     finally:
-        classified.unpersist()
+        cached.unpersist()
 
     events_without_offers = sum(p["events_without_offers"] for p in per_date.values())
     timings["total_s"] = time.perf_counter() - t0

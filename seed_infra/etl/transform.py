@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -23,7 +24,7 @@ from pyspark.sql import types as T
 from processing import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.schema import CURATED_SPARK_TYPES, spark_schema
-from seed_infra.etl.validate import CORRUPT_COLUMN, explain_invalid, event_problem, price_usd
+from seed_infra.etl.validate import CORRUPT_COLUMN, event_problem, explain_invalid, offer_problem, price_usd, worse
 
 RAW_DT_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})"
 LATE_ARRIVAL_DAYS = 1
@@ -61,31 +62,33 @@ def _airports_df(spark: SparkSession) -> DataFrame:
     return _AIRPORTS[key]
 
 
-def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None) -> DataFrame:
+def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None) -> tuple[DataFrame, DataFrame]:
     """One row per line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
 
-    Columns: value (null for valid lines, to keep the cache small), source, raw_dt, is_blank, e,
-    problem, event_id, line_hash, record_dt, in_scope, n_offers, dep_date, origin/destination
-    airport structs. Blank lines are kept, flagged, so one scan counts them too.
+    Columns: value, source, raw_dt, is_blank, e, problem, event_id, line_hash, record_dt, in_scope,
+    n_offers, dep_date, origin/destination airport structs. Blank lines are kept, flagged, so one
+    scan counts them too. Returns (classified, cached): ``cached`` holds the parsed lines (read
+    once, used by the offer checks and every later step); unpersist it when done.
     """
     airports = F.broadcast(_airports_df(spark))
     size_ok = F.octet_length("value") <= contract.MAX_RAW_RECORD_BYTES
-    parse = F.when(size_ok & F.is_valid_utf8("value"), F.from_json("value", spark_schema(), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "allowNonNumericNumbers": "false"}))
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "allowNonNumericNumbers": "false"}
+    parse = F.when(size_ok & F.is_valid_utf8("value"), F.from_json("value", spark_schema(), options))
     df = lines.select("value", "source", "raw_dt", "is_blank", F.when(~F.col("is_blank"), parse).alias("e"))
     org = airports.select(F.col("iata").alias("_o"), F.struct("lat", "lon", "country").alias("org"))
     dst = airports.select(F.col("iata").alias("_d"), F.struct("lat", "lon", "country").alias("dst"))
     df = df.join(org, F.col("e.query.origin") == F.col("_o"), "left").join(dst, F.col("e.query.destination") == F.col("_d"), "left")
-    prob = event_problem()
     event_time = F.col("e.event_time").try_cast("timestamp")
     record_dt = F.coalesce(F.date_format(event_time, "yyyy-MM-dd"), F.col("raw_dt"), F.lit(UNKNOWN_DT))
-    df = df.select(
+    base = df.select(
+        F.monotonically_increasing_id().alias("line_id"),
         "source",
         "raw_dt",
         "is_blank",
         "e",
         "org",
         "dst",
-        F.when(~F.col("is_blank"), prob).alias("problem"),
+        F.when(~F.col("is_blank"), event_problem()).alias("event_problem"),
         F.try_to_date(F.col("e.query.departure_date"), "yyyy-MM-dd").alias("dep_date"),
         F.col("e.event_id").alias("event_id"),
         F.xxhash64("value").alias("line_hash"),
@@ -94,7 +97,19 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         F.col("value"),
     )
     in_scope = F.lit(True) if not dates else F.col("record_dt").isin(*dates)
-    return df.withColumn("in_scope", in_scope).withColumn("value", F.when(F.col("problem").isNotNull(), F.col("value")))
+    cached = base.withColumn("in_scope", in_scope).persist(StorageLevel.MEMORY_AND_DISK)
+    offer_problems = (
+        cached.filter(~F.col("is_blank") & F.col("e.offers").isNotNull())
+        .select("line_id", "dep_date", F.posexplode("e.offers").alias("i", "o"))
+        .select("line_id", offer_problem().alias("p"))
+        .filter(F.col("p").isNotNull())
+        .groupBy("line_id")
+        .agg(F.min("p").alias("offer_problem"))
+    )
+    classified = cached.join(F.broadcast(offer_problems), "line_id", "left").withColumn(
+        "problem", worse(F.col("event_problem"), F.col("offer_problem"))
+    )
+    return classified.drop("event_problem", "offer_problem"), cached
 
 
 def quarantine_rows(classified: DataFrame) -> DataFrame:

@@ -186,13 +186,23 @@ def event_problem_sql(e: str = "e", value: str = "value", origin_known: str = "o
     ]
     for leaf in EVENT_LEAVES:
         checks += leaf_checks(e, leaf, sql_str(leaf.name))
-    event_level = first_problem(checks)
-    per_offer = f"filter(transform(coalesce({e}.offers, array()), (o, i) -> {offer_problem_sql('o', 'i', dep)}), p -> p IS NOT NULL)"
-    return f"array_min(filter(concat(array({event_level}), {per_offer}), p -> p IS NOT NULL))"
+    return first_problem(checks)
 
 
 def event_problem(e: str = "e", value: str = "value", origin_known: str = "org IS NOT NULL", destination_known: str = "dst IS NOT NULL") -> Column:
+    """Event-level problem (offers are checked one row per offer: see ``offer_problem``)."""
     return F.expr(event_problem_sql(e, value, origin_known, destination_known))
+
+
+def offer_problem(o: str = "o", i: str = "i", departure_date: str = "dep_date") -> Column:
+    """Problem of one exploded offer. Checked on exploded rows rather than with array lambdas:
+    Spark interprets higher-order functions row by row, while plain expressions are compiled."""
+    return F.expr(offer_problem_sql(o, i, departure_date))
+
+
+def worse(a: Column, b: Column) -> Column:
+    """The lower-ranked (more fundamental) of two nullable problems."""
+    return F.when(a.isNull(), b).when(b.isNull(), a).when(b.rank < a.rank, b).otherwise(a)
 
 
 def explain_invalid(line: str | None) -> str | None:
