@@ -25,6 +25,20 @@ from training.params import merge_params
 
 log = logging.getLogger(__name__)
 
+CALENDAR_ADDITIVE = ["departure_month", "departure_weekday", "departure_hour", "days_to_nearest_holiday",
+                     "is_holiday_window", "is_weekend_departure"]
+
+
+def interaction_constraints(additive: list[str]) -> list[list[str]] | None:
+    """Each additive feature alone, every other price feature in one interacting group."""
+    unknown = sorted(set(additive) - set(contract.PRICE_FEATURES))
+    if unknown:
+        raise ValueError(f"additive_features not in PRICE_FEATURES: {unknown}")
+    if not additive:
+        return None
+    rest = [f for f in contract.PRICE_FEATURES if f not in additive]
+    return [[f] for f in additive] + [rest]
+
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 800,
     "max_depth": 8,
@@ -35,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     "max_cat_to_onehot": 1,
     "early_stopping_rounds": 50,
     "target_transform": "log",
+    # Calendar effects multiply the price (add in log space): kept out of interactions, the model
+    # applies them additively and so extrapolates to departure months / booking windows combined
+    # in ways the training period never showed (a time split always has that).
+    "additive_features": ",".join(CALENDAR_ADDITIVE),
     "max_train_rows": 0,  # > 0: random subsample of the clean training rows (bounded training time)
     "nthread": 2,
     "seed": 42,
@@ -85,7 +103,9 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         x_val = model_matrix(val_clean, contract.PRICE_NUMERIC, contract.PRICE_CATEGORICAL, levels)
         eval_set = [(x_val, fwd(val_clean[contract.PRICE_TARGET].to_numpy(dtype=float)))]
 
+    additive = [f.strip() for f in str(p["additive_features"]).split(",") if f.strip()]
     model = xgb.XGBRegressor(
+        interaction_constraints=interaction_constraints(additive),
         n_estimators=int(p["n_estimators"]),
         max_depth=int(p["max_depth"]),
         learning_rate=float(p["learning_rate"]),

@@ -121,3 +121,12 @@ def test_load_rejects_unknown_dirs(tmp_path):
     (tmp_path / model_io.META_FILE).write_text(json.dumps({"model": "weather"}))
     with pytest.raises(ValueError, match="unknown model kind"):
         model_io.load(tmp_path)
+
+
+def test_price_interaction_constraints():
+    groups = price.interaction_constraints(["departure_month", "departure_weekday"])
+    assert groups[:2] == [["departure_month"], ["departure_weekday"]]
+    assert sorted(sum(groups, [])) == sorted(contract.PRICE_FEATURES)
+    assert price.interaction_constraints([]) is None
+    with pytest.raises(ValueError, match="not in PRICE_FEATURES"):
+        price.interaction_constraints(["demand_class"])
