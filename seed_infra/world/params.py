@@ -92,17 +92,17 @@ class WorldParams:
     horizon_days: int = 330
     horizon_mix: dict = field(default_factory=lambda: {"near_mean_days": 18.0, "near": 0.70, "mid": 0.24, "far": 0.06})
     # route-date search intensity ~ exp(k * (structural load factor - 0.8)): the leading signal
-    search_demand_sensitivity: float = 12.0
+    search_demand_sensitivity: float = 6.0
     date_candidates: int = 6
 
     # --- price formation (USD per passenger, one way, economy) ---------------------------------
-    base_fare_usd: float = 45.0
-    fare_per_km_coef: float = 0.95
-    distance_exponent: float = 0.70  # cost per mile falls on long haul
+    base_fare_usd: float = 35.0
+    fare_per_km_coef: float = 0.55
+    distance_exponent: float = 0.72  # cost per mile falls on long haul
     cabin_multiplier: dict = field(
-        default_factory=lambda: {"economy": 1.0, "premium_economy": 1.65, "business": 3.6, "first": 5.5}
+        default_factory=lambda: {"economy": 1.0, "premium_economy": 1.5, "business": 3.0, "first": 4.2}
     )
-    bucket_step: float = 0.13  # each closed bucket adds 13 % (compounded) to the fare
+    bucket_step: float = 0.10  # each closed bucket adds 10 % (compounded) to the fare
     connecting_multiplier: float = 0.84  # nonstop costs more than connecting on the same route
     competition_slope: float = 0.06  # each extra carrier on the route takes 6 % off
     competition_max: float = 1.10
@@ -110,14 +110,14 @@ class WorldParams:
     round_trip_multiplier: float = 1.85
     short_stay_premium: float = 0.15  # round trips of <= 2 nights (business travel) cost more
     # days-to-departure curve: trough 21-90 days, steep last 2-3 weeks, sharp last days, dearer > 6 months
-    dtd_near_amp: float = 0.50
+    dtd_near_amp: float = 0.35
     dtd_near_scale: float = 9.0
-    dtd_last_amp: float = 0.40
+    dtd_last_amp: float = 0.30
     dtd_last_scale: float = 2.5
     dtd_far_amp: float = 0.12
     dtd_far_from: int = 120
     dtd_far_full: int = 240
-    advance_purchase_fences: dict = field(default_factory=lambda: {21: 0.04, 14: 0.06, 7: 0.08})
+    advance_purchase_fences: dict = field(default_factory=lambda: {21: 0.03, 14: 0.05, 7: 0.06})
     month_multiplier: tuple[float, ...] = (0.92, 0.90, 1.00, 0.98, 1.02, 1.12, 1.15, 1.10, 0.93, 0.96, 0.98, 1.12)
     weekday_multiplier: tuple[float, ...] = (1.02, 0.94, 0.95, 1.02, 1.08, 0.97, 1.07)  # Monday first
     hour_multiplier: dict = field(
@@ -125,14 +125,14 @@ class WorldParams:
     )
     holiday_price_amp: float = 0.14  # departures within 3 days of a public holiday (origin country)
     holiday_window_days: int = 3
-    price_noise_sd: float = 0.018  # multiplicative log-normal noise around the structural price
+    price_noise_sd: float = 0.015  # multiplicative log-normal noise around the structural price
 
     # --- demand and outcomes (final load factor) ---------------------------------------------
-    lf_base: float = 0.795
-    lf_route_gravity: float = 0.055  # per standard deviation of log route traffic
-    lf_route_random_sd: float = 0.03
-    lf_month: tuple[float, ...] = (-0.06, -0.07, 0.0, -0.01, 0.02, 0.07, 0.09, 0.07, -0.05, -0.02, -0.01, 0.06)
-    lf_weekday: tuple[float, ...] = (0.02, -0.05, -0.04, 0.02, 0.06, -0.02, 0.05)
+    lf_base: float = 0.58
+    lf_route_gravity: float = 0.11  # per standard deviation of log route traffic
+    lf_route_random_sd: float = 0.09
+    lf_month: tuple[float, ...] = (-0.06, -0.07, 0.0, -0.02, 0.02, 0.05, 0.07, 0.05, -0.05, -0.02, -0.02, 0.05)
+    lf_weekday: tuple[float, ...] = (0.03, -0.08, -0.07, 0.02, 0.08, -0.03, 0.07)
     lf_holiday: float = 0.08
     lf_hour: dict = field(default_factory=lambda: {"0-6": -0.06, "6-7": -0.02, "7-10": 0.03, "16-20": 0.03, "21-24": -0.05})
     lf_noise_sd: float = 0.025  # per-flight noise (modest next to the 0.20 width of the medium class)

@@ -276,6 +276,7 @@ def _world_doc(world: World, s: WorldSummary) -> dict:
             "offers_per_search": round(s.offers / max(s.events, 1), 3),
             "raw_files": s.raw_files,
         },
+        "noise_floor_rmse_usd": round(s.noise_floor_usd, 4),
         "noise_floor": {
             "price_rmse_usd": round(s.noise_floor_usd, 4),
             "price_rmse_usd_by_cabin": s.noise_floor_by_cabin_usd,
