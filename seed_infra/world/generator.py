@@ -403,18 +403,21 @@ class World:
         iata, cabins = net.iata, contract.CABINS
         s_l, home_l = sess.tolist(), home.tolist()
         uid_l = _mix64(home * 10_000_000 + user + (self.seed << 40)).tolist()
+        route_l, dep_l_s, rt_l, los_l, cabin_l = route.tolist(), dep.tolist(), rt.tolist(), los.tolist(), cabin.tolist()
+        ad_l, ch_l, in_l, offs_l, bounds = adults.tolist(), children.tolist(), infants.tolist(), offs.tolist(), offers_of.tolist()
+        org_code = [iata[o] for o in net.route_o.tolist()]
+        dst_code = [iata[d] for d in net.route_d.tolist()]
         for i in order.tolist():
             eid = event_ids[i]
-            lo, hi = int(offers_of[i]), int(offers_of[i + 1])
+            lo, hi = bounds[i], bounds[i + 1]
             offers = []
             for j in range(lo, hi):
                 oid = f"{eid}-{j - lo:02d}"
                 offer_ids[j] = oid
-                s = sched_l[j]
                 offers.append({
                     "offer_id": oid,
                     "airline": airline[j],
-                    "flight_number": number[s],
+                    "flight_number": number[sched_l[j]],
                     "departure_time": f"{ds[dep_l[j]]}T{hm[dmin_l[j]]}",
                     "arrival_time": f"{ds[arrd_l[j]]}T{hm[arrm_l[j]]}",
                     "stops": stops_l[j],
@@ -423,9 +426,9 @@ class World:
                     "seats_left": seats_l[j],
                     "price": {"amount": amount_l[j], "currency": cur_l[j]},
                 })
-            r, d, si = int(route[i]), int(dep[i]), s_l[i]
+            r, d, si = route_l[i], dep_l_s[i], s_l[i]
             h, uid = home_l[i], uid_l[i]
-            ev_t = int(offs[i])
+            ev_t = offs_l[i]
             events.append({
                 "schema_version": contract.SCHEMA_VERSION,
                 "event_id": eid,
@@ -438,13 +441,13 @@ class World:
                     "loyalty_tier": _TIERS[(uid >> 8) % 100],
                 },
                 "query": {
-                    "origin": iata[int(net.route_o[r])],
-                    "destination": iata[int(net.route_d[r])],
+                    "origin": org_code[r],
+                    "destination": dst_code[r],
                     "departure_date": ds[d],
-                    "return_date": ds[d + int(los[i])] if rt[i] else None,
-                    "trip_type": "round_trip" if rt[i] else "one_way",
-                    "cabin": cabins[int(cabin[i])],
-                    "passengers": {"adults": int(adults[i]), "children": int(children[i]), "infants": int(infants[i])},
+                    "return_date": ds[d + los_l[i]] if rt_l[i] else None,
+                    "trip_type": "round_trip" if rt_l[i] else "one_way",
+                    "cabin": cabins[cabin_l[i]],
+                    "passengers": {"adults": ad_l[i], "children": ch_l[i], "infants": in_l[i]},
                 },
                 "offers": offers,
             })
