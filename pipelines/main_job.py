@@ -37,6 +37,7 @@ def run(
     runs: Annotated[Path, typer.Option(help="Where pipeline runs keep their steps' files and logs.")] = Path("runs"),
     registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = Path(".lake/registry"),
     workers: Annotated[int, typer.Option(min=1, help="Pipeline steps run at once.")] = 2,
+    break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
     from rich.console import Console
@@ -68,6 +69,11 @@ def run(
         etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log)
     finally:
         spark.stop()
+    if break_kind is not None:
+        from data_quality.breakage import break_curated
+
+        break_curated(bucket_root / "curated" / "offers", break_kind, seed=seed)
+        console.print(f"[yellow]curated data broken on purpose:[/yellow] {break_kind}")
     timings["etl"] = time.perf_counter() - t0
 
     # 3. The SageMaker pipeline, built by the SDK, checked, and executed locally.

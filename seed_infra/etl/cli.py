@@ -53,9 +53,16 @@ def etl(
     dates: Annotated[list[str] | None, typer.Option(help="search dates to (re)build, YYYY-MM-DD; repeat or comma-separate. Default: everything in --raw")] = None,
     master: Annotated[str, typer.Option(help="Spark master")] = "local[2]",
     driver_memory: Annotated[str, typer.Option(help="Spark driver memory")] = "4g",
+    break_kind: Annotated[str | None, typer.Option("--break", help="after writing, break the curated data the way a faulty upstream would (missing_column, price_units, null_burst, duplicated_day, stale_window, shifted_distribution): for data-quality drills and tests")] = None,
+    break_seed: Annotated[int, typer.Option(help="seed of --break")] = 0,
 ) -> None:
     """Raw search events -> curated offers (Parquet by dt), on local Spark; the Glue job runs the same code."""
     selected = _dates(dates)
+    if break_kind is not None:
+        from data_quality.breakage import KINDS
+
+        if break_kind not in KINDS:
+            raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
     if not raw.is_dir():
         err.print(f"[red]error:[/red] --raw {raw} is not a folder")
         raise typer.Exit(2)
@@ -79,6 +86,11 @@ def etl(
                 spark.stop()
     console.print(summary_table(summary))
     console.print(f"wrote {out / 'offers'} and {out / 'etl_summary.json'}")
+    if break_kind is not None:
+        from data_quality.breakage import break_curated
+
+        break_curated(out / "offers", break_kind, seed=break_seed)
+        console.print(f"[yellow]broke[/yellow] {out / 'offers'} on purpose: {break_kind}")
 
 
 @app.command()
