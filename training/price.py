@@ -40,9 +40,10 @@ def interaction_constraints(additive: list[str]) -> list[list[str]] | None:
     return [[f] for f in additive] + [rest]
 
 DEFAULTS: dict[str, Any] = {
-    "n_estimators": 800,
+    # measured on the default world: still improving at 600 trees (more trees / rows lower RMSE further)
+    "n_estimators": 600,
     "max_depth": 8,
-    "learning_rate": 0.08,
+    "learning_rate": 0.15,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
     "min_child_weight": 5,
@@ -53,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     # applies them additively and so extrapolates to departure months / booking windows combined
     # in ways the training period never showed (a time split always has that).
     "additive_features": ",".join(CALENDAR_ADDITIVE),
-    "max_train_rows": 0,  # > 0: random subsample of the clean training rows (bounded training time)
+    "max_train_rows": 150_000,  # > 0: random subsample of the clean training rows (bounded training time)
     "nthread": 2,
     "seed": 42,
 }
