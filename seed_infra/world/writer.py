@@ -94,7 +94,8 @@ def iter_search_events(
                   anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
     for day in range(days):
         for hour, part, n in world.chunks_of_day(day):
-            yield from world.chunk(day, hour, part, n).events
+            for line in world.chunk(day, hour, part, n).lines.splitlines():
+                yield orjson.loads(line)
 
 
 class _TruthWriter:
@@ -117,7 +118,7 @@ class _TruthWriter:
         kind = np.where(anom, np.where(chunk.anomaly_factor > 1, "spike", "drop"), None)
         table = pa.table(
             {
-                "offer_id": pa.array(chunk.offer_id, pa.string()),
+                "offer_id": chunk.offer_id.cast(pa.string()),
                 "true_price_usd": pa.array(np.round(chunk.true_price_usd, 4)),
                 "is_anomaly": pa.array(anom),
                 "anomaly_kind": pa.array(kind.tolist(), pa.string()),
@@ -202,7 +203,6 @@ def generate_world(
     n_cabins = len(contract.CABINS)
     sq_err, sq_n = np.zeros(n_cabins), np.zeros(n_cabins)
     flight_sets: list[np.ndarray] = []
-    dumps = orjson.dumps
 
     bar = _progress(progress)
     with bar if bar is not None else nullcontext():
@@ -214,8 +214,7 @@ def generate_world(
                 chunk = world.chunk(day, hour, part, n)
                 folder = out / "raw" / f"dt={search_day.isoformat()}" / f"hour={hour:02d}"
                 folder.mkdir(parents=True, exist_ok=True)
-                payload = b"\n".join(dumps(e) for e in chunk.events) + b"\n"
-                data = gzip.compress(payload, compresslevel=GZIP_LEVEL, mtime=0)
+                data = gzip.compress(chunk.lines, compresslevel=GZIP_LEVEL, mtime=0)
                 (folder / f"part-{part:05d}.json.gz").write_bytes(data)
                 truth.add(chunk)
                 ok = ~chunk.is_anomaly
@@ -223,7 +222,7 @@ def generate_world(
                 np.add.at(sq_err, chunk.cabin[ok], err**2)
                 np.add.at(sq_n, chunk.cabin[ok], 1)
                 flight_sets.append(chunk.flight_codes)
-                summary.events += len(chunk.events)
+                summary.events += chunk.n_events
                 summary.offers += len(chunk.offer_id)
                 summary.anomalies += int(chunk.is_anomaly.sum())
                 summary.raw_files += 1

@@ -213,3 +213,55 @@ def test_cli_generates_and_rejects_bad_input(tmp_path):
         assert bad.exit_code != 0
         assert msg in bad.output
         assert "Traceback" not in bad.output
+
+
+def test_fast_encoder_matches_dict_reference():
+    """The column-wise JSON encoder writes exactly orjson.dumps of the original nested dicts."""
+    from world_reference import reference_events
+
+    currencies, offers = set(), 0
+    for opts in (
+        dict(seed=7, start_date=START, days=1, searches_per_day=600),
+        dict(seed=3, start_date=dt.date(2026, 12, 20), days=1, searches_per_day=1500, chunk_size=97, anomaly_rate=0.3),
+    ):
+        w = World(**opts)
+        for hour, part, n in w.chunks_of_day(0):
+            chunk = w.chunk(0, hour, part, n)
+            events, offer_ids = reference_events(w, chunk.columns)
+            assert chunk.lines == b"".join(orjson.dumps(e) + b"\n" for e in events)
+            assert chunk.offer_id.to_pylist() == offer_ids
+            assert chunk.events == events and chunk.n_events == n == len(events)
+            currencies |= {o["price"]["currency"] for e in events for o in e["offers"]}
+            offers += len(offer_ids)
+    assert offers > 10_000
+    assert {"USD", "EUR", "GBP"} <= currencies
+
+
+def test_fast_encoder_number_formatting():
+    """Whole-number JPY amounts, big and small prices and empty searches encode as orjson would."""
+    import dataclasses
+
+    from world_reference import reference_events
+
+    w = World(seed=5, start_date=START, days=1, searches_per_day=300)
+    hour, part, n = w.chunks_of_day(0)[3]
+    cols = w.chunk(0, hour, part, n).columns
+    m = len(cols.amount)
+    rng = np.random.default_rng(0)
+    currency = np.array(sorted(contract.FX_PER_USD))[rng.integers(0, len(contract.FX_PER_USD), m)]
+    amount = np.round(np.exp(rng.uniform(np.log(0.01), np.log(5e7), m)), 2)
+    amount[:6] = [0.1, 0.3, 1e7, 123456789.99, 100000.0, 5.0]
+    amount = np.where(currency == "JPY", np.round(amount), amount)
+    assert (currency == "JPY").sum() > 10
+    cols = dataclasses.replace(cols, currency=currency, amount=amount)
+    lines, offer_id = w.encode_events(cols)
+    events, offer_ids = reference_events(w, cols)
+    assert lines == b"".join(orjson.dumps(e) + b"\n" for e in events)
+    assert offer_id.to_pylist() == offer_ids
+    # a search whose flights are all full has no offers: "offers":[]
+    keep = cols.o_search != cols.o_search[0]
+    empty = dataclasses.replace(cols, **{k: getattr(cols, k)[keep] for k in (
+        "o_search", "o_sched", "o_dep", "seats_left", "bucket", "o_cabin", "amount", "currency")})
+    lines, _ = w.encode_events(empty)
+    assert lines == b"".join(orjson.dumps(e) + b"\n" for e in reference_events(w, empty)[0])
+    assert b'"offers":[]' in lines
