@@ -19,7 +19,11 @@ def _parse_date(value: str) -> dt.date:
 
 @app.command()
 def generate(
-    out: Path = typer.Option(..., "--out", help="Lake folder to write raw/, outcomes/ and truth/ into (e.g. .lake/airfare-lake)."),
+    out: Path = typer.Option(
+        ..., "--out",
+        help="Lake folder to write raw/, outcomes/ and truth/ into (e.g. .lake/airfare-lake). Its raw/, outcomes/flights/"
+        " and truth/ are replaced (a previous world's partitions are deleted); anything else, e.g. curated/, is kept.",
+    ),
     seed: int = typer.Option(42, "--seed", min=0, help="Random seed: the same seed and options give byte-identical files."),
     start_date: str = typer.Option("2026-01-05", "--start-date", help="First search day (UTC), YYYY-MM-DD."),
     days: int = typer.Option(60, "--days", min=1, help="Number of search days to simulate."),
@@ -28,7 +32,11 @@ def generate(
     chunk_size: int = typer.Option(20_000, "--chunk-size", min=1, help="Most searches held in memory at once."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate a deterministic flight-search world: search events, flight outcomes and the truth."""
+    """Generate a deterministic flight-search world: search events, flight outcomes and the truth.
+
+    Replaces the world's own folders under --out (raw/, outcomes/flights/, truth/) so that no
+    partition of an earlier run is left behind; other folders (curated/, ...) are not touched.
+    """
     from rich.console import Console
     from rich.table import Table
 

@@ -5,7 +5,7 @@ per (day, hour, part) chunk of at most ``chunk_size`` searches with numpy, each 
 ``(seed, day, hour, part)`` so the output does not depend on chunking across runs, and written out
 before the next chunk starts. Per-flight hidden state (final load factor, booking-curve jitter) is
 a counter-based hash of ``(seed, schedule, departure day)``: no table of flights is kept, only the
-set of flight ids seen (bounded by schedules x booking horizon) for the outcomes file.
+set of flight ids seen (a bitmap of schedules x departure days) for the outcomes file.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ DEFAULT_ANOMALY_RATE = 0.005
 DEFAULT_CHUNK_SIZE = 20_000
 _FLIGHT_CODE = 1_000_000  # flight id = schedule * _FLIGHT_CODE + departure-day index
 _CABIN_INDEX = {c: i for i, c in enumerate(contract.CABINS)}
-_CURRENCY_SORTED = np.array(sorted(contract.FX_PER_USD))
+CURRENCY_CODES = np.array(sorted(contract.FX_PER_USD))  # prices carry an index into this table
+_FX = np.array([contract.FX_PER_USD[c] for c in CURRENCY_CODES.tolist()])
+_JPY = int(np.searchsorted(CURRENCY_CODES, "JPY"))  # quoted in whole yen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +113,11 @@ class EventColumns:
     bucket: np.ndarray
     o_cabin: np.ndarray
     amount: np.ndarray
-    currency: np.ndarray
+    cur: np.ndarray  # index into CURRENCY_CODES
+
+    @property
+    def currency(self) -> np.ndarray:
+        return CURRENCY_CODES[self.cur]
 
 
 @dataclass
@@ -126,7 +132,7 @@ class Chunk:
     is_anomaly: np.ndarray
     anomaly_factor: np.ndarray
     cabin: np.ndarray
-    flight_codes: np.ndarray  # unique flight ids offered in this chunk
+    flight_index: np.ndarray  # flight (schedule * n_dep_days + departure-day index) of each offer
     columns: EventColumns
 
     @property
@@ -195,6 +201,7 @@ class World:
         self.loyalty_p = _weights(p.loyalty_share, contract.LOYALTY_TIERS)
         self.user_pool = np.maximum((net.size * 2000).astype(np.int64), 1000)
         self.currency = [self._currency(c) for c in net.country]
+        self.home_cur = np.searchsorted(CURRENCY_CODES, self.currency)
         self.devices = np.array(contract.DEVICES)
         self.tiers = np.array(contract.LOYALTY_TIERS)
         self._tables: dict | None = None  # JSON fragments for the event encoder, built on first use
@@ -382,22 +389,22 @@ class World:
         spike = rng.random(m) < p.anomaly_spike_share
         factor = np.where(is_anom, np.where(spike, factor, 1.0 / factor), 1.0)
         observed_usd = noisy * factor
-        currency = np.array(self.currency)[home][o_search]
-        fx = np.array([contract.FX_PER_USD[c] for c in currency]) if m else np.zeros(0)
-        amount = np.where(currency == "JPY", np.round(observed_usd * fx, 0), np.round(observed_usd * fx, 2))
+        cur = self.home_cur[home][o_search]
+        fx = _FX[cur]
+        amount = np.where(cur == _JPY, np.round(observed_usd * fx, 0), np.round(observed_usd * fx, 2))
         observed_usd = amount / fx if m else amount
 
         # results come back cheapest first
         order = np.lexsort((observed_usd, o_search))
-        cols = (o_search, o_sched, o_dep, seats_left, bucket, o_cabin, amount, currency, true_price, observed_usd, is_anom, factor)
-        o_search, o_sched, o_dep, seats_left, bucket, o_cabin, amount, currency, true_price, observed_usd, is_anom, factor = (a[order] for a in cols)
+        cols = (o_search, o_sched, o_dep, seats_left, bucket, o_cabin, amount, cur, true_price, observed_usd, is_anom, factor)
+        o_search, o_sched, o_dep, seats_left, bucket, o_cabin, amount, cur, true_price, observed_usd, is_anom, factor = (a[order] for a in cols)
 
         cols = EventColumns(
             day=day, hour=hour, n=n, event_bytes=rng.bytes(16 * n), sess_bytes=rng.bytes(8 * (int(sess.max()) + 1 if n else 0)),
             sess=sess, home=home, uid=_mix64(home * 10_000_000 + user + (self.seed << 40)), offs=offs, route=route, dep=dep,
             rt=rt, los=los, cabin=cabin, adults=adults, children=children, infants=infants,
             o_search=o_search, o_sched=o_sched, o_dep=o_dep, seats_left=seats_left, bucket=bucket, o_cabin=o_cabin,
-            amount=amount, currency=currency,
+            amount=amount, cur=cur,
         )
         lines, offer_ids = self.encode_events(cols)
         return Chunk(
@@ -409,7 +416,7 @@ class World:
             is_anomaly=is_anom,
             anomaly_factor=factor,
             cabin=o_cabin,
-            flight_codes=np.unique(o_sched * _FLIGHT_CODE + o_dep),
+            flight_index=o_sched * self.n_dep_days + o_dep,
             columns=cols,
         )
 
@@ -452,7 +459,7 @@ class World:
             "sched_b": pa.array(sched_b, L),
             "sched_c": pa.array(sched_c, L),
             "letters": pa.array(letters, L),
-            "currency": pa.array([js(c) + "}}" for c in _CURRENCY_SORTED.tolist()], L),
+            "currency": pa.array([js(c) + "}}" for c in CURRENCY_CODES.tolist()], L),
             "country": pa.array([js(c) for c in net.country], L),
             "device": pa.array([js(d) for d in _DEVICES], L),
             "tier": pa.array([js(d) for d in _TIERS], L),
@@ -485,49 +492,55 @@ class World:
         uu[:, 19] = np.frombuffer(b"89ab", np.uint8)[(raw[:, 8] >> 4) & 3]
         eid = _fixed_width(uu.tobytes(), 36, n)
 
-        # offers, in (search, price) order
-        o_search, o_sched, o_dep = c.o_search, c.o_sched, c.o_dep
-        m = len(o_sched)
-        offers_of = np.searchsorted(o_search, np.arange(n + 1))
-        rank = np.arange(m) - offers_of[o_search]
+        # offer ids in offer order (grouped by search, cheapest first: the truth's row order)
+        m = len(c.o_search)
+        offers_of = np.searchsorted(c.o_search, np.arange(n + 1))
+        rank = np.arange(m) - offers_of[c.o_search]
         rank_tab = pa.array([f"{k:02d}" for k in range(int(rank.max()) + 1 if m else 0)], L)
-        offer_id = _cat(eid.take(o_search), "-", rank_tab.take(rank))
-        o_route = c.route[o_search]
+        offer_id = _cat(eid.take(c.o_search), "-", rank_tab.take(rank))
+
+        # lines come in time order: permute searches (``order``) and offers (``perm``) first, so that
+        # the big strings are built once, in place, and never reordered
+        order = np.argsort(c.offs, kind="stable")
+        cnt = np.diff(offers_of)[order]
+        start = np.r_[0, np.cumsum(cnt)]
+        perm = np.repeat(offers_of[:-1][order] - start[:-1], cnt) + np.arange(m)
+        o_sched, o_dep, o_cur, o_amount = c.o_sched[perm], c.o_dep[perm], c.cur[perm], c.amount[perm]
+        o_route = c.route[c.o_search[perm]]
         org, dest = net.route_o[o_route], net.route_d[o_route]
         arr_total = net.s_dep_minute[o_sched] + net.s_duration[o_sched] + self.utc_off[dest, o_dep] - self.utc_off[org, o_dep]
-        jpy = c.currency == "JPY"
-        amount = _json_numbers(c.amount.tolist())
+        amount = _json_numbers(o_amount.tolist())
+        jpy = o_cur == _JPY
         if jpy.any():
-            amount = pc.if_else(pa.array(jpy), pc.cast(pa.array(c.amount.astype(np.int64)), L), amount)
+            amount = pc.if_else(pa.array(jpy), pc.cast(pa.array(o_amount.astype(np.int64)), L), amount)
         last = np.zeros(m, np.int64)
-        last[offers_of[1:][np.diff(offers_of) > 0] - 1] = 1
+        last[start[1:][cnt > 0] - 1] = 1
         offers = _cat(
-            '{"offer_id":"', offer_id, t["sched_a"].take(o_sched), t["date"].take(o_dep), t["sched_b"].take(o_sched),
+            '{"offer_id":"', offer_id.take(perm), t["sched_a"].take(o_sched), t["date"].take(o_dep), t["sched_b"].take(o_sched),
             t["date"].take(o_dep + arr_total // 1440), t["hhmm"].take(arr_total % 1440), t["sched_c"].take(o_sched),
-            t["letters"].take(c.o_cabin * t["max_b"] + c.bucket), ',"seats_left":', pc.cast(pa.array(c.seats_left), L),
-            ',"price":{"amount":', amount, ',"currency":', t["currency"].take(np.searchsorted(_CURRENCY_SORTED, c.currency)),
-            t["sep"].take(last),
+            t["letters"].take(c.o_cabin[perm] * t["max_b"] + c.bucket[perm]), ',"seats_left":', pc.cast(pa.array(c.seats_left[perm]), L),
+            ',"price":{"amount":', amount, ',"currency":', t["currency"].take(o_cur), t["sep"].take(last),
         )
-        # the offers of search i are one contiguous run: a zero-copy view per search
+        # the offers of a search are one contiguous run: a zero-copy view per search
         off = np.frombuffer(offers.buffers()[1], np.int64)[offers.offset : offers.offset + m + 1]
-        joined = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off[offers_of]), offers.buffers()[2])
+        joined = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off[start]), offers.buffers()[2])
 
-        uid = c.uid.astype(np.uint64)
+        uid = c.uid[order].astype(np.uint64)
         sess_hex = _fixed_width(c.sess_bytes.hex().encode(), 16, len(c.sess_bytes) // 8)
         stamp = f"{(self.start_date + dt.timedelta(days=c.day)).isoformat()}T{c.hour:02d}:"
-        order = pa.array(np.argsort(c.offs, kind="stable"))  # events of a chunk come in time order
+        rt, dep = c.rt[order], c.dep[order]
         lines = _cat(
-            f'{{"schema_version":{orjson.dumps(contract.SCHEMA_VERSION).decode()},"event_id":"', eid,
-            f'","event_time":"{stamp}', t["mmss"].take(c.offs), '","session":{"session_id":"s-', sess_hex.take(c.sess),
+            f'{{"schema_version":{orjson.dumps(contract.SCHEMA_VERSION).decode()},"event_id":"', eid.take(order),
+            f'","event_time":"{stamp}', t["mmss"].take(c.offs[order]), '","session":{"session_id":"s-', sess_hex.take(c.sess[order]),
             '","user_id":"u-', _fixed_width(uid.astype(">u8").tobytes().hex().encode(), 16, n),
-            '","country":', t["country"].take(c.home), ',"device":', t["device"].take((uid % np.uint64(100)).astype(np.int64)),
+            '","country":', t["country"].take(c.home[order]), ',"device":', t["device"].take((uid % np.uint64(100)).astype(np.int64)),
             ',"loyalty_tier":', t["tier"].take(((uid >> np.uint64(8)) % np.uint64(100)).astype(np.int64)),
-            '},"query":{', t["route"].take(c.route), t["date"].take(c.dep), '","return_date":',
-            t["return"].take(np.where(c.rt, c.dep + c.los, len(self.date_str))),
-            t["trip_cabin"].take(c.rt.astype(np.int64) * len(contract.CABINS) + c.cabin),
-            pc.cast(pa.array(c.adults), L), ',"children":', pc.cast(pa.array(c.children), L),
-            ',"infants":', pc.cast(pa.array(c.infants), L), '}},"offers":[', joined, "]}\n",
-        ).take(order)
+            '},"query":{', t["route"].take(c.route[order]), t["date"].take(dep), '","return_date":',
+            t["return"].take(np.where(rt, dep + c.los[order], len(self.date_str))),
+            t["trip_cabin"].take(rt.astype(np.int64) * len(contract.CABINS) + c.cabin[order]),
+            pc.cast(pa.array(c.adults[order]), L), ',"children":', pc.cast(pa.array(c.children[order]), L),
+            ',"infants":', pc.cast(pa.array(c.infants[order]), L), '}},"offers":[', joined, "]}\n",
+        )
         off = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset : lines.offset + n + 1]
         data = lines.buffers()[2]
         return data[int(off[0]) : int(off[-1])].to_pybytes(), offer_id

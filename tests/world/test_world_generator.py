@@ -248,12 +248,13 @@ def test_fast_encoder_number_formatting():
     cols = w.chunk(0, hour, part, n).columns
     m = len(cols.amount)
     rng = np.random.default_rng(0)
-    currency = np.array(sorted(contract.FX_PER_USD))[rng.integers(0, len(contract.FX_PER_USD), m)]
+    cur = rng.integers(0, len(contract.FX_PER_USD), m)
+    currency = np.array(sorted(contract.FX_PER_USD))[cur]
     amount = np.round(np.exp(rng.uniform(np.log(0.01), np.log(5e7), m)), 2)
     amount[:6] = [0.1, 0.3, 1e7, 123456789.99, 100000.0, 5.0]
     amount = np.where(currency == "JPY", np.round(amount), amount)
     assert (currency == "JPY").sum() > 10
-    cols = dataclasses.replace(cols, currency=currency, amount=amount)
+    cols = dataclasses.replace(cols, cur=cur, amount=amount)
     lines, offer_id = w.encode_events(cols)
     events, offer_ids = reference_events(w, cols)
     assert lines == b"".join(orjson.dumps(e) + b"\n" for e in events)
@@ -261,7 +262,44 @@ def test_fast_encoder_number_formatting():
     # a search whose flights are all full has no offers: "offers":[]
     keep = cols.o_search != cols.o_search[0]
     empty = dataclasses.replace(cols, **{k: getattr(cols, k)[keep] for k in (
-        "o_search", "o_sched", "o_dep", "seats_left", "bucket", "o_cabin", "amount", "currency")})
+        "o_search", "o_sched", "o_dep", "seats_left", "bucket", "o_cabin", "amount", "cur")})
     lines, _ = w.encode_events(empty)
     assert lines == b"".join(orjson.dumps(e) + b"\n" for e in reference_events(w, empty)[0])
     assert b'"offers":[]' in lines
+
+
+def test_rerun_replaces_world_folders_only(tmp_path):
+    """A re-run with fewer days leaves no stale raw/truth/outcomes partition; other folders survive."""
+    lake = tmp_path / "lake"
+    generate_world(lake, **{**OPTS, "days": 3, "searches_per_day": 200})
+    assert len(list((lake / "raw").glob("dt=*"))) == 3
+    keep = {
+        lake / "curated" / "offers" / "dt=2026-03-02" / "part-0.parquet": b"curated",
+        lake / "outcomes" / "other" / "notes.txt": b"not the generator's",
+        lake / "README.txt": b"lake root file",
+    }
+    for path, data in keep.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (lake / "truth" / "stray.json").write_text("{}")
+    (lake / "outcomes" / "flights" / "part-00001.parquet").write_bytes(b"stale")
+
+    generate_world(lake, **{**OPTS, "days": 1, "searches_per_day": 200})
+    fresh = tmp_path / "fresh"
+    generate_world(fresh, **{**OPTS, "days": 1, "searches_per_day": 200})
+    world = {k: v for k, v in _digest(lake).items() if k.split("/")[0] in ("raw", "truth") or k.startswith("outcomes/flights/")}
+    assert world == _digest(fresh)  # exactly a fresh world: nothing stale in raw/, truth/, outcomes/flights/
+    assert [p.name for p in (lake / "raw").iterdir()] == [f"dt={START}"]
+    for path, data in keep.items():
+        assert path.read_bytes() == data
+    from pipelines.cli import app
+
+    help_text = CliRunner().invoke(app, ["generate", "--help"], env={"COLUMNS": "200"}).output
+    assert "replaced" in help_text and "curated/" in help_text
+
+
+def test_bad_options_do_not_clear_existing_world(world_dir, tmp_path):
+    before = _digest(world_dir)
+    with pytest.raises(ValueError):
+        generate_world(world_dir, **{**OPTS, "days": 0})
+    assert _digest(world_dir) == before
