@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from processing import contract
@@ -44,6 +45,7 @@ GZIP_LEVEL = 3  # fast; JSON lines still shrink about 8x (6: 17 % smaller files,
 # What `generate_world` owns under its folder, replaced on every run (nothing else is touched).
 WORLD_FOLDERS = ("raw", "outcomes/flights", "truth")
 TRUTH_ROW_GROUP = 250_000
+_ANOMALY_KINDS = pa.array(["spike", "drop"], pa.string())
 
 
 @dataclass
@@ -121,13 +123,13 @@ class _TruthWriter:
 
     def add(self, chunk) -> None:
         anom = chunk.is_anomaly
-        kind = np.where(anom, np.where(chunk.anomaly_factor > 1, "spike", "drop"), None)
+        kind = _ANOMALY_KINDS.take(pa.array((chunk.anomaly_factor <= 1).astype(np.int64), mask=~anom))
         table = pa.table(
             {
                 "offer_id": chunk.offer_id.cast(pa.string()),
                 "true_price_usd": pa.array(np.round(chunk.true_price_usd, 4)),
                 "is_anomaly": pa.array(anom),
-                "anomaly_kind": pa.array(kind.tolist(), pa.string()),
+                "anomaly_kind": kind,
                 "anomaly_factor": pa.array(np.where(anom, np.round(chunk.observed_usd / chunk.true_price_usd, 4), np.nan), from_pandas=True),
             },
             schema=contract.TRUTH_OFFER_SCHEMA,
@@ -158,23 +160,26 @@ def flight_outcomes(world: World, codes: np.ndarray) -> pa.Table:
     cap = net.s_capacity[sched]
     sold = np.minimum(np.round(lf * cap).astype(np.int64), cap)
     load = sold / cap
-    airline = [net.airline_code[a] for a in net.s_airline[sched].tolist()]
-    number = [net.s_number[s] for s in sched.tolist()]
-    dates = [world.date_str[d] for d in dep.tolist()]
+    airline = pa.array(net.airline_code, pa.string()).take(net.s_airline[sched])
+    number = pa.array(net.s_number, pa.string()).take(sched)
+    dates = pa.array(world.date_str, pa.string()).take(dep)
     # a connecting itinerary's first leg flies origin -> connection
     leg_dest = np.where(net.s_via[sched] >= 0, net.s_via[sched], net.route_d[net.s_route[sched]])
+    iata = pa.array(net.iata, pa.string())
+    day0 = (world._day0 - dt.date(1970, 1, 1)).days
+    classes = np.select([load < contract.DEMAND_LOW_BELOW, load > contract.DEMAND_HIGH_ABOVE], [0, 2], 1)
     table = pa.table(
         {
-            "flight_key": [f"{a}-{f}-{d}" for a, f, d in zip(airline, number, dates)],
+            "flight_key": pc.binary_join_element_wise(airline, number, dates, "-"),
             "airline": airline,
             "flight_number": number,
-            "origin": [net.iata[o] for o in net.route_o[net.s_route[sched]].tolist()],
-            "destination": [net.iata[o] for o in leg_dest.tolist()],
-            "departure_date": pa.array([dt.date.fromisoformat(d) for d in dates], pa.date32()),
+            "origin": iata.take(net.route_o[net.s_route[sched]]),
+            "destination": iata.take(leg_dest),
+            "departure_date": pa.array((day0 + dep).astype(np.int32), pa.int32()).cast(pa.date32()),
             "capacity": pa.array(cap, pa.int32()),
             "seats_sold": pa.array(sold, pa.int32()),
             "load_factor": pa.array(load),
-            "demand_class": [contract.demand_class(x) for x in load.tolist()],
+            "demand_class": pa.array(contract.DEMAND_CLASSES, pa.string()).take(classes),
         },
         schema=contract.FLIGHT_OUTCOME_SCHEMA,
     )
