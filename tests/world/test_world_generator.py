@@ -186,6 +186,7 @@ def test_iterator_is_lazy_and_matches_files(world_dir):
     assert iter(it) is it  # a generator, not a list
     first = list(itertools.islice(it, 5))
     assert [e["event_id"] for e in first] == [e["event_id"] for e in _events(world_dir)[:5]]
+    assert first + list(it) == _events(world_dir)  # the same documents, in the files' order
 
 
 def test_generation_is_chunked_day_by_day():
