@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import orjson
 import pytest
@@ -30,8 +31,15 @@ class Spy:
         self.client = client
         self.calls: list[list[dict]] = []
         self.fail = fail  # fail(call_no, position, entry) -> ErrorCode | None
+        # moto's Kinesis backend is not thread-safe (concurrent PutRecords on one shard can lose
+        # records), so the real calls are serialised here; the producer's own concurrency still runs.
+        self._moto_lock = threading.Lock()
 
     def put_records(self, StreamName, Records):
+        with self._moto_lock:
+            return self._put_records(StreamName, Records)
+
+    def _put_records(self, StreamName, Records):
         call_no = len(self.calls)
         self.calls.append(Records)
         if self.fail is None:
