@@ -29,7 +29,8 @@ def test_price_learns_and_round_trips(price_model, splits):
     test = out["test"]["offers"]
     clean = test.loc[~price_outlier_mask(test)]
     m = model_io.load(d)
-    assert m.kind == "price" and m.features == contract.PRICE_FEATURES
+    assert m.kind == "price" and m.features == price.STRUCTURAL_NUMERIC + price.STRUCTURAL_CATEGORICAL
+    assert set(m.features) <= set(contract.PRICE_FEATURES)
     pred = m.predict_price(clean)
     y = clean["price_usd"].to_numpy()
     r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
@@ -124,9 +125,9 @@ def test_load_rejects_unknown_dirs(tmp_path):
 
 
 def test_price_interaction_constraints():
-    groups = price.interaction_constraints(["departure_month", "departure_weekday"])
-    assert groups[:2] == [["departure_month"], ["departure_weekday"]]
-    assert sorted(sum(groups, [])) == sorted(contract.PRICE_FEATURES)
-    assert price.interaction_constraints([]) is None
-    with pytest.raises(ValueError, match="not in PRICE_FEATURES"):
-        price.interaction_constraints(["demand_class"])
+    feats = ["cabin", "fare_class", "route", "departure_month"]
+    groups = price.interaction_constraints(feats, price.parse_groups("cabin+fare_class"))
+    assert groups == [["cabin", "fare_class"], ["route"], ["departure_month"]]
+    assert price.parse_groups(price.INTERACTING) == [["cabin", "fare_class"], ["trip_type", "length_of_stay"]]
+    with pytest.raises(ValueError, match="not among the model features"):
+        price.interaction_constraints(feats, [["demand_class", "cabin"]])
