@@ -124,9 +124,9 @@ class EventColumns:
 class Chunk:
     """One generated batch of searches: its JSON lines and the truth arrays (aligned per offer)."""
 
-    lines: bytes  # SearchEvent documents as JSON lines ("\n"-terminated), in time order
+    lines: bytes  # SearchEvent documents as JSON lines ("\n"-terminated), in time order (after `World.encode`)
     n_events: int
-    offer_id: pa.Array  # offer order (grouped by search), aligned with the arrays below
+    offer_id: pa.Array | None  # offer order (grouped by search), aligned with the arrays below (None until encoded)
     true_price_usd: np.ndarray
     observed_usd: np.ndarray
     is_anomaly: np.ndarray
@@ -298,7 +298,13 @@ class World:
         return out
 
     def chunk(self, day: int, hour: int, part: int, n: int) -> Chunk:
-        """Simulate ``n`` searches made on day ``day`` (0-based) in UTC hour ``hour``."""
+        """Simulate ``n`` searches made on day ``day`` (0-based) in UTC hour ``hour``, encoded."""
+        chunk = self.simulate(day, hour, part, n)
+        self.encode([chunk])
+        return chunk
+
+    def simulate(self, day: int, hour: int, part: int, n: int) -> Chunk:
+        """`chunk` without the JSON encoding (``lines`` and ``offer_id`` are filled by `encode`)."""
         net, p = self.net, self.p
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 7, day, hour, part]))
         today = day + 2  # departure-day index of the search date
@@ -406,11 +412,10 @@ class World:
             o_search=o_search, o_sched=o_sched, o_dep=o_dep, seats_left=seats_left, bucket=bucket, o_cabin=o_cabin,
             amount=amount, cur=cur,
         )
-        lines, offer_ids = self.encode_events(cols)
         return Chunk(
-            lines=lines,
+            lines=b"",
             n_events=n,
-            offer_id=offer_ids,
+            offer_id=None,
             true_price_usd=true_price,
             observed_usd=observed_usd,
             is_anomaly=is_anom,
@@ -470,17 +475,32 @@ class World:
         t["max_b"] = max_b
         return t
 
+    def encode(self, chunks: list[Chunk]) -> None:
+        """Fill ``lines`` and ``offer_id`` of simulated chunks, encoded together (fewer, bigger kernels)."""
+        for chunk, (lines, offer_id) in zip(chunks, self.encode_many([c.columns for c in chunks])):
+            chunk.lines, chunk.offer_id = lines, offer_id
+
     def encode_events(self, c: EventColumns) -> tuple[bytes, pa.Array]:
-        """JSON lines of the chunk's SearchEvent documents, in time order, and the offer ids (offer order).
+        """JSON lines of one chunk's SearchEvent documents, in time order, and the offer ids (offer order)."""
+        return self.encode_many([c])[0]
+
+    def encode_many(self, cols: list[EventColumns]) -> list[tuple[bytes, pa.Array]]:
+        """`encode_events` of several chunks in one pass (small chunks cost mostly per-call overhead).
 
         Built column-wise with Arrow string kernels, byte-for-byte what ``orjson.dumps`` gives for
         the nested dicts (same keys, key order, number formatting): ``tests/world`` checks it against
-        a plain dict reference. Event ids are UUID4s from the chunk's random stream.
+        a plain dict reference. Event ids are UUID4s from each chunk's random stream.
         """
-        net, t, n = self.net, self._json_tables(), c.n
         L = pa.large_string()
+        ns = np.array([c.n for c in cols], dtype=np.int64)
+        ms = np.array([len(c.o_search) for c in cols], dtype=np.int64)
+        ev_at, of_at = np.r_[0, np.cumsum(ns)], np.r_[0, np.cumsum(ms)]
+        c = cols[0] if len(cols) == 1 else _concat_columns(cols, ev_at)
+        net, t, n = self.net, self._json_tables(), c.n
         if n == 0:
-            return b"", pa.array([], L)
+            return [(b"", pa.array([], L)) for _ in cols]
+        chunk_of = np.repeat(np.arange(len(cols)), ns)  # chunk of each search
+        stamps = pa.array([f"{(self.start_date + dt.timedelta(days=x.day)).isoformat()}T{x.hour:02d}:" for x in cols], L)
 
         # event ids: UUID4 text from 16 random bytes per search
         raw = np.frombuffer(c.event_bytes, np.uint8).reshape(n, 16)
@@ -501,7 +521,7 @@ class World:
 
         # lines come in time order: permute searches (``order``) and offers (``perm``) first, so that
         # the big strings are built once, in place, and never reordered
-        order = np.argsort(c.offs, kind="stable")
+        order = np.lexsort((c.offs, chunk_of))  # chunk by chunk, each in time order (stable)
         cnt = np.diff(offers_of)[order]
         start = np.r_[0, np.cumsum(cnt)]
         perm = np.repeat(offers_of[:-1][order] - start[:-1], cnt) + np.arange(m)
@@ -527,11 +547,10 @@ class World:
 
         uid = c.uid[order].astype(np.uint64)
         sess_hex = _fixed_width(c.sess_bytes.hex().encode(), 16, len(c.sess_bytes) // 8)
-        stamp = f"{(self.start_date + dt.timedelta(days=c.day)).isoformat()}T{c.hour:02d}:"
         rt, dep = c.rt[order], c.dep[order]
         lines = _cat(
             f'{{"schema_version":{orjson.dumps(contract.SCHEMA_VERSION).decode()},"event_id":"', eid.take(order),
-            f'","event_time":"{stamp}', t["mmss"].take(c.offs[order]), '","session":{"session_id":"s-', sess_hex.take(c.sess[order]),
+            '","event_time":"', stamps.take(chunk_of[order]), t["mmss"].take(c.offs[order]), '","session":{"session_id":"s-', sess_hex.take(c.sess[order]),
             '","user_id":"u-', _fixed_width(uid.astype(">u8").tobytes().hex().encode(), 16, n),
             '","country":', t["country"].take(c.home[order]), ',"device":', t["device"].take((uid % np.uint64(100)).astype(np.int64)),
             ',"loyalty_tier":', t["tier"].take(((uid >> np.uint64(8)) % np.uint64(100)).astype(np.int64)),
@@ -543,7 +562,26 @@ class World:
         )
         off = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset : lines.offset + n + 1]
         data = lines.buffers()[2]
-        return data[int(off[0]) : int(off[-1])].to_pybytes(), offer_id
+        return [
+            (data[int(off[ev_at[k]]) : int(off[ev_at[k + 1]])].to_pybytes(), offer_id.slice(int(of_at[k]), int(ms[k])))
+            for k in range(len(cols))
+        ]
+
+
+_EVENT_FIELDS = ("home", "uid", "offs", "route", "dep", "rt", "los", "cabin", "adults", "children", "infants")
+_OFFER_FIELDS = ("o_sched", "o_dep", "seats_left", "bucket", "o_cabin", "amount", "cur")
+
+
+def _concat_columns(cols: list[EventColumns], ev_at: np.ndarray) -> EventColumns:
+    """Several chunks' columns as one (search and session indices shifted); day/hour of the first."""
+    sess_at = np.r_[0, np.cumsum([len(c.sess_bytes) // 8 for c in cols])]
+    return EventColumns(
+        day=cols[0].day, hour=cols[0].hour, n=int(ev_at[-1]),
+        event_bytes=b"".join(c.event_bytes for c in cols), sess_bytes=b"".join(c.sess_bytes for c in cols),
+        sess=np.concatenate([c.sess + sess_at[k] for k, c in enumerate(cols)]),
+        o_search=np.concatenate([c.o_search + ev_at[k] for k, c in enumerate(cols)]),
+        **{f: np.concatenate([getattr(c, f) for c in cols]) for f in _EVENT_FIELDS + _OFFER_FIELDS},
+    )
 
 
 def _cat(*parts) -> pa.Array:

@@ -235,28 +235,37 @@ def generate_world(
             for day in range(days):
                 search_day = start_date + dt.timedelta(days=day)
                 truth.open_day(search_day)
-                for hour, part, n in world.chunks_of_day(day):
-                    chunk = world.chunk(day, hour, part, n)
-                    path = out / "raw" / f"dt={search_day.isoformat()}" / f"hour={hour:02d}" / f"part-{part:05d}.json.gz"
-                    if pending is not None:
-                        summary.raw_bytes += pending.result()
-                        pending = None
-                    if len(chunk.lines) >= _THREAD_MIN_BYTES:
-                        pending = pool.submit(_write_raw, path, chunk.lines)
-                    else:  # small parts: a thread hand-off costs more than it saves
-                        summary.raw_bytes += _write_raw(path, chunk.lines)
-                    truth.add(chunk)
-                    ok = ~chunk.is_anomaly
-                    err = chunk.observed_usd[ok] - chunk.true_price_usd[ok]
-                    np.add.at(sq_err, chunk.cabin[ok], err**2)
-                    np.add.at(sq_n, chunk.cabin[ok], 1)
-                    seen[chunk.flight_index] = True
-                    summary.events += chunk.n_events
-                    summary.offers += len(chunk.offer_id)
-                    summary.anomalies += int(chunk.is_anomaly.sum())
-                    summary.raw_files += 1
-                    if bar is not None:
-                        bar.update(task, advance=n)
+                # chunks are simulated one by one (each from its own seed) and encoded in batches of at
+                # most chunk_size searches: small chunks (e.g. 60 searches an hour) cost mostly per-call overhead
+                plan = world.chunks_of_day(day)
+                batch: list = []
+                for k, (hour, part, n) in enumerate(plan):
+                    batch.append((hour, part, world.simulate(day, hour, part, n)))
+                    if k + 1 < len(plan) and sum(c.n_events for _, _, c in batch) + plan[k + 1][2] <= chunk_size:
+                        continue
+                    world.encode([c for _, _, c in batch])
+                    for hour, part, chunk in batch:
+                        path = out / "raw" / f"dt={search_day.isoformat()}" / f"hour={hour:02d}" / f"part-{part:05d}.json.gz"
+                        if pending is not None:
+                            summary.raw_bytes += pending.result()
+                            pending = None
+                        if len(chunk.lines) >= _THREAD_MIN_BYTES:
+                            pending = pool.submit(_write_raw, path, chunk.lines)
+                        else:  # small parts: a thread hand-off costs more than it saves
+                            summary.raw_bytes += _write_raw(path, chunk.lines)
+                        truth.add(chunk)
+                        ok = ~chunk.is_anomaly
+                        err = chunk.observed_usd[ok] - chunk.true_price_usd[ok]
+                        np.add.at(sq_err, chunk.cabin[ok], err**2)
+                        np.add.at(sq_n, chunk.cabin[ok], 1)
+                        seen[chunk.flight_index] = True
+                        summary.events += chunk.n_events
+                        summary.offers += len(chunk.offer_id)
+                        summary.anomalies += int(chunk.is_anomaly.sum())
+                        summary.raw_files += 1
+                        if bar is not None:
+                            bar.update(task, advance=chunk.n_events)
+                    batch = []
         if pending is not None:
             summary.raw_bytes += pending.result()
     finally:

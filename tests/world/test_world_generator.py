@@ -315,3 +315,13 @@ def test_bad_options_do_not_clear_existing_world(world_dir, tmp_path):
     with pytest.raises(ValueError):
         generate_world(world_dir, **{**OPTS, "days": 0})
     assert _digest(world_dir) == before
+
+
+def test_batched_encoding_matches_chunk_by_chunk(world_dir):
+    """generate_world encodes a day's small chunks together: each raw part is still its chunk's lines."""
+    w = World(**{k: v for k, v in OPTS.items() if k != "progress"})
+    for day in range(OPTS["days"]):
+        search_day = START + dt.timedelta(days=day)
+        for hour, part, n in w.chunks_of_day(day):
+            f = world_dir / "raw" / f"dt={search_day}" / f"hour={hour:02d}" / f"part-{part:05d}.json.gz"
+            assert gzip.decompress(f.read_bytes()) == w.chunk(day, hour, part, n).lines
