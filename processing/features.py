@@ -64,6 +64,7 @@ def model_matrix(
 # Anomaly features: the price relative to its norms, in log space (symmetric for spikes and drops)
 # ---------------------------------------------------------------------------------------------
 ANOMALY_DERIVED = [
+    "log_price_vs_model",
     "log_price_vs_competitor_adj",
     "log_price_vs_expected_route",
     "log_price_vs_competitor_median",
@@ -73,7 +74,7 @@ ANOMALY_DERIVED = [
 ]
 # What the anomaly model uses by default (measured on the default world: the two norm-adjusted
 # ratios separate glitches best; the rank and the raw ratios only add noise to the forest).
-ANOMALY_DEFAULT_FEATURES = ["log_price_vs_competitor_adj", "log_price_vs_expected_route"]
+ANOMALY_DEFAULT_FEATURES = ["log_price_vs_model"]
 # Days-to-departure buckets for the learned "expected ratio to the route median" norm.
 DTD_BUCKET_EDGES = (0, 3, 7, 14, 21, 35, 60, 90, 150, 240, 10_000)
 # Group keys of the learned norms: the route+cabin median of the day mixes one-way and round trips
@@ -126,8 +127,13 @@ def fit_anomaly_norms(df: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def anomaly_frame(df: pd.DataFrame, norms: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
-    """Price-relative features for the Isolation Forest (float64; NaN filled with 0 = "at the norm")."""
+def anomaly_frame(df: pd.DataFrame, norms: Mapping[str, Mapping[str, float]] | None = None,
+                  expected_log_price: np.ndarray | None = None) -> pd.DataFrame:
+    """Price-relative features for the Isolation Forest (float64; NaN filled with 0 = "at the norm").
+
+    ``expected_log_price``: a learned norm per row (the anomaly model's own structural price
+    regression); ``log_price_vs_model`` is the observed log price minus it (0 when not given).
+    """
     need = [*contract.ANOMALY_FEATURES, "price_usd", "competitor_min_price_usd", "cabin", "trip_type",
             "days_to_departure", "airline", "is_nonstop"]
     missing = [c for c in need if c not in df.columns]
@@ -148,8 +154,13 @@ def anomaly_frame(df: pd.DataFrame, norms: Mapping[str, Mapping[str, float]] | N
     rank = pd.to_numeric(df["price_rank_in_search"], errors="coerce").to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         rank_frac = np.where(n > 1, (rank - 1) / (n - 1), 0.5)
+    if expected_log_price is None:
+        vs_model = np.zeros(len(df))
+    else:
+        vs_model = _safe_log(df["price_usd"]) - np.asarray(expected_log_price, dtype=float)
     out = pd.DataFrame(
         {
+            "log_price_vs_model": vs_model,
             "log_price_vs_competitor_adj": lc - expected("competitor", COMPETITOR_NORM_KEYS),
             "log_price_vs_expected_route": lr - expected("route", ROUTE_NORM_KEYS),
             "log_price_vs_competitor_median": lc,

@@ -1,6 +1,7 @@
 """Anomaly model: an Isolation Forest over price-relative features, with a supervised threshold.
 
-The forest is unsupervised and fitted on rule-clean training offers, so it learns what normal
+The forest is unsupervised; its main input is the log residual of the observed price against a learned
+expected price (a nested additive price model fitted on rule-clean training offers), so it learns what normal
 prices look like relative to their route, competitors and booking window. Only the alert
 threshold uses labels: confirmed incidents (the ``labels`` channel; in this world the truth table
 stands in for them) on the validation split pick the lowest score cut that keeps precision at
@@ -21,18 +22,26 @@ from sklearn.ensemble import IsolationForest
 from processing.cleaning import price_outlier_mask
 from processing.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
 from training import model_io
+from training import price as price_model
 from training.params import merge_params
 
 log = logging.getLogger(__name__)
 
+# The learned norm: the price model's additive structure, fitted quickly (a glitch is a factor of
+# 2-10, log 0.69-2.3, against a residual of ~0.02-0.03 for normal offers, so a rough fit suffices).
+NORM_PARAMS: dict[str, Any] = {"n_estimators": 400, "learning_rate": 0.5, "subsample": 0.3, "early_stopping_rounds": 20}
+NORM_DIR = "norm"
+
 DEFAULTS: dict[str, Any] = {
+    "norm_n_estimators": NORM_PARAMS["n_estimators"],
     "n_estimators": 300,
     "max_samples": 512,
     "max_train_rows": 200_000,
+    "forest_rows": "all",  # "all" training offers or only the rule-"clean" ones
     "target_precision": 0.90,
     "precision_confidence_z": 1.64,
     "features": ",".join(ANOMALY_DEFAULT_FEATURES),
-    "nthread": 2,
+    "nthread": 1,
     "seed": 42,
 }
 
@@ -49,7 +58,9 @@ def join_labels(offers: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
 
 
 def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float, z: float = 1.64) -> dict[str, Any]:
-    """Lowest score threshold whose precision is >= target with confidence (max recall at that precision).
+    """Highest-recall score threshold whose precision is >= target with confidence.
+
+    Among cuts with that recall, the highest is kept (same alerts caught, fewest false alarms).
 
     The precision of the alerts above a cut is a proportion estimated from a few hundred incidents,
     so the cut must clear the target by its sampling error: the Wilson lower bound (``z`` standard
@@ -73,6 +84,8 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float,
     ok = np.flatnonzero(lower >= target_precision)
     met = ok.size > 0
     i = int(ok.max()) if met else int(np.argmax(lower))
+    # of the cuts with that recall, the highest (lower cuts only add false alarms)
+    i = int(np.flatnonzero(tp == tp[i])[0])
     return {"threshold": float(cuts[i]), "precision": float(p[i]), "precision_lower_bound": float(lower[i]),
             "recall": float(tp[i] / y.sum()), "target_precision": float(target_precision), "z": float(z),
             "target_met": bool(met)}
@@ -108,11 +121,20 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
     t0 = time.perf_counter()
 
     mask = price_outlier_mask(train_df)
-    clean = train_df.loc[~mask]
+    norm_meta = price_model.train(
+        train_df, validation_df, model_dir / NORM_DIR,
+        {**NORM_PARAMS, "n_estimators": int(p["norm_n_estimators"]), "nthread": int(p["nthread"]), "seed": int(p["seed"])},
+    )
+    norm_model = model_io.load(model_dir / NORM_DIR)
+    # The norm is learned on rule-clean rows only; the forest sees every training offer: fitted on
+    # clean rows only, it would score everything beyond the clean range alike (a 1.5x and a 10x glitch
+    # land in the same edge leaf as the most extreme normal offer), so glitches must be in its sample.
+    clean = train_df if p["forest_rows"] == "all" else train_df.loc[~mask]
     if len(clean) > int(p["max_train_rows"]):
         clean = clean.sample(int(p["max_train_rows"]), random_state=int(p["seed"]))
-    norms = fit_anomaly_norms(clean)
-    x = anomaly_frame(clean, norms)[features].to_numpy()
+    norms = fit_anomaly_norms(train_df.loc[~mask])
+    expected = np.asarray(norm_model._models["xgb"].inplace_predict(norm_model.matrix(clean)), dtype=float)
+    x = anomaly_frame(clean, norms, expected)[features].to_numpy()
     forest = IsolationForest(
         n_estimators=int(p["n_estimators"]),
         max_samples=min(int(p["max_samples"]), len(x)),
@@ -130,9 +152,12 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
         "features": features,
         "source_columns": ["price_usd", "price_vs_route_median", "price_vs_competitor_median", "competitor_min_price_usd",
                            "price_rank_in_search", "num_offers_in_search", "cabin", "trip_type", "days_to_departure",
-                           "airline", "is_nonstop"],
+                           "airline", "is_nonstop"] + [c for c in norm_meta["features"] if c not in ("cabin", "trip_type", "days_to_departure", "airline", "is_nonstop")],
         "norms": norms,
-        "files": {"iforest": model_io.ANOMALY_FILE},
+        "files": {"iforest": model_io.ANOMALY_FILE, "norm": NORM_DIR},
+        "norm_model": {"kind": "price (nested)", "trees": norm_meta["trees"],
+                       "validation_metrics": norm_meta.get("validation_metrics"),
+                       "training_seconds": norm_meta["training_seconds"]},
         "hyperparameters": p,
         "score": "negated IsolationForest.score_samples: higher = more anomalous",
         "threshold": None,

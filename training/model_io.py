@@ -104,7 +104,11 @@ class LoadedModel:
         if not isinstance(df, pd.DataFrame):
             raise TypeError("expected a pandas DataFrame")
         if self.kind == "anomaly":
-            return anomaly_frame(df, self.meta.get("norms"))[self.features]
+            expected = None
+            if "norm" in self._models:  # the learned expected price (a nested price model)
+                norm = self._models["norm"]
+                expected = np.asarray(norm._models["xgb"].inplace_predict(norm.matrix(df)), dtype=float)
+            return anomaly_frame(df, self.meta.get("norms"), expected)[self.features]
         return model_matrix(df, self.meta["numeric"], self.meta["categorical"], self.meta["category_levels"])
 
     def _require(self, kind: str) -> None:
@@ -167,6 +171,8 @@ def load(model_dir: str | Path) -> LoadedModel:
         models["lgb"] = lgb.Booster(model_file=str(model_dir / meta["files"]["lgb"]))
     elif kind == "anomaly":
         models["iforest"] = load_skops(model_dir / meta["files"]["iforest"])
+        if meta["files"].get("norm"):
+            models["norm"] = load(model_dir / meta["files"]["norm"])
     else:
         raise ValueError(f"{meta_path}: unknown model kind {kind!r} (expected one of {MODEL_KINDS})")
     for m in models.values():
