@@ -16,6 +16,7 @@ import gzip
 import json
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -45,7 +46,8 @@ GZIP_LEVEL = 3  # fast; JSON lines still shrink about 8x (6: 17 % smaller files,
 # What `generate_world` owns under its folder, replaced on every run (nothing else is touched).
 WORLD_FOLDERS = ("raw", "outcomes/flights", "truth")
 TRUTH_ROW_GROUP = 250_000
-_THREAD_MIN_BYTES = 4 << 20  # raw parts at least this big are gzipped on the writer thread
+_MAX_IN_FLIGHT_BYTES = 128 << 20  # uncompressed raw lines queued for the writer thread
+_MAX_IN_FLIGHT_PARTS = 48
 _ANOMALY_KINDS = pa.array(["spike", "drop"], pa.string())
 
 
@@ -224,10 +226,12 @@ def generate_world(
     sq_err, sq_n = np.zeros(n_cabins), np.zeros(n_cabins)
     seen = np.zeros(world.net.n_schedules * world.n_dep_days, dtype=bool)  # flights offered so far
 
-    # gzip and the raw write run on a second thread (zlib releases the GIL) while the next chunk
-    # is simulated; one chunk in flight keeps memory bounded by two chunks
+    # gzip and the raw writes (mkdir, open: slow on some disks) run on a second thread, in order
+    # (zlib and file I/O release the GIL) while the next chunks are simulated; the parts in flight
+    # are bounded in bytes and count, so memory stays bounded
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="world-raw")
-    pending: Future | None = None
+    pending: deque[tuple[Future, int]] = deque()
+    in_flight = 0
     bar = _progress(progress)
     try:
         with bar if bar is not None else nullcontext():
@@ -246,13 +250,12 @@ def generate_world(
                     world.encode([c for _, _, c in batch])
                     for hour, part, chunk in batch:
                         path = out / "raw" / f"dt={search_day.isoformat()}" / f"hour={hour:02d}" / f"part-{part:05d}.json.gz"
-                        if pending is not None:
-                            summary.raw_bytes += pending.result()
-                            pending = None
-                        if len(chunk.lines) >= _THREAD_MIN_BYTES:
-                            pending = pool.submit(_write_raw, path, chunk.lines)
-                        else:  # small parts: a thread hand-off costs more than it saves
-                            summary.raw_bytes += _write_raw(path, chunk.lines)
+                        pending.append((pool.submit(_write_raw, path, chunk.lines), len(chunk.lines)))
+                        in_flight += len(chunk.lines)
+                        while pending and (in_flight > _MAX_IN_FLIGHT_BYTES or len(pending) > _MAX_IN_FLIGHT_PARTS):
+                            job, size = pending.popleft()
+                            summary.raw_bytes += job.result()
+                            in_flight -= size
                         truth.add(chunk)
                         ok = ~chunk.is_anomaly
                         err = chunk.observed_usd[ok] - chunk.true_price_usd[ok]
@@ -266,8 +269,8 @@ def generate_world(
                         if bar is not None:
                             bar.update(task, advance=chunk.n_events)
                     batch = []
-        if pending is not None:
-            summary.raw_bytes += pending.result()
+        while pending:
+            summary.raw_bytes += pending.popleft()[0].result()
     finally:
         pool.shutdown(wait=True)
     truth.close()

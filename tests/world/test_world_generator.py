@@ -79,11 +79,11 @@ def test_same_seed_same_bytes_different_seed_differs(world_dir, tmp_path):
     assert all(a[k] != b[k] for k in a.keys() & b.keys() if k.startswith("raw/"))
 
 
-def test_threaded_raw_writes_give_the_same_bytes(world_dir, tmp_path, monkeypatch):
-    """Big raw parts are gzipped on a writer thread, small ones inline: the files are the same."""
+def test_raw_writes_in_flight_bound_gives_the_same_bytes(world_dir, tmp_path, monkeypatch):
+    """Raw parts are gzipped and written on a writer thread, a bounded number in flight: same files."""
     from seed_infra.world import writer
 
-    monkeypatch.setattr(writer, "_THREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(writer, "_MAX_IN_FLIGHT_PARTS", 0)  # wait for every part at once
     threaded = tmp_path / "threaded"
     summary = generate_world(threaded, **OPTS)
     assert _digest(threaded) == _digest(world_dir)
