@@ -7,7 +7,7 @@ caught by a named expectation (see tests/dq/):
 - ``price_units``: a partner starts sending cents (every price x100) -> ``offers.price_usd.plausible_<cabin>``
 - ``null_burst``: a bad deploy drops the price on a share of a day's offers -> ``offers.price_usd.not_null``
 - ``duplicated_day``: yesterday's delivery replayed under today's date -> ``offers.partitions.no_duplicated_day``
-- ``stale_window``: the feed stalled, the newest data is weeks old -> ``offers.window.freshness``
+- ``stale_window``: the feed stalled, the newest days never arrived -> ``offers.window.freshness``
 - ``shifted_distribution``: business/first fares halved (a currency or fare-filing bug) ->
   ``offers.price_usd.business_vs_economy``; on a flights table, demand labels shifted towards 'high'
   -> ``<split>.flights.demand_class.share_*``
@@ -18,7 +18,6 @@ offers folder in place (what ``airfare generate/etl --break KIND`` would call).
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -33,7 +32,7 @@ KINDS = ("missing_column", "price_units", "null_burst", "duplicated_day", "stale
 PRICE_COLUMNS = ["price_amount", "price_usd", "competitor_min_price_usd", "competitor_median_price_usd", "route_cabin_median_price_usd"]
 MISSING_COLUMN = "days_to_departure"
 NULL_BURST_COLUMNS = ["price_usd", "price_amount"]
-STALE_DAYS = 30
+STALE_DAYS = 3  # days the feed has been stalled: more than DQConfig.max_staleness_days
 
 
 def _check_kind(kind: str) -> None:
@@ -72,29 +71,14 @@ def break_offers(df: pd.DataFrame, kind: str, *, seed: int = 0) -> pd.DataFrame:
         replay[part] = days[-1]
         return pd.concat([out[out[part].astype(str) != days[-1]], replay], ignore_index=True)
     if kind == "stale_window":
-        return shift_dates(out, -STALE_DAYS)
+        days = _days(out)
+        if len(days) <= STALE_DAYS:
+            raise ValueError(f"stale_window needs more than {STALE_DAYS} days of data")
+        return out[out[part].astype(str) <= days[-STALE_DAYS - 1]].reset_index(drop=True)
     # shifted_distribution
     premium = out["cabin"].isin(["business", "first"])
     for c in ("price_usd", "price_amount"):
         out.loc[premium, c] = out.loc[premium, c] * 0.5
-    return out
-
-
-def shift_dates(df: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Move every date of the offers by ``days`` (the rows stay self-consistent; only the window moves)."""
-    out = df.copy()
-    delta = pd.Timedelta(days=days)
-    part = contract.PARTITION_COLUMN
-    out[part] = (pd.to_datetime(out[part].astype(str)) + delta).dt.strftime("%Y-%m-%d")
-    for c in ("event_time", "departure_time", "arrival_time"):
-        if c in out:
-            out[c] = out[c] + delta
-    for c in ("departure_date", "return_date"):
-        if c in out:
-            out[c] = out[c].map(lambda d: d + dt.timedelta(days=days) if isinstance(d, dt.date) else d)
-    if "flight_key" in out and "departure_date" in out:
-        prefix = out["flight_key"].astype(str).str.rsplit("-", n=3).str[0]
-        out["flight_key"] = prefix + "-" + out["departure_date"].map(lambda d: d.isoformat() if isinstance(d, dt.date) else "")
     return out
 
 

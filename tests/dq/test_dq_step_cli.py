@@ -108,10 +108,10 @@ def test_cli_bad_date_is_a_usage_error(tmp_path, app):
 
 
 def test_break_curated_round_trips_partitions(tmp_path):
-    offers = write_curated(make_offers(days=3, searches_per_day=10), tmp_path / "curated")
+    offers = write_curated(make_offers(days=6, searches_per_day=10), tmp_path / "curated")
     breakage.break_curated(offers, "stale_window")
     days = sorted(p.name for p in offers.iterdir())
-    assert days == ["dt=2026-02-06", "dt=2026-02-07", "dt=2026-02-08"]
+    assert days == ["dt=2026-03-05", "dt=2026-03-06", "dt=2026-03-07"]  # the feed stalled: newest 3 days missing
 
 
 def test_reference_refresh_command(tmp_path, app, clean_offers, clean_flights):
