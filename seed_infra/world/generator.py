@@ -4,9 +4,10 @@ How it stays fast and lean: the network (routes, schedules) is built once; searc
 per (day, hour, part) chunk of at most ``chunk_size`` searches with numpy, each chunk seeded from
 ``(seed, day, hour, part)`` so the output does not depend on chunking across runs. Events are
 encoded to JSON lines column-wise (Arrow string kernels over lookup tables of JSON fragments, no
-per-event dicts), several small chunks at once, then written out. Per-flight hidden state (final load factor, booking-curve jitter) is
-a counter-based hash of ``(seed, schedule, departure day)``: no table of flights is kept, only the
-set of flight ids seen (a bitmap of schedules x departure days) for the outcomes file.
+per-event dicts), several small chunks at once, then written out. Per-flight hidden state (final
+load factor, booking-curve jitter) is a counter-based hash of ``(seed, schedule, departure day)``:
+no table of flights is kept, only the set of flight ids seen (a bitmap of schedules x departure
+days) for the outcomes file.
 """
 
 from __future__ import annotations
