@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import END, make_offers, write_curated, write_splits
+from dq_support import END, make_offers, write_curated, write_splits
 from typer.testing import CliRunner
 
 from data_quality import breakage, step

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import END
+from dq_support import END
 
 from data_quality import breakage, tables
 from data_quality.suites import DQConfig

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from conftest import event, mutate, offer, write_raw
+from etl_support import event, mutate, offer, write_raw
 
 from processing import contract
 from seed_infra.etl import lookups

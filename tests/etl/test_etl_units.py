@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import event, mutate
+from etl_support import event, mutate
 from pyspark.sql import types as T
 
 from processing import contract

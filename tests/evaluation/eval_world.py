@@ -27,10 +27,23 @@ CAPACITY = 180
 START = dt.date(2026, 3, 2)
 
 
-def structural_price(distance, cabin_mult, dtd, seats_left, airline_mult):
-    """Noise-free price: sub-linear in distance, x cabin, x booking-window curve, x scarcity, x airline."""
+# Fare buckets, cheapest first: as seats sell, the lower buckets close (as in the generator's world),
+# so scarcity reaches the price through the fare class that is still open.
+FARE_LADDER = "LVQHMBY"
+
+
+def fare_class_for(seats_left) -> np.ndarray:
+    """The cheapest open bucket when ``seats_left`` of CAPACITY seats remain."""
+    sold = 1 - np.asarray(seats_left, float) / CAPACITY
+    bucket = np.minimum((sold * len(FARE_LADDER)).astype(int), len(FARE_LADDER) - 1)
+    return np.array(list(FARE_LADDER))[bucket]
+
+
+def structural_price(distance, cabin_mult, dtd, fare_class, airline_mult):
+    """Noise-free price: sub-linear in distance, x cabin, x booking-window curve, x bucket step, x airline."""
     window = 1 + 1.5 * np.exp(-np.asarray(dtd, float) / 7.0)
-    scarcity = 1 + 0.9 * (1 - np.asarray(seats_left, float) / CAPACITY) ** 2
+    bucket = np.array([FARE_LADDER.index(f) for f in np.atleast_1d(fare_class)])
+    scarcity = 1.12**bucket
     return (40 + 0.9 * distance**0.75) * cabin_mult * window * scarcity * airline_mult
 
 
@@ -58,7 +71,8 @@ def make_world(days: int = 28, searches_per_day: int = 45, seed: int = 7, anomal
                     continue
                 booked = lf * (1 - dtd / 60) ** 1.5  # share of seats sold by this search date
                 seats = int(np.clip(CAPACITY * (1 - booked) + rng.integers(-6, 7), 0, CAPACITY))
-                true_price = float(structural_price(dist, CABIN_MULT[cabin], dtd, seats, am))
+                fare_class = str(fare_class_for(seats)[0])
+                true_price = float(structural_price(dist, CABIN_MULT[cabin], dtd, fare_class, am)[0])
                 rows.append(dict(
                     offer_id=f"{event_id}-{j}", event_id=event_id, event_time=t, session_id=f"s{day}-{s}",
                     user_id=f"u{s}", user_country="US", device=device, loyalty_tier="none",
@@ -67,7 +81,7 @@ def make_world(days: int = 28, searches_per_day: int = 45, seed: int = 7, anomal
                     airline=al, flight_number=f"{al}{100 + ri}", flight_key=f"{al}-{al}{100 + ri}-{ddate.isoformat()}",
                     departure_time=pd.Timestamp(ddate) + pd.Timedelta(hours=8 + j),
                     arrival_time=pd.Timestamp(ddate) + pd.Timedelta(hours=12 + j), stops=0,
-                    duration_minutes=int(60 + dist / 12), fare_class="Y", seats_left=seats,
+                    duration_minutes=int(60 + dist / 12), fare_class=fare_class, seats_left=seats,
                     true_price_usd=true_price, price_usd=true_price * float(np.exp(rng.normal(0, 0.03))),
                     currency="USD", distance_km=dist, is_domestic=dom, days_to_departure=dtd, length_of_stay=0,
                     search_hour=t.hour, search_weekday=sdate.weekday(), departure_weekday=ddate.weekday(),

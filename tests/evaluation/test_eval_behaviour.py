@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from eval_world import add_search_columns
+from eval_world import add_search_columns, fare_class_for
 
 from processing.cleaning import price_outlier_mask
 from processing.features import build_demand_table
@@ -44,9 +44,11 @@ def test_price_rises_as_departure_nears(loaded_models, test_offers):
 
 
 def test_price_rises_as_seats_run_out(loaded_models, test_offers):
+    """As seats sell, lower fare buckets close: the offer moves to the bucket the inventory leaves open."""
     model = loaded_models["price"]
     base = _economy_rows(test_offers, 3, 15)
-    plenty, scarce = base.assign(seats_left=110), base.assign(seats_left=25)
+    plenty = base.assign(seats_left=110, fare_class=fare_class_for(110)[0])
+    scarce = base.assign(seats_left=25, fare_class=fare_class_for(25)[0])
     ratio = model.predict_price(scarce) / model.predict_price(plenty)
     assert np.mean(ratio > 1.0) >= 0.9, f"price fell as seats ran out for {np.mean(ratio <= 1):.0%} of rows"
     assert np.median(ratio) > 1.1

@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import records
+from inference_support import records
 from starlette.testclient import TestClient
 
 from inference.app import create_app
@@ -122,7 +122,7 @@ def _bad_price_cases(rows):
         ("string for a number", {"instances": [{**row, "airline": 7}]}, "application/json", 422, "instances[0].airline"),
         ("unknown cabin", {"instances": [{**row, "cabin": "luxury"}]}, "application/json", 422, "instances[0].cabin"),
         ("out of range", {"instances": [{**row, "departure_month": 13}]}, "application/json", 422, "instances[0].departure_month"),
-        ("null not allowed", {"instances": [{**row, "seats_left": None}]}, "application/json", 422, "instances[0].seats_left"),
+        ("null not allowed", {"instances": [{**row, "length_of_stay": None}]}, "application/json", 422, "instances[0].length_of_stay"),
         ("malformed code", {"instances": [{**row, "route": "JFK to LAX"}]}, "application/json", 422, "instances[0].route"),
         ("instance not an object", {"instances": [row, 42]}, "application/json", 422, "instances[1]"),
         ("empty batch", {"instances": []}, "application/json", 400, "batch is empty"),

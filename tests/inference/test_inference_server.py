@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import records
+from inference_support import records
 
 from inference import entry
 from training import model_io
