@@ -5,7 +5,9 @@ Two measurements of one simulated day of ``searches`` searches:
   and outcomes Parquet, world.json): what `airfare generate` gives, after a warm-up run that pays
   the process's one-time lazy imports;
 - the in-memory stages of the same day, one chunk at a time: simulation + JSON encoding
-  (``World.chunk``) and gzip at the writer's level (no disk writes).
+  (``World.chunk``) and gzip at the writer's level (no disk writes);
+- ``generate_world`` end to end in the CLI's default shape (1,500 searches a day, 20 days: 480
+  small chunks and raw files), where per-chunk and per-file costs dominate.
 
 Usage: python benchmarks/bench_generator.py [searches] [repeats]   (default 50,000 and 1; the
 median of the repeats is printed). To compare with another version of the generator in the same
@@ -54,9 +56,9 @@ def stages(searches: int) -> dict:
     return {"events": events, "offers": offers, "raw": raw, "sim_encode_s": sim, "gzip_s": gz}
 
 
-def end_to_end(searches: int) -> dict:
+def end_to_end(searches: int, days: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-gen-") as tmp:
-        s = generate_world(tmp, seed=42, start_date=START, days=1, searches_per_day=searches, progress=False)
+        s = generate_world(tmp, seed=42, start_date=START, days=days, searches_per_day=searches, progress=False)
     return {"events": s.events, "offers": s.offers, "seconds": s.seconds}
 
 
@@ -76,6 +78,12 @@ def main(searches: int = 50_000, repeats: int = 1) -> None:
     print(f"  vs target {TARGET_EVENTS_PER_S:,} ev/s {eps / TARGET_EVENTS_PER_S:8.2f}x")
     print(f"in memory, per stage  simulate+encode {sim:.2f} s ({events / sim:,.0f} ev/s), gzip {gz:.2f} s ({events / gz:,.0f} ev/s)")
     print(f"  events/s            {events / (sim + gz):8,.0f} (both stages, one thread)")
+    # the CLI's default shape: 1,500 searches a day, so about 60 per (day, hour) chunk and raw file
+    small = [end_to_end(1500, days=20) for _ in range(repeats)]
+    secs = statistics.median(r["seconds"] for r in small)
+    eps = small[0]["events"] / secs
+    print(f"default shape         {small[0]['events']:8,d} searches (20 days x 1,500) in {secs:.2f} s end to end")
+    print(f"  events/s            {eps:8,.0f}   offers/s {small[0]['offers'] / secs:,.0f}   vs target {eps / TARGET_EVENTS_PER_S:.2f}x")
 
 
 if __name__ == "__main__":
