@@ -24,6 +24,9 @@ from seed_infra.etl import transform
 OFFERS_DIR = "offers"
 QUARANTINE_DIR = "quarantine"
 SUMMARY_FILE = "etl_summary.json"
+# Up to this many curated events, the (route, departure date, day) counts are broadcast (they have
+# at most one row per event); above it Spark picks the join.
+ROUTE_DATE_BROADCAST_MAX_EVENTS = 5_000_000
 
 
 class NoRawDataError(ValueError):
@@ -224,8 +227,9 @@ def run_etl(
         progress(f"building and writing {expected_offers:,} curated offers")
         valid = classified.filter(~F.col("is_blank") & F.col("in_scope") & F.col("problem").isNull())
         if expected_offers:
-            events = transform.deduplicate(valid.select("event_id", "line_hash", "e", "org", "dst"))
-            offers = transform.build_offers(spark, events, run_id, _holidays(spark, per_date))
+            events = transform.deduplicate(valid.select("event_id", "line_id", "line_hash", "e", "org", "dst"), has_duplicates=duplicates > 0)
+            offers = transform.build_offers(spark, events.select("event_id", "e", "org", "dst"), run_id, _holidays(spark, per_date),
+                                            broadcast_route_dates=curated_events <= ROUTE_DATE_BROADCAST_MAX_EVENTS)
             offers.write.mode("overwrite").partitionBy(contract.PARTITION_COLUMN).parquet(f"{out}/{OFFERS_DIR}")
         timings["curated_write_s"] = time.perf_counter() - t
 

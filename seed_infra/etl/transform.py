@@ -17,14 +17,14 @@ import datetime as dt
 from collections.abc import Sequence
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from processing import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.schema import CURATED_SPARK_TYPES, spark_schema
-from seed_infra.etl.validate import CORRUPT_COLUMN, event_problem, explain_invalid, offer_problem, price_usd, worse
+from seed_infra.etl.validate import CORRUPT_COLUMN, event_problem, explain_invalid, offers_problem, price_usd, worse
 
 RAW_DT_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})"
 LATE_ARRIVAL_DAYS = 1
@@ -65,10 +65,13 @@ def _airports_df(spark: SparkSession) -> DataFrame:
 def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None) -> tuple[DataFrame, DataFrame]:
     """One row per line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
 
-    Columns: value, source, raw_dt, is_blank, e, problem, event_id, line_hash, record_dt, in_scope,
-    n_offers, dep_date, origin/destination airport structs. Blank lines are kept, flagged, so one
-    scan counts them too. Returns (classified, cached): ``cached`` holds the parsed lines (read
-    once, used by the offer checks and every later step); unpersist it when done.
+    Columns: line_id, source, raw_dt, is_blank, e, org, dst (airport structs), problem, dep_date,
+    event_id, line_hash, record_dt, n_offers, value (kept for quarantined lines only), in_scope.
+    Blank lines are kept, flagged, so one scan counts them too.
+
+    Every check, the per-offer ones included, is evaluated in the one projection that is persisted:
+    the raw text is parsed once, and every later step (stats, quarantine, curated offers) reads the
+    cache. Returns (classified, cached), the same persisted frame: unpersist it when done.
     """
     airports = F.broadcast(_airports_df(spark))
     size_ok = F.octet_length("value") <= contract.MAX_RAW_RECORD_BYTES
@@ -80,8 +83,8 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
     df = df.join(org, F.col("e.query.origin") == F.col("_o"), "left").join(dst, F.col("e.query.destination") == F.col("_d"), "left")
     event_time = F.col("e.event_time").try_cast("timestamp")
     record_dt = F.coalesce(F.date_format(event_time, "yyyy-MM-dd"), F.col("raw_dt"), F.lit(UNKNOWN_DT))
-    base = df.select(
-        F.monotonically_increasing_id().alias("line_id"),
+    checked = df.select(
+        "value",
         "source",
         "raw_dt",
         "is_blank",
@@ -90,6 +93,21 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         "dst",
         F.when(~F.col("is_blank"), event_problem()).alias("event_problem"),
         F.try_to_date(F.col("e.query.departure_date"), "yyyy-MM-dd").alias("dep_date"),
+    )
+    # The worst offer problem of the line, over the (already materialized) offers array: its own
+    # projection, as worse() reads each side several times.
+    checked = checked.select("*", offers_problem().alias("offer_problem"))
+    problem = worse(F.col("event_problem"), F.col("offer_problem"))
+    base = checked.select(
+        F.monotonically_increasing_id().alias("line_id"),
+        "source",
+        "raw_dt",
+        "is_blank",
+        "e",
+        "org",
+        "dst",
+        problem.alias("problem"),
+        "dep_date",
         F.col("e.event_id").alias("event_id"),
         F.xxhash64("value").alias("line_hash"),
         record_dt.alias("record_dt"),
@@ -97,19 +115,13 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         F.col("value"),
     )
     in_scope = F.lit(True) if not dates else F.col("record_dt").isin(*dates)
-    cached = base.withColumn("in_scope", in_scope).persist(StorageLevel.MEMORY_AND_DISK)
-    offer_problems = (
-        cached.filter(~F.col("is_blank") & F.col("e.offers").isNotNull())
-        .select("line_id", "dep_date", F.posexplode("e.offers").alias("i", "o"))
-        .select("line_id", offer_problem().alias("p"))
-        .filter(F.col("p").isNotNull())
-        .groupBy("line_id")
-        .agg(F.min("p").alias("offer_problem"))
-    )
-    classified = cached.join(F.broadcast(offer_problems), "line_id", "left").withColumn(
-        "problem", worse(F.col("event_problem"), F.col("offer_problem"))
-    )
-    return classified.drop("event_problem", "offer_problem"), cached
+    # The raw line is only needed again to quarantine it: valid lines do not carry it into the cache.
+    cached = base.select(
+        *[c for c in base.columns if c != "value"],
+        F.when(F.col("problem").isNotNull(), F.col("value")).alias("value"),
+        in_scope.alias("in_scope"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    return cached, cached
 
 
 def quarantine_rows(classified: DataFrame) -> DataFrame:
@@ -133,11 +145,23 @@ def quarantine_rows(classified: DataFrame) -> DataFrame:
     )
 
 
-def deduplicate(valid: DataFrame) -> DataFrame:
+def deduplicate(valid: DataFrame, has_duplicates: bool = True) -> DataFrame:
     """One row per event_id. Kinesis is at least once, so copies are normally identical; when they
-    differ, the copy with the smallest line hash wins, so reruns choose the same one."""
-    cols = [c for c in valid.columns if c not in ("event_id", "line_hash")]
-    return valid.groupBy("event_id").agg(F.min_by(F.struct(*cols), F.col("line_hash")).alias("r")).select("event_id", "r.*")
+    differ, the copy with the smallest line hash wins, so reruns choose the same one.
+
+    Only the (few) duplicated event_ids travel: a narrow aggregation finds the line to keep for
+    each, and a broadcast join drops the other copies, so the events themselves are not shuffled.
+    With ``has_duplicates=False`` (the run's statistics found none) the rows pass as they are."""
+    if not has_duplicates:
+        return valid
+    keep = (
+        valid.groupBy(F.col("event_id").alias("_dup_event_id"))
+        .agg(F.count("*").alias("_copies"), F.min_by("line_id", "line_hash").alias("_keep_line"))
+        .filter(F.col("_copies") > 1)
+        .drop("_copies")
+    )
+    joined = valid.join(F.broadcast(keep), F.col("event_id") == F.col("_dup_event_id"), "left")
+    return joined.filter(F.col("_keep_line").isNull() | (F.col("line_id") == F.col("_keep_line"))).drop("_dup_event_id", "_keep_line")
 
 
 def _median(sorted_arr: Column) -> Column:
@@ -163,14 +187,23 @@ def holiday_table(spark: SparkSession, countries: Sequence[str], start: dt.date,
     return spark.createDataFrame(rows, "h_country string, h_date date, days_to_nearest_holiday int")
 
 
-def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_df: DataFrame | None = None) -> DataFrame:
-    """Deduplicated valid events -> one row per offer with every curated column, in contract order."""
+def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_df: DataFrame | None = None,
+                 broadcast_route_dates: bool = True) -> DataFrame:
+    """Deduplicated valid events -> one row per offer with every curated column, in contract order.
+
+    No shuffle of the offers themselves: the in-search features come from each event's own offers
+    array (sorted once per event), and the per-route figures are small aggregates broadcast back.
+    ``broadcast_route_dates=False`` lets Spark choose the join for the (route, departure date, day)
+    counts, which grow with the number of events."""
     e = F.col("e")
     q = e.query
     event_time = e.event_time.try_cast("timestamp")
     search_date = F.to_date(event_time)
     dep = F.try_to_date(q.departure_date, "yyyy-MM-dd")
     ret = F.try_to_date(q.return_date, "yyyy-MM-dd")
+    # (price_usd, airline) of every offer of the search, sorted by price: ranks, competitor prices
+    # and the route medians all read it.
+    peers = F.sort_array(F.transform(e.offers, lambda o: F.struct(price_usd(o.price.amount, o.price.currency).alias("p"), o.airline.alias("airline"))))
     ev = events.select(
         "event_id",
         event_time.alias("event_time"),
@@ -179,6 +212,7 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
         dep.alias("departure_date"),
         ret.alias("return_date"),
         F.concat_ws("-", q.origin, q.destination).alias("route"),
+        q.cabin.alias("cabin"),
         search_date.alias("search_date"),
         F.date_format(search_date, "yyyy-MM-dd").alias("dt"),
         _distance_km(F.col("org"), F.col("dst")).alias("distance_km"),
@@ -187,28 +221,31 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
         F.size(e.offers).alias("num_offers_in_search"),
         F.size(F.array_distinct(e.offers.airline)).alias("num_airlines_in_search"),
         e.offers.alias("offers"),
+        peers.alias("_peers"),
     )
     route_day = ev.groupBy("route", "dt").agg(F.count("*").alias("route_searches_day"))
     route_date_day = ev.groupBy("route", "departure_date", "dt").agg(F.count("*").alias("route_date_searches_day"))
+    cabin_median = (
+        ev.select("route", "cabin", "dt", F.explode("_peers.p").alias("p"))
+        .groupBy("route", "cabin", "dt")
+        .agg(F.median("p").alias("route_cabin_median_price_usd"))
+    )
     flat = ev.select("*", F.explode("offers").alias("o")).drop("offers")
     flat = flat.withColumn("price_usd", price_usd(F.col("o.price.amount"), F.col("o.price.currency")))
-    # In-search features as windows over the search: deduplicate() already partitioned the rows by
-    # event_id, so they cost a sort, not a shuffle; window outputs are materialized once per row
-    # (array lambdas over un-materialized columns get inlined and re-evaluated per element).
-    search = Window.partitionBy("event_id")
-    peers = F.collect_list(F.struct(F.col("o.airline").alias("airline"), F.col("price_usd").alias("p"))).over(search)
-    flat = flat.withColumn("price_rank_in_search", F.rank().over(search.orderBy("price_usd"))).withColumn("_peers", peers)
-    others = F.array_sort(F.transform(F.filter("_peers", lambda x: x.airline != F.col("o.airline")), lambda x: x.p))
-    flat = flat.withColumn("_others", others)
+    # rank() by price = 1 + offers strictly cheaper = first position of the price among the sorted
+    # prices; competitors = the other airlines' offers, still in price order.
+    own_airline = F.col("o.airline")
+    flat = flat.withColumn("price_rank_in_search", F.array_position(F.col("_peers.p"), F.col("price_usd"))).withColumn(
+        "_others", F.transform(F.filter("_peers", lambda x: x.airline != own_airline), lambda x: x.p)
+    )
     flat = flat.withColumn("competitor_min_price_usd", F.try_element_at("_others", F.lit(1))).withColumn(
         "competitor_median_price_usd", _median(F.col("_others"))
     )
-    cabin_median = flat.groupBy("route", F.col("q.cabin").alias("cabin"), "dt").agg(F.median("price_usd").alias("route_cabin_median_price_usd"))
+    route_dates = F.broadcast(route_date_day) if broadcast_route_dates else route_date_day
     flat = (
-        flat.withColumn("cabin", F.col("q.cabin"))
-        .join(route_day, ["route", "dt"], "left")
-        .join(route_date_day, ["route", "departure_date", "dt"], "left")
-        .join(cabin_median, ["route", "cabin", "dt"], "left")
+        flat.join(F.broadcast(route_day), ["route", "dt"], "left")
+        .join(route_dates, ["route", "departure_date", "dt"], "left")
+        .join(F.broadcast(cabin_median), ["route", "cabin", "dt"], "left")
     )
     if holidays_df is not None:
         flat = flat.join(

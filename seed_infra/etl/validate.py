@@ -200,6 +200,14 @@ def offer_problem(o: str = "o", i: str = "i", departure_date: str = "dep_date") 
     return F.expr(offer_problem_sql(o, i, departure_date))
 
 
+def offers_problem(offers: str = "e.offers", departure_date: str = "dep_date") -> Column:
+    """The worst problem among a line's offers (null when none): ``offer_problem`` on each element
+    (index ``i`` from 0, as posexplode numbers them), least by array_min, which orders the problem
+    structs as min() does. Evaluated element by element, but on the parsed row that is read anyway,
+    so it costs no second pass over the offers and no join back to the lines."""
+    return F.expr(f"array_min(transform({offers}, (o, i) -> {offer_problem_sql('o', 'i', departure_date)}))")
+
+
 def worse(a: Column, b: Column) -> Column:
     """The lower-ranked (more fundamental) of two nullable problems."""
     return F.when(a.isNull(), b).when(b.isNull(), a).when(b.rank < a.rank, b).otherwise(a)
