@@ -64,6 +64,7 @@ def run(
     t0 = time.perf_counter()
     from seed_infra.etl.job import run_etl, spark_session
 
+    _quiet_spark()
     spark = spark_session()
     try:
         etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log)
@@ -104,6 +105,17 @@ def run(
     _print_summary(console, world, etl_summary, result, timings, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
+
+
+def _quiet_spark() -> None:
+    """Keep the console for the job's own progress: no hostname or pandas-version chatter from Spark."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _print_summary(console, world, etl_summary, result, timings, registry: Path) -> None:
