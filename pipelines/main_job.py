@@ -155,6 +155,15 @@ def _print_summary(console, world, etl_summary, result, timings, registry: Path)
             models.add_row(name, metric, value, "[green]pass[/green]" if passed else f"[red]{'; '.join(reasons)}[/red]", truth_note)
     console.print(models)
 
+    reports = Table(title="Reports (open in a browser)")
+    reports.add_column("step")
+    reports.add_column("report")
+    for step_name in ("DataQuality", "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly"):
+        hits = sorted(Path(result.run_dir, step_name).rglob("report.html"))
+        if hits:
+            reports.add_row(step_name, str(hits[0]))
+    console.print(reports)
+
     from pipelines.registry import LocalRegistry
 
     reg = Table(title=f"Registered model packages ({registry})")
