@@ -50,9 +50,7 @@ def spark_session(master: str = "local[2]", shuffle_partitions: int = 8, driver_
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        # The validation rules compile to methods over the JVM's 8000-byte JIT limit; without this
-        # flag they run in the bytecode interpreter (local runs only: Glue sets its own JVM options).
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC -XX:-DontCompileHugeMethods")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
