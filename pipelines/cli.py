@@ -7,6 +7,8 @@ heavy libraries are imported inside the command) and this module assembles them,
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from data_quality import cli as dq_cli
@@ -32,6 +34,9 @@ app.add_typer(registry_cli.app, name="models", help="List, approve or reject reg
 
 
 def main() -> None:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the local executor stops the job
+    # processes it started (they run in their own sessions) instead of leaving them orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app()
 
 
