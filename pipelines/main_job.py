@@ -157,7 +157,7 @@ def _print_summary(console, world, etl_summary, result, timings, registry: Path)
 
     reports = Table(title="Reports (open in a browser)")
     reports.add_column("step")
-    reports.add_column("report")
+    reports.add_column("report", overflow="fold")
     for step_name in ("DataQuality", "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly"):
         hits = sorted(Path(result.run_dir, step_name).rglob("report.html"))
         if hits:
@@ -167,8 +167,9 @@ def _print_summary(console, world, etl_summary, result, timings, registry: Path)
     from pipelines.registry import LocalRegistry
 
     reg = Table(title=f"Registered model packages ({registry})")
-    for col in ("group", "version", "status", "model data"):
+    for col in ("group", "version", "status"):
         reg.add_column(col)
+    reg.add_column("model data", overflow="fold")
     for pkg in LocalRegistry(registry).list():
         reg.add_row(pkg["ModelPackageGroupName"], str(pkg["ModelPackageVersion"]), pkg["ModelApprovalStatus"], pkg["ModelDataUrl"])
     console.print(reg)
