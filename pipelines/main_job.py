@@ -62,14 +62,15 @@ def run(
     # 2. Glue ETL on local Spark: raw -> curated Parquet (+ quarantine), counts reconciled.
     console.rule("[bold]2/3 Glue ETL (local Spark)")
     t0 = time.perf_counter()
-    from seed_infra.etl.job import run_etl, spark_session
+    from seed_infra.etl.job import run_etl, spark_session, stop_spark
 
     _quiet_spark()
     spark = spark_session()
     try:
-        etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log)
+        # A freshly generated world replaced raw/: rebuild curated from all of it (full=True).
+        etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log, full=True)
     finally:
-        spark.stop()
+        stop_spark(spark)  # the session and its JVM: the pipeline that follows gets the memory back
     if break_kind is not None:
         from data_quality.breakage import break_curated
 

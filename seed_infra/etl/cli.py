@@ -34,14 +34,17 @@ def summary_table(summary: dict) -> Table:
     table = Table(title=f"ETL run {summary['run_id']}", show_header=True)
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("lines_read", "blank_lines", "out_of_scope_records", "input_records", "curated_events", "curated_offers",
-                "events_without_offers", "duplicates", "quarantined"):
+    for key in ("new_raw_files", "reread_raw_files", "lines_read", "blank_lines", "reread_records", "input_records", "curated_events",
+                "curated_offers", "events_without_offers", "duplicates", "quarantined", "lines_in_quarantined_files"):
         table.add_row(key, f"{summary[key]:,}")
+    table.add_row("quarantined files", f"{len(summary['quarantined_files']):,}")
+    table.add_row("rebuilt dates", ", ".join(summary["rebuilt_dates"]) or "-")
     for reason, n in summary["quarantine_reasons"].items():
         table.add_row(f"  quarantined: {reason}", f"{n:,}")
     for key, secs in summary["timings_s"].items():
         table.add_row(f"time {key}", f"{secs:.1f}")
-    table.add_row("input events/s", f"{summary['events_per_s']:,.0f}")
+    if summary["events_per_s"]:
+        table.add_row("input events/s", f"{summary['events_per_s']:,.0f}")
     table.add_row("reconciled", "[green]yes[/green]" if summary["reconciled"] else "[red]NO[/red]")
     return table
 
@@ -50,7 +53,8 @@ def summary_table(summary: dict) -> Table:
 def etl(
     raw: Annotated[Path, typer.Option(help="raw folder: dt=YYYY-MM-DD/hour=HH/*.json.gz (Firehose layout)")],
     out: Annotated[Path, typer.Option(help="curated folder: writes offers/, quarantine/ and etl_summary.json")],
-    dates: Annotated[list[str] | None, typer.Option(help="search dates to (re)build, YYYY-MM-DD; repeat or comma-separate. Default: everything in --raw")] = None,
+    dates: Annotated[list[str] | None, typer.Option(help="search dates to rebuild in full as well, YYYY-MM-DD; repeat or comma-separate. Every run curates what arrived since the last one, whatever its date")] = None,
+    full: Annotated[bool, typer.Option("--full", help="forget which raw files earlier runs took and rebuild every date in --raw from all of it")] = False,
     master: Annotated[str, typer.Option(help="Spark master")] = "local[2]",
     driver_memory: Annotated[str, typer.Option(help="Spark driver memory")] = "4g",
     break_kind: Annotated[str | None, typer.Option("--break", help="after writing, break the curated data the way a faulty upstream would (missing_column, price_units, null_burst, duplicated_day, stale_window, shifted_distribution): for data-quality drills and tests")] = None,
@@ -68,14 +72,14 @@ def etl(
         raise typer.Exit(2)
     from pyspark.sql import SparkSession
 
-    from seed_infra.etl.job import NoRawDataError, ReconciliationError, run_etl, spark_session
+    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, run_etl, spark_session, stop_spark
 
     with console.status("starting Spark") as status:
         owned = SparkSession.getActiveSession() is None  # a caller's session (tests, notebooks) is left running
         spark = spark_session(master=master, driver_memory=driver_memory)
         try:
-            summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg))
-        except NoRawDataError as exc:
+            summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg), full=full)
+        except (NoRawDataError, RawFilesMissingError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         except ReconciliationError as exc:
@@ -83,8 +87,10 @@ def etl(
             raise typer.Exit(1) from None
         finally:
             if owned:
-                spark.stop()
+                stop_spark(spark)
     console.print(summary_table(summary))
+    for f in summary["quarantined_files"]:  # one line per file the run could not read, naming it
+        err.print(f"[yellow]quarantined raw file[/yellow] {f['path']}: {f['reason']} ({f['detail']})")
     console.print(f"wrote {out / 'offers'} and {out / 'etl_summary.json'}")
     if break_kind is not None:
         from data_quality.breakage import break_curated

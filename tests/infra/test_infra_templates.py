@@ -187,9 +187,35 @@ def test_curated_table_columns_match_the_contract():
     assert table["Parameters"]["projection.dt.format"] == "yyyy-MM-dd"
 
 
+GLUE_SPARK = {"5.0": "3.5.4", "5.1": "3.5.6"}  # AWS Glue release notes
+
+
+def test_local_spark_is_the_glue_jobs_spark():
+    job = one(load("glue_stack.yaml"), "AWS::Glue::Job")
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    assert f"pyspark=={GLUE_SPARK[job['GlueVersion']]}" in lock
+
+
+def test_busy_trigger_is_swept_and_alarmed():
+    """The trigger defers when the job is busy: a schedule invokes it anyway, and the log line it
+    writes when deferring is counted and alarmed on, as is its dead-letter queue."""
+    t = load("glue_stack.yaml")
+    rules = resources(t, "AWS::Events::Rule")
+    sweep = next(r["Properties"] for r in rules.values() if "ScheduleExpression" in r["Properties"])
+    assert sweep["Targets"][0]["Arn"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    perms = [p["Properties"] for p in resources(t, "AWS::Lambda::Permission").values()]
+    assert {"Fn::GetAtt": ["EtlSweepRule", "Arn"]} in [p["SourceArn"] for p in perms]
+    (flt,) = resources(t, "AWS::Logs::MetricFilter").values()
+    pattern = flt["Properties"]["FilterPattern"].strip('"')
+    assert f'"msg": "{pattern}"' in (INFRA / "lambda_trigger.py").read_text()  # what the handler logs when deferring
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()}
+    assert alarms[flt["Properties"]["MetricTransformations"][0]["MetricName"]]["EvaluationPeriods"] >= 1
+    assert "ApproximateNumberOfMessagesVisible" in alarms
+
+
 def test_glue_job_runs_the_entry_script_with_the_arguments_it_reads():
     job = one(load("glue_stack.yaml"), "AWS::Glue::Job")
-    assert job["GlueVersion"] == "5.0" and job["Command"]["Name"] == "glueetl"
+    assert job["GlueVersion"] == "5.1" and job["Command"]["Name"] == "glueetl"  # Spark 3.5.6, the pinned pyspark
     assert job["Command"]["ScriptLocation"]["Fn::Sub"].endswith("${GlueScriptKey}")
     source = (INFRA / "glue_job.py").read_text()
     required = re.search(r'getResolvedOptions\(argv, \[(.*?)\]\)', source).group(1)
@@ -208,7 +234,7 @@ def test_trigger_lambda_matches_lambda_trigger_py():
     assert module == "lambda_trigger" and callable(getattr(lambda_trigger, func))
     assert fn["Environment"]["Variables"]["GLUE_JOB_NAME"] == {"Ref": "EtlJob"}
     assert fn["Environment"]["Variables"]["RAW_PREFIX"] == lambda_trigger.DEFAULT_RAW_PREFIX
-    perm = one(t, "AWS::Lambda::Permission")
+    perm = t["Resources"]["TriggerFunctionPermission"]["Properties"]
     assert perm["Principal"] == "events.amazonaws.com" and perm["SourceArn"] == {"Fn::GetAtt": ["RawObjectCreatedRule", "Arn"]}
     rule = t["Resources"]["RawObjectCreatedRule"]["Properties"]
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
@@ -216,9 +242,7 @@ def test_trigger_lambda_matches_lambda_trigger_py():
     assert matches(pattern, s3_event("raw/dt=2026-03-01/hour=07/a.json.gz"), bucket_ref=True)
     assert not matches(pattern, s3_event("errors/processing-failed/dt=2026-03-01/hour=07/a.gz"), bucket_ref=True)
     # The handler understands exactly that event.
-    assert lambda_trigger.plan_runs(s3_event("raw/dt=2026-03-01/hour=07/a.json.gz"))[0] == {
-        "raw-bucket": {"--raw_path": "s3://raw-bucket/raw/", "--dates": "2026-03-01", "--partitions": "dt=2026-03-01/hour=07"}
-    }
+    assert lambda_trigger.plan_runs(s3_event("raw/dt=2026-03-01/hour=07/a.json.gz"))[0] == {"raw-bucket": {"--raw_path": "s3://raw-bucket/raw/"}}
 
 
 def test_athena_workgroup_encrypts_results_and_enforces_it():
@@ -365,7 +389,7 @@ def test_stack_imports_are_exported_upstream():
                 exported.add(out["Export"]["Name"]["Fn::Sub"].split("}-", 2)[-1])
 
 
-# Glue 5.0 (Python 3.11, Spark 3.5) provides these; everything else the ETL imports must be pinned.
+# Glue 5.1 (Python 3.11, Spark 3.5.6) provides these; everything else the ETL imports must be pinned.
 GLUE_PROVIDED = {"pyspark", "pyarrow", "awsglue", "pandas", "numpy", "boto3", "botocore", "dateutil"}
 PYDANTIC_DEPS = {"annotated_types", "pydantic_core", "typing_extensions", "typing_inspection"}
 
@@ -419,5 +443,5 @@ def test_glue_job_dependencies_are_provided_or_pinned():
     assert needed, "the ETL imports third-party packages; the scan found none"
     for module in needed:
         dist = module.replace("_", "-")
-        assert dist in pinned, f"the ETL imports {module}, which Glue 5.0 lacks: add it to --additional-python-modules"
+        assert dist in pinned, f"the ETL imports {module}, which Glue 5.1 lacks: add it to --additional-python-modules"
         assert pinned[dist] == lock[dist], f"{dist}: Glue gets {pinned[dist]}, requirements.lock pins {lock[dist]}"
