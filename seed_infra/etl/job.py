@@ -21,12 +21,14 @@ remembers it (a replaced object, new size or time, is read again), and the run g
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import re
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from urllib.parse import unquote, urlparse
 
@@ -233,33 +235,64 @@ class Manifest:
 # ---------------------------------------------------------------- unreadable raw files
 
 FILE_REASONS = ("truncated_gzip", "corrupt_gzip", "not_gzip", "undecodable_encoding", "unreadable_file")
-_CAUSE = re.compile(r"((?:java|org|com)\.[\w.$]+(?:Exception|Error)): ([^\n]*)")
 
 
-def file_problem(error_text: str) -> tuple[str, str]:
-    """(reason, one-line detail) of a raw file that Spark could not read, from its error's text."""
-    causes = _CAUSE.findall(error_text)
-    detail = next((f"{cls.rsplit('.', 1)[-1]}: {msg.strip()}" for cls, msg in reversed(causes)
-                   if "SparkException" not in cls and msg.strip()), error_text.strip().splitlines()[0][:300])
-    low = error_text.lower()
-    if "unexpected end of input stream" in low or "eofexception" in low:
-        return "truncated_gzip", detail
-    if "not in gzip format" in low or "incorrect header check" in low:
-        return "not_gzip", detail
-    if any(k in low for k in ("zipexception", "dataformatexception", "invalid block type", "invalid stored block",
-                              "invalid distance", "invalid code lengths", "crc", "corrupt")):
-        return "corrupt_gzip", detail
-    return "unreadable_file", detail
-
-
-def _failed_file(error_text: str, paths: Sequence[str]) -> str | None:
-    """Which of ``paths`` the read error names (Spark prints the path; schemes and escaping vary)."""
-    text = unquote(error_text)
-    for p in paths:
-        bare = urlparse(p).path if "://" in p or p.startswith("file:") else p
-        if p in text or unquote(bare) in text:
-            return p
+def gzip_problem(data: bytes) -> tuple[str, str] | None:
+    """Why ``data`` is not a readable gzip file (reason, one-line detail), or None when it is."""
+    if data[:2] != b"\x1f\x8b":
+        return "not_gzip", f"not a gzip file (starts with {data[:8]!r})"
+    try:
+        gzip.decompress(data)
+    except EOFError as exc:
+        return "truncated_gzip", f"truncated: {exc}"
+    except (OSError, zlib.error) as exc:
+        return "corrupt_gzip", f"corrupt: {exc}"
     return None
+
+
+def _gzip_isize(fs: HadoopFS, path: str, size: int) -> int | None:
+    """The uncompressed size mod 2**32 that a gzip file's trailer states (its last 4 bytes)."""
+    if size < 18:  # shorter than an empty gzip member
+        return None
+    stream = fs._fs.open(fs._Path(path))
+    try:
+        stream.seek(size - 4)
+        tail = bytes(fs._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+    return int.from_bytes(tail[-4:], "little")
+
+
+def unreadable_gzip_files(fs: HadoopFS, files: Sequence[tuple[str, int, int]], bytes_read: dict[str, int]) -> dict[str, tuple[str, str]]:
+    """The .gz files Spark did not read to their end. The raw read skips a file at its first read
+    error (ignoreCorruptFiles: a bad file must not stop the run), so each file's bytes as read are
+    checked against the size its gzip trailer states: one 4-byte read per file. Only a file that
+    disagrees (rare) is read whole on the driver to name its problem; a multi-member gzip that
+    decompresses in full is accepted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gz = [(p, size) for p, size, _ in files if p.endswith(".gz") and size > 0]
+
+    def check(item: tuple[str, int]) -> tuple[str, tuple[str, str] | None]:
+        path, size = item
+        got = bytes_read.get(path, 0)
+        if _gzip_isize(fs, path, size) in (got % 2**32, (got - 1) % 2**32):  # -1: no newline after the last line
+            return path, None
+        stream = fs._fs.open(fs._Path(path))
+        try:
+            data = bytes(fs._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+        problem = gzip_problem(data)
+        if problem is None:
+            full = len(gzip.decompress(data))
+            if full in (got, got - 1):
+                return path, None
+            problem = ("unreadable_file", f"Spark read {got} of its {full} bytes")
+        return path, problem
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {path: problem for path, problem in pool.map(check, gz) if problem}
 
 
 def _raw_dt(path: str) -> str:
@@ -274,30 +307,14 @@ def _line_stats(classified: DataFrame) -> list[dict]:
     fills the cache, and what reconciliation, the manifest and file-level quarantine read."""
     rows = classified.groupBy(
         "source", "is_blank", "in_scope", "record_dt", F.col("problem.reason").alias("reason"), "bad_encoding"
-    ).count().collect()
+    ).agg(F.count("*").alias("count"), F.sum("line_bytes").alias("bytes")).collect()
     return [r.asDict() for r in rows]
 
 
-def _read_classify(spark: SparkSession, paths: list[str], dates: Sequence[str] | None, id_offset: int,
-                   progress: Callable[[str], None]) -> tuple[DataFrame | None, list[dict], dict[str, tuple[str, str]]]:
-    """Read and classify ``paths``; a file Spark cannot read is set aside (reason, detail) and the
-    rest read again. Returns (cached classified frame or None, line stats, unreadable files)."""
-    unreadable: dict[str, tuple[str, str]] = {}
-    while True:
-        good = [p for p in paths if p not in unreadable]
-        if not good:
-            return None, [], unreadable
-        classified, _ = transform.classify(spark, transform.read_raw(spark, good), dates, id_offset=id_offset)
-        try:
-            return classified, _line_stats(classified), unreadable
-        except Exception as exc:  # noqa: BLE001 - only read errors that name one of our files are handled
-            classified.unpersist()
-            text = str(exc)
-            failed = _failed_file(text, good)
-            if failed is None:
-                raise
-            unreadable[failed] = file_problem(text)
-            progress(f"unreadable raw file {failed}: {unreadable[failed][0]}")
+def _read_classify(spark: SparkSession, paths: list[str], dates: Sequence[str] | None, id_offset: int) -> tuple[DataFrame, list[dict]]:
+    """Read and classify ``paths`` (cached) and fill the cache with its line statistics."""
+    classified, _ = transform.classify(spark, transform.read_raw(spark, paths), dates, id_offset=id_offset)
+    return classified, _line_stats(classified)
 
 
 def _event_stats(valid: DataFrame) -> dict:
@@ -387,11 +404,17 @@ def run_etl(
     progress = _phases(spark, progress)
     progress(f"reading and validating {len(new_files):,} new raw files")
     new_paths = [f[0] for f in new_files]
-    part_new, stats_new, unreadable = _read_classify(spark, new_paths, None, 0, progress)
+    part_new, stats_new = _read_classify(spark, new_paths, None, 0) if new_paths else (None, [])
     cached = [part_new] if part_new is not None else []
     listed = {_same_path(p): p for p in present_paths}
     for r in stats_new:  # Spark's spelling of a file (source) -> the listing's (path)
         r["path"] = listed.get(_same_path(r["source"]), r["source"])
+    bytes_read: dict[str, int] = {}
+    for r in stats_new:
+        bytes_read[r["path"]] = bytes_read.get(r["path"], 0) + (r["bytes"] or 0)
+    unreadable = unreadable_gzip_files(HadoopFS(spark, raw), new_files, bytes_read)
+    for path, (reason, _) in unreadable.items():
+        progress(f"unreadable raw file {path}: {reason}")
     try:
         # Files whose every non-blank line is not UTF-8 text are quarantined whole (undecodable_encoding).
         per_file: dict[str, list[int]] = {}
@@ -400,15 +423,16 @@ def run_etl(
                 agg = per_file.setdefault(r["path"], [0, 0])
                 agg[0] += r["count"]
                 agg[1] += r["count"] if r["bad_encoding"] else 0
-        undecodable = {path for path, (n, bad) in per_file.items() if n and bad == n}
-        undecodable_sources = sorted({r["source"] for r in stats_new if r["path"] in undecodable})
         bad_files: dict[str, dict] = {}
         for path, (reason, detail) in unreadable.items():
-            bad_files[path] = {"reason": reason, "detail": detail, "lines": None}
-        for src in undecodable:
-            lines = sum(r["count"] for r in stats_new if r["path"] == src)
-            bad_files[src] = {"reason": "undecodable_encoding", "detail": "no line of the file is UTF-8 text (invalid bytes or NUL)",
-                              "lines": lines}
+            bad_files[path] = {"reason": reason, "detail": detail}
+        for path, (n, bad) in per_file.items():
+            if n and bad == n and path not in bad_files:
+                bad_files[path] = {"reason": "undecodable_encoding", "detail": "no line of the file is UTF-8 text (invalid bytes or NUL)"}
+        for path, b in bad_files.items():  # lines read before a read error count with their file
+            b["lines"] = sum(r["count"] for r in stats_new if r["path"] == path)
+        undecodable = set(bad_files)  # every line of a quarantined file is set aside with it
+        undecodable_sources = sorted({r["source"] for r in stats_new if r["path"] in undecodable})
         new_dts = {r["record_dt"] for r in stats_new if not r["is_blank"] and r["path"] not in undecodable}
         new_dts |= {_raw_dt(p) for p in bad_files}
         rebuild = new_dts | set(dates or [])
@@ -425,14 +449,17 @@ def run_etl(
         stats_old: list[dict] = []
         if reread:
             progress(f"re-reading {len(reread):,} earlier raw files of {len(rebuild)} date(s) to rebuild")
-            part_old, stats_old, unreadable_old = _read_classify(spark, reread, sorted(rebuild), 1 << 62, progress)
+            part_old, stats_old = _read_classify(spark, reread, sorted(rebuild), 1 << 62)
+            cached.append(part_old)
             for r in stats_old:
                 r["path"] = listed.get(_same_path(r["source"]), r["source"])
+            old_bytes: dict[str, int] = {}
+            for r in stats_old:
+                old_bytes[r["path"]] = old_bytes.get(r["path"], 0) + (r["bytes"] or 0)
+            unreadable_old = unreadable_gzip_files(HadoopFS(spark, raw), [f for f in listing if f[0] in set(reread)], old_bytes)
             if unreadable_old:  # read once, unreadable now: the object changed under the same key
-                raise RawFilesMissingError(f"raw file {next(iter(unreadable_old))} cannot be read any more: "
-                                           f"{next(iter(unreadable_old.values()))[1]}")
-            if part_old is not None:
-                cached.append(part_old)
+                path, (_, detail) = next(iter(unreadable_old.items()))
+                raise RawFilesMissingError(f"raw file {path} cannot be read any more: {detail}")
         timings["read_validate_s"] = time.perf_counter() - t0
 
         classified = cached[0] if len(cached) == 1 else cached[0].unionByName(cached[1]) if cached else None
@@ -510,7 +537,7 @@ def run_etl(
 
     events_without_offers = sum(p["events_without_offers"] for p in per_date.values())
     lines_read = sum(r["count"] for r in stats_new + stats_old)
-    lines_in_bad_files = sum(b["lines"] or 0 for b in bad_files.values())
+    lines_in_bad_files = sum(b["lines"] for b in bad_files.values())
     timings["total_s"] = time.perf_counter() - t0
     summary.update({
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -34,7 +34,9 @@ UNKNOWN_DT = "unknown"
 
 def read_raw(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     """Raw lines as text with their source file and raw ``dt`` folder; blank lines flagged, not dropped."""
-    lines = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").text(list(paths))
+    # ignoreCorruptFiles: a file that fails to decompress ends its read instead of the job's;
+    # job.unreadable_gzip_files finds such files (bytes read vs gzip trailer) and quarantines them.
+    lines = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").option("ignoreCorruptFiles", "true").text(list(paths))
     source = F.col("_metadata.file_path")
     raw_dt = F.regexp_extract(source, RAW_DT_PATTERN, 1)
     return lines.select(
@@ -122,6 +124,7 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         *[c for c in base.columns if c != "value"],
         F.when(F.col("problem").isNotNull(), F.col("value")).alias("value"),
         in_scope.alias("in_scope"),
+        (F.octet_length("value") + 1).alias("line_bytes"),
         F.coalesce((F.col("problem.reason") == "invalid_utf8") | (F.instr("value", "\u0000") > 0), F.lit(False)).alias("bad_encoding"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     return cached, cached
