@@ -269,8 +269,6 @@ def unreadable_gzip_files(fs: HadoopFS, files: Sequence[tuple[str, int, int]], b
     checked against the size its gzip trailer states: one 4-byte read per file. Only a file that
     disagrees (rare) is read whole on the driver to name its problem; a multi-member gzip that
     decompresses in full is accepted."""
-    from concurrent.futures import ThreadPoolExecutor
-
     gz = [(p, size) for p, size, _ in files if p.endswith(".gz") and size > 0]
 
     def check(item: tuple[str, int]) -> tuple[str, tuple[str, str] | None]:
@@ -291,8 +289,8 @@ def unreadable_gzip_files(fs: HadoopFS, files: Sequence[tuple[str, int, int]], b
             problem = ("unreadable_file", f"Spark read {got} of its {full} bytes")
         return path, problem
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return {path: problem for path, problem in pool.map(check, gz) if problem}
+    # Sequential: py4j calls from a thread pool desynchronised the gateway's protocol (KeyError in py4j).
+    return {path: problem for path, problem in map(check, gz) if problem}
 
 
 def _raw_dt(path: str) -> str:
