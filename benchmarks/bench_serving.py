@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from training import model_io
+    from core import model_io
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         model_dir = args.model_dir or train_price_model(Path(tmp) / "price")

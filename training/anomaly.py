@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from processing.cleaning import price_outlier_mask
-from processing.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
-from training import model_io
+from core.cleaning import price_outlier_mask
+from core.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
+from core import model_io
 from training import price as price_model
 from training.params import merge_params
 

@@ -3,7 +3,7 @@
 Why a log target: prices are multiplicative (distance x cabin x booking window x airline x
 noise), so log-price makes the structure additive for the trees and the noise homoscedastic;
 predictions are exponentiated back. Training rows flagged by
-:func:`processing.cleaning.price_outlier_mask` are dropped first, so glitches teach nothing.
+:func:`core.cleaning.price_outlier_mask` are dropped first, so glitches teach nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from processing import contract
-from processing.cleaning import price_outlier_mask
-from processing.features import category_levels, model_matrix
-from training import model_io
+from core import contract
+from core.cleaning import price_outlier_mask
+from core.features import category_levels, model_matrix
+from core import model_io
 from training.params import merge_params
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         "files": {"xgb": model_io.PRICE_FILE},
         "hyperparameters": p,
         "trees": int(booster.num_boosted_rounds()),
-        "cleaning": {"rule": "processing.cleaning.price_outlier_mask", "train_rows_removed": removed,
+        "cleaning": {"rule": "core.cleaning.price_outlier_mask", "train_rows_removed": removed,
                      "validation_rows_removed": val_removed},
         "train_rows": int(len(train_clean)),
         "training_seconds": round(fit_seconds, 3),

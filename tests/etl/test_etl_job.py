@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from etl_support import event, mutate, offer, write_raw
 
-from processing import contract
+from core import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.job import NoRawDataError, run_etl
 

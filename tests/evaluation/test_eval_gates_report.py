@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from core import pipeline_contract
 from evaluation import gates, report
 
 
@@ -61,9 +62,12 @@ def test_get_path_and_missing_paths():
 
 
 def test_gate_paths_are_report_paths():
-    for model, paths in report.GATE_PATHS.items():
-        assert set(paths) <= set(report.REPORT_PATHS[model])
-        assert [g.path for g in gates.DEFAULT_GATES[model]] == paths
+    for g in pipeline_contract.GATES:
+        assert g.path in pipeline_contract.REPORT_PATHS[g.model]
+    for model in pipeline_contract.MODELS:
+        assert [(g.path, g.op, g.threshold) for g in gates.gates_for(model)] == [
+            (g.path, g.op, g.default) for g in pipeline_contract.gates_of(model)
+        ]
 
 
 def test_write_report_is_strict_json(tmp_path):

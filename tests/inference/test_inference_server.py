@@ -18,7 +18,7 @@ import pytest
 from inference_support import records
 
 from inference import entry
-from training import model_io
+from core import model_io
 
 START_TIMEOUT_S = 30
 

@@ -89,7 +89,7 @@ def slow_glue_runs(aws_endpoint):
 
 @pytest.fixture()
 def glue_job(aws_endpoint, monkeypatch):
-    from processing.aws import client
+    from core.aws import client
 
     glue = client("glue")
     name = f"airfare-etl-{uuid.uuid4().hex[:8]}"

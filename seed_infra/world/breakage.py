@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from processing import contract
+from core import contract
 
 KINDS = ("missing_column", "price_units", "null_burst", "duplicated_day", "stale_window", "shifted_distribution")
 PRICE_COLUMNS = ["price_amount", "price_usd", "competitor_min_price_usd", "competitor_median_price_usd", "route_cabin_median_price_usd"]
