@@ -8,7 +8,9 @@ pandas or pyarrow. Each fact is written here once; the SageMaker objects are bui
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 # ---- models -------------------------------------------------------------------------------------
 MODELS = ("price", "demand", "anomaly")
@@ -105,6 +107,24 @@ TRUTH_PATHS: dict[str, list[str]] = {
         "truth.n_anomalies",
     ],
 }
+
+
+# Every metric of a report is ``{"value": v}`` (SageMaker ModelMetrics style); null when it cannot be computed.
+def metric(value: Any) -> dict[str, Any]:
+    """Wrap a number as ``{"value": v}`` (NaN/inf become null: JSON has no NaN)."""
+    return {"value": clean_number(value)}
+
+
+def clean_number(value: Any) -> Any:
+    """A JSON-safe number: numpy scalars unwrapped, NaN/inf -> None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, int):
+        return value
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 # ---- gates ----------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from evaluation import gates, leakage, metrics, plots
-from evaluation.report import metric, missing_paths, write_report
-from core import contract, model_io, sm_paths
-from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE
+from core import contract, metrics, model_io, sm_paths
+from evaluation import gates, leakage, plots
+from evaluation.report import missing_paths, write_report
+from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
 
 log = logging.getLogger("evaluation")
 

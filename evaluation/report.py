@@ -13,19 +13,13 @@ it, never as a made-up number: gates treat ``null`` as a failure.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.pipeline_contract import MODELS, REPORT_PATHS, TRUTH_PATHS
+from core.pipeline_contract import MODELS, REPORT_PATHS, TRUTH_PATHS, clean_number
 
 _MISSING = object()
-
-
-def metric(value: Any) -> dict[str, Any]:
-    """Wrap a number as ``{"value": v}`` (NaN/inf become null: JSON has no NaN)."""
-    return {"value": _clean_number(value)}
 
 
 def get_path(report: Mapping[str, Any], path: str, default: Any = _MISSING) -> Any:
@@ -66,7 +60,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, int):
         return obj
     if isinstance(obj, float):
-        return _clean_number(obj)
+        return clean_number(obj)
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} to evaluation.json: {obj!r}")
@@ -82,14 +76,3 @@ def write_report(report: Mapping[str, Any], path: str | Path) -> Path:
 
 def read_report(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
-
-
-def _clean_number(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return value
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-    if isinstance(value, int):
-        return value
-    value = float(value)
-    return value if math.isfinite(value) else None

@@ -91,19 +91,6 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float,
             "target_met": bool(met)}
 
 
-def binary_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import f1_score, precision_score, recall_score
-
-    return {
-        "precision": float(precision_score(y, flagged, zero_division=0)),
-        "recall": float(recall_score(y, flagged, zero_division=0)),
-        "f1": float(f1_score(y, flagged, zero_division=0)),
-        "positives": int(y.sum()),
-        "flagged": int(flagged.sum()),
-        "rows": int(len(y)),
-    }
-
-
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | Path, labels: pd.DataFrame,
           params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit the forest on clean training offers, pick the threshold on labelled validation offers; save skops + meta."""

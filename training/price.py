@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from core import contract
+from core import contract, metrics
 from core.cleaning import price_outlier_mask
 from core.features import category_levels, model_matrix
 from core import model_io
@@ -95,17 +95,6 @@ def clean_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return df.loc[~mask], int(mask.sum())
 
 
-def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    return {
-        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
-        "mae": float(mean_absolute_error(y, pred)),
-        "r2": float(r2_score(y, pred)),
-        "rows": int(len(y)),
-    }
-
-
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir: str | Path,
           params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit on clean training rows (early stopping on clean validation rows), save UBJ + meta; return meta."""
@@ -177,7 +166,8 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     model_io.write_meta(model_dir, meta)
     if val_clean is not None and len(val_clean):
         pred = model_io.load(model_dir).predict_price(val_clean)
-        meta["validation_metrics"] = regression_metrics(val_clean[contract.PRICE_TARGET].to_numpy(dtype=float), pred)
+        scores = metrics.regression_metrics(val_clean[contract.PRICE_TARGET].to_numpy(dtype=float), pred)
+        meta["validation_metrics"] = {name: m["value"] for name, m in scores.items()}
         model_io.write_meta(model_dir, meta)
         log.info("price: validation %s", meta["validation_metrics"])
     log.info("price: trained in %.1fs (%s trees)", fit_seconds, meta["trees"])

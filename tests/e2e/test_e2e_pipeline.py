@@ -20,7 +20,7 @@ from pipelines.definition import definition_dict
 from pipelines.local_executor import run_definition
 from pipelines.registry import LocalRegistry
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration]
 
 BUCKET = "airfare-lake"
 START = dt.date(2026, 1, 5)

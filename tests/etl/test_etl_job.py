@@ -15,7 +15,7 @@ from core import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.job import NoRawDataError, run_etl
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
 DAY, NEXT = "2026-03-01", "2026-03-02"
 

@@ -13,7 +13,7 @@ import pytest
 from core import contract
 from seed_infra.etl.job import run_etl
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")

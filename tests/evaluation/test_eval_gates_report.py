@@ -72,7 +72,7 @@ def test_gate_paths_are_report_paths():
 
 def test_write_report_is_strict_json(tmp_path):
     np = pytest.importorskip("numpy")
-    out = report.write_report({"a": report.metric(np.float64("nan")), "b": np.arange(2), "c": (1, 2.5)}, tmp_path / "x" / "e.json")
+    out = report.write_report({"a": pipeline_contract.metric(np.float64("nan")), "b": np.arange(2), "c": (1, 2.5)}, tmp_path / "x" / "e.json")
     assert json.loads(out.read_text()) == {"a": {"value": None}, "b": [0, 1], "c": [1, 2.5]}
     with pytest.raises(TypeError, match="cannot write"):
         report.to_jsonable({"x": object()})

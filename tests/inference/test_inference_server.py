@@ -20,6 +20,8 @@ from inference_support import records
 from inference import entry
 from core import model_io
 
+pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m integration`
+
 START_TIMEOUT_S = 30
 
 

@@ -1,6 +1,7 @@
 """A small synthetic world in the curated schema, with a known price function, demand and glitches.
 
-Built here (not by the real generator) so the trainer tests are fast and know the answer.
+Built here (not by the real generator) so the trainer tests are fast and know the answer. Its
+fixtures ``world`` and ``splits`` are shared through tests/conftest.py (tests/{core,processing,training}).
 """
 
 from __future__ import annotations
