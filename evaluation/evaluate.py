@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from core import contract, metrics, model_io, sm_paths
+from core import contract, metrics, model_io
 from evaluation import gates, leakage, plots
 from evaluation.report import missing_paths, write_report
 from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric

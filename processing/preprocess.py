@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from core import contract, sm_paths
+from core import contract
 from core.features import build_demand_table, search_date_of
 from core.pipeline_contract import SPLITS
 
