@@ -397,7 +397,7 @@ def glue_job_imports() -> set[str]:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top in ("seed_infra", "processing"):
+                if top in ("seed_infra", "core"):
                     parts = name.split(".")
                     for i in range(1, len(parts) + 1):  # packages' __init__ run too
                         if (f := _module_file(".".join(parts[:i]))) is not None:
