@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.spark]
 
 @pytest.fixture()
 def aws(aws_endpoint, monkeypatch):
-    from processing.aws import client
+    from core.aws import client
 
     name = uuid.uuid4().hex[:8]
     s3, kinesis, firehose, glue = (client(s) for s in ("s3", "kinesis", "firehose", "glue"))
