@@ -165,7 +165,7 @@ def profile_table(stages: list[dict]) -> Table:
     """Task time per phase (job description): where the ETL's time goes."""
     phases: dict[str, dict] = {}
     for st in stages:
-        agg = phases.setdefault(st["description"] or "(none)", {"stages": 0, "run_s": 0.0, "cpu_s": 0.0, "gc_s": 0.0, "in_mb": 0.0,
+        agg = phases.setdefault((st["description"] or "(none)")[:28], {"stages": 0, "run_s": 0.0, "cpu_s": 0.0, "gc_s": 0.0, "in_mb": 0.0,
                                                                   "out_mb": 0.0, "shuffle_mb": 0.0, "spill_mb": 0.0})
         agg["stages"] += 1
         agg["run_s"] += st["executorRunTime"] / 1e3
