@@ -57,7 +57,7 @@ def aws(aws_endpoint, monkeypatch):
             "delivery": f"{stream}-to-raw", "job": job, "endpoint": aws_endpoint}
 
 
-def produce(stream: str, start: str, n: int, per_day: int) -> None:
+def produce(stream: str, start: str, n: int, per_day: int, seed: int) -> None:
     from seed_infra import producer_cli
 
     root = typer.Typer()
@@ -68,7 +68,7 @@ def produce(stream: str, start: str, n: int, per_day: int) -> None:
         pass
 
     result = CliRunner().invoke(root, ["produce", "--stream-name", stream, "-n", str(n), "--start-date", start,
-                                       "--searches-per-day", str(per_day), "--seed", "5", "--json"])
+                                       "--searches-per-day", str(per_day), "--seed", str(seed), "--json"])
     assert result.exit_code == 0, result.output
 
 
@@ -143,7 +143,7 @@ def test_past_dated_stream_is_curated_in_full_through_the_lambda_path(spark, aws
         return fresh
 
     # A past-dated world (January; today's folder is where Firehose puts it), two days of 60 searches.
-    produce(aws["stream"], "2026-01-05", 120, 60)
+    produce(aws["stream"], "2026-01-05", 120, 60, seed=5)
     assert pump(aws, iterators) == 120
     first = handler(s3_event(aws, new_keys()), None)
     assert len(first["started"]) == 1
@@ -152,7 +152,7 @@ def test_past_dated_stream_is_curated_in_full_through_the_lambda_path(spark, aws
     s1 = run_job(aws, run1, stage)  # run 1 lists raw now: the objects below arrive after it started
 
     # More searches (later January days) while run 1 is still going: the trigger defers.
-    produce(aws["stream"], "2026-01-09", 50, 50)
+    produce(aws["stream"], "2026-01-09", 50, 50, seed=6)  # another seed: event ids follow the seed, not the date
     assert pump(aws, iterators) == 50
     second = handler(s3_event(aws, new_keys()), None)
     assert second["started"] == [] and len(second["deferred"]) == 1
