@@ -52,3 +52,31 @@ def model_dirs(inference_splits, tmp_path_factory):
     anomaly.train(splits["train"]["offers"], splits["validation"]["offers"], root / "anomaly",
                   truth[["offer_id", "is_anomaly"]], {"n_estimators": 50, "max_samples": 256, "nthread": 1})
     return {k: root / k for k in ("price", "demand", "anomaly")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compile_cache(tmp_path_factory):
+    """Compiled trees of this session's models go to a fresh folder (content-keyed, built once)."""
+    import os
+
+    path = tmp_path_factory.mktemp("compiled")
+    old = os.environ.get("AIRFARE_COMPILE_CACHE")
+    os.environ["AIRFARE_COMPILE_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("AIRFARE_COMPILE_CACHE", None)
+    else:
+        os.environ["AIRFARE_COMPILE_CACHE"] = old
+
+
+def model_fields(model_dir):
+    """The request fields of a model, in the order a header-less CSV row gives them."""
+    from inference.schema import field_specs
+    from training import model_io
+
+    return [s.name for s in field_specs(model_io.load(model_dir).meta)]
+
+
+def split_frame(inference_splits, kind):
+    """The test split a model is scored on (flights for demand, offers otherwise)."""
+    return inference_splits[0]["test"]["flights" if kind == "demand" else "offers"]
