@@ -196,6 +196,20 @@ def typed_cell(spec: FieldSpec, cell: str) -> Any:
     raise CellError("expected a number")
 
 
+# pydantic's wording for wrong types speaks Python ("valid dictionary"); clients speak JSON.
+_MESSAGES = {
+    "missing": "required field is missing",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number (a JSON integer, not a string or boolean)",
+    "float_type": "must be a number (not a string or boolean)",
+    "bool_type": "must be true or false",
+    "int_from_float": "must be a whole number",
+}
+
+
 def describe_errors(err: ValidationError, limit: int = 10) -> list[dict[str, str]]:
     """pydantic errors as ``{"field": "instances[3].cabin", "error": "..."}``, at most ``limit``."""
     out = []
@@ -204,8 +218,6 @@ def describe_errors(err: ValidationError, limit: int = 10) -> list[dict[str, str
         path = "instances"
         for part in loc:
             path += f"[{part}]" if isinstance(part, int) else f".{part}"
-        msg = e.get("msg", "invalid")
-        if e.get("type") == "missing":
-            msg = "required field is missing"
+        msg = _MESSAGES.get(e.get("type"), e.get("msg", "invalid"))
         out.append({"field": path, "error": msg})
     return out

@@ -80,3 +80,34 @@ def model_fields(model_dir):
 def split_frame(inference_splits, kind):
     """The test split a model is scored on (flights for demand, offers otherwise)."""
     return inference_splits[0]["test"]["flights" if kind == "demand" else "offers"]
+
+
+def asgi_call(app, method, path, body=b"", headers=(), chunks=None, loop=None):
+    """One HTTP request straight into an ASGI app (no sockets): ``(status, headers dict, body, chunks read)``.
+
+    ``chunks``: the body as a sequence of pieces sent with ``more_body`` (a chunked upload); the
+    last value tells how many of them the app asked for, i.e. whether it stopped reading early.
+    """
+    import asyncio
+
+    pieces = list(chunks) if chunks is not None else [body]
+    state = {"i": 0, "start": None, "body": b""}
+
+    async def receive():
+        i = state["i"]
+        state["i"] += 1
+        if i < len(pieces):
+            return {"type": "http.request", "body": pieces[i], "more_body": i < len(pieces) - 1}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            state["start"] = message
+        else:
+            state["body"] += message.get("body", b"")
+
+    scope = {"type": "http", "method": method, "path": path, "headers": [(k.lower().encode(), v.encode() if isinstance(v, str) else v) for k, v in headers]}
+    run = loop.run_until_complete if loop is not None else asyncio.run
+    run(app(scope, receive, send))
+    start = state["start"]
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, state["body"], state["i"]
