@@ -129,6 +129,8 @@ def _csv_rows(body: bytes, specs: list[FieldSpec], max_instances: int) -> list[d
         raise RequestError(400, f"the CSV header lacks fields: {', '.join(missing)}")
     else:
         columns = names
+    if not rows:
+        raise RequestError(400, "no instances to predict: the CSV has a header but no rows")
     if len(rows) > max_instances:
         raise RequestError(413, f"too many instances: {len(rows)} > {max_instances} per request; split the batch")
     out = []

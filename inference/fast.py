@@ -247,6 +247,8 @@ class FastModel:
 
     def predict(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Price in USD, demand class + probabilities, or anomaly score + flag, per row."""
+        if not rows:
+            return []
         if self.kind == "price":
             return [{"price_usd": float(p)} for p in self.price(rows)]
         if self.kind == "demand":
