@@ -13,8 +13,8 @@ Responses (``Accept``; default: the request's own type): ``application/json``
 or ``text/csv`` (one row per instance, no header: ``price_usd``; ``demand_class,p_<class>...``;
 ``anomaly_score,is_anomaly``).
 
-What the container serves is :data:`CONTENT_TYPES` / :data:`ACCEPT_TYPES`; the model packages
-advertise exactly these (``pipelines.definition`` and ``pipelines.registry`` import them).
+What the container serves is :mod:`inference.content_types`; the model packages advertise exactly
+these (``pipelines.definition`` and ``pipelines.registry`` import them).
 """
 
 from __future__ import annotations
@@ -27,11 +27,8 @@ import orjson
 
 from inference.schema import CellError, FieldSpec, typed_cell
 
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-CSV = "text/csv"
-CONTENT_TYPES = (JSON, JSONLINES, CSV)
-ACCEPT_TYPES = (JSON, JSONLINES, CSV)
+from inference.content_types import CONTENT_TYPES, CSV, JSON, JSONLINES
+from inference.content_types import RESPONSE_TYPES as ACCEPT_TYPES
 _ALIASES = {
     "": JSON, JSON: JSON, "text/json": JSON,
     JSONLINES: JSONLINES, "application/jsonl": JSONLINES, "application/x-jsonlines": JSONLINES,

@@ -29,6 +29,7 @@ import functools
 import json
 from dataclasses import dataclass
 
+from inference import content_types as served_types
 from pipelines import sdk
 
 MODELS = ("price", "demand", "anomaly")
@@ -320,8 +321,9 @@ def get_pipeline(
             name=step_name("Register", model),
             step_args=builder.register(
                 model_package_group_name=MODEL_PACKAGE_GROUPS[model],
-                content_types=["application/json", "text/csv"],
-                response_types=["application/json"],
+                # exactly what the serve container parses and answers (inference.content_types)
+                content_types=list(served_types.CONTENT_TYPES),
+                response_types=list(served_types.RESPONSE_TYPES),
                 inference_instances=["ml.m5.large", "ml.c5.large"],
                 transform_instances=["ml.m5.large"],
                 model_metrics=sdk.ModelMetrics(

@@ -18,6 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from inference import content_types as served_types
+
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 DEFAULT_LOCAL_ROOT = Path(".lake/registry")
 LOCAL_ARN_PREFIX = "local:model-package/"
@@ -204,7 +206,7 @@ class SageMakerRegistry:
         approval_status: str = "PendingManualApproval",
         metrics_s3_uri: str | None = None,
         description: str | None = None,
-        content_types: tuple[str, ...] = ("application/json", "text/csv"),
+        content_types: tuple[str, ...] = served_types.CONTENT_TYPES,
         instance_types: tuple[str, ...] = ("ml.m5.large", "ml.c5.large"),
     ) -> dict:
         """Create a model package version (the group is created if missing)."""
@@ -216,7 +218,7 @@ class SageMakerRegistry:
             "InferenceSpecification": {
                 "Containers": [{"Image": image_uri, "ModelDataUrl": model_data_url}],
                 "SupportedContentTypes": list(content_types),
-                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedResponseMIMETypes": list(served_types.RESPONSE_TYPES),
                 "SupportedRealtimeInferenceInstanceTypes": list(instance_types),
             },
         }

@@ -180,3 +180,29 @@ def test_custom_attributes_pass_through_and_runtime_errors_are_botocore_shaped(a
     doc = orjson.loads(body)
     assert status == 424 and headers["x-amzn-errortype"] == "ModelError"
     assert doc["OriginalStatusCode"] == 422 and "instances[0].cabin" in doc["OriginalMessage"]
+
+
+def test_model_packages_advertise_exactly_what_the_container_serves(apps, rows):
+    from inference import content_types
+    from pipelines.definition import definition_dict
+
+    def walk(steps):
+        for s in steps:
+            yield s
+            yield from walk(s.get("Arguments", {}).get("IfSteps", []) + s.get("Arguments", {}).get("ElseSteps", []))
+
+    steps = [s for s in walk(definition_dict()["Steps"]) if s["Type"] == "RegisterModel"]
+    assert len(steps) == 3
+    for step in steps:
+        spec = step["Arguments"]["InferenceSpecification"]
+        assert spec["SupportedContentTypes"] == list(content_types.CONTENT_TYPES)
+        assert spec["SupportedResponseMIMETypes"] == list(content_types.RESPONSE_TYPES)
+    app = apps["price"]
+    fields = app.predictor.field_names
+    bodies = {"application/json": orjson.dumps(rows["price"][0]),
+              "application/jsonlines": orjson.dumps(rows["price"][0]) + b"\n",
+              "text/csv": _csv(rows["price"][:1], fields, header=False)}
+    for ctype in content_types.CONTENT_TYPES:
+        for accept in content_types.RESPONSE_TYPES:
+            status, headers, _ = post(app, bodies[ctype], ctype, accept)
+            assert status == 200 and headers["content-type"] == accept, (ctype, accept)
