@@ -91,11 +91,22 @@ def build(model, cache: str | os.PathLike | None = None) -> tuple[Path, object]:
 
 
 class CompiledTrees:
-    """Predictions of one compiled tree model on a float matrix; ``(n, outputs)`` float64."""
+    """Predictions of one compiled tree model on a float matrix; ``(n, outputs)`` float64.
+
+    A few rows (the real-time case) call the library's ``predict(union Entry*, int, result*)``
+    directly through ctypes, one row at a time: tl2cgen's own ``Predictor`` builds a DMatrix and goes
+    through its thread pool, which costs more than the trees for one row. ``union Entry`` is the
+    feature value, or ``missing == -1`` in its first four bytes: a NaN input is written as the integer
+    -1 there (that bit pattern is itself a NaN, so no real value collides with it for float32; for
+    float64 the whole word is set). Larger batches use tl2cgen's ``Predictor``.
+    """
 
     name = "compiled"
+    DIRECT_MAX_ROWS = 32
 
     def __init__(self, lib: Path, dtype: str):
+        import ctypes
+
         import tl2cgen
 
         self.lib = lib
@@ -103,6 +114,22 @@ class CompiledTrees:
         self._dtype_name = dtype
         self.predictor = tl2cgen.Predictor(str(lib), nthread=1)
         self._dmatrix = tl2cgen.DMatrix
+        so = ctypes.CDLL(str(lib))
+        so.get_leaf_output_type.restype = ctypes.c_char_p
+        so.get_threshold_type.restype = ctypes.c_char_p
+        n_target = so.get_num_target()
+        classes = (ctypes.c_int32 * n_target)()
+        so.get_num_class(classes)
+        self.width = n_target * max(classes)
+        self.n_features = so.get_num_feature()
+        self._leaf = np.float32 if so.get_leaf_output_type() == b"float32" else np.float64
+        self._entry = np.float32 if so.get_threshold_type() == b"float32" else np.float64
+        self._missing = np.int32(-1) if self._entry == np.float32 else np.int64(-1)
+        self._int_view = np.int32 if self._entry == np.float32 else np.int64
+        self._predict = so.predict
+        self._predict.restype = None
+        self._predict.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        self._so = so  # keep the library loaded
 
     @classmethod
     def for_model(cls, model, role: str, model_dir, cache=None) -> CompiledTrees:
@@ -111,9 +138,21 @@ class CompiledTrees:
         return cls(lib, str(dtype))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        out = self.predictor.predict(self._dmatrix(x, dtype=self._dtype_name))
-        return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+        n = len(x)
+        if n > self.DIRECT_MAX_ROWS:
+            x = np.ascontiguousarray(x, dtype=self.dtype)
+            out = self.predictor.predict(self._dmatrix(x, dtype=self._dtype_name))
+            return np.asarray(out, dtype=np.float64).reshape(n, -1)
+        entries = np.array(x, dtype=self._entry, order="C", copy=True).reshape(n, self.n_features)
+        missing = np.isnan(entries)
+        if missing.any():
+            entries.view(self._int_view)[missing] = self._missing
+        result = np.zeros((n, self.width), dtype=self._leaf)
+        data, res = entries.ctypes.data, result.ctypes.data
+        row_bytes, res_bytes = entries.strides[0], result.strides[0]
+        for i in range(n):
+            self._predict(data + i * row_bytes, 0, res + i * res_bytes)
+        return result.astype(np.float64)
 
 
 def prepare(loaded, cache=None) -> list[Path]:

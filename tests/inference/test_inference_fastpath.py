@@ -27,13 +27,31 @@ def _rows(predictor, frame):
     return predictor.validate(records(frame, predictor.field_names))
 
 
+def _predict(predictor, rows):
+    """Every row through the one-record path (few rows: direct calls into the compiled library), and
+    the whole split as one batch (tl2cgen's batch predictor): both must give the same answers."""
+    small = [o for i in range(0, len(rows), 7) for o in predictor.predict(rows[i:i + 7])]
+    batch = predictor.predict(rows)
+    assert len(small) == len(batch) == len(rows)
+    for a, b in zip(small, batch):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], dict):
+                assert a[k] == pytest.approx(b[k], abs=1e-9)
+            elif isinstance(a[k], float):
+                assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12)
+            else:
+                assert a[k] == b[k]
+    return small
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_price_equals_training_path_on_every_test_row(loaded, inference_splits, backend):
     m = loaded["price"]
     p = Predictor(m, backend)
     assert p.backend == backend
     test = split_frame(inference_splits, "price")
-    got = np.array([o["price_usd"] for o in p.predict(_rows(p, test))])
+    got = np.array([o["price_usd"] for o in _predict(p, _rows(p, test))])
     want = m.predict_price(test)
     assert len(got) == len(test) > 100
     np.testing.assert_allclose(got, want, rtol=1e-4)
@@ -44,7 +62,7 @@ def test_demand_equals_training_path_on_every_test_row(loaded, inference_splits,
     m = loaded["demand"]
     p = Predictor(m, backend)
     test = split_frame(inference_splits, "demand")
-    out = p.predict(_rows(p, test))
+    out = _predict(p, _rows(p, test))
     assert [o["demand_class"] for o in out] == list(m.predict_demand(test))
     got = np.array([[o["probabilities"][c] for c in m.meta["classes"]] for o in out])
     np.testing.assert_allclose(got, m.predict_demand_proba(test), atol=1e-5, rtol=0)
@@ -55,7 +73,7 @@ def test_anomaly_equals_training_path_on_every_test_row(loaded, inference_splits
     m = loaded["anomaly"]
     p = Predictor(m, backend)
     test = split_frame(inference_splits, "anomaly")
-    out = p.predict(_rows(p, test))
+    out = _predict(p, _rows(p, test))
     assert [o["is_anomaly"] for o in out] == list(m.is_anomaly(test))
     assert any(o["is_anomaly"] for o in out), "the test split has flagged offers to compare"
     np.testing.assert_allclose([o["anomaly_score"] for o in out], m.anomaly_score(test), atol=1e-6)
