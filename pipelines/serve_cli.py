@@ -92,3 +92,72 @@ def serve_command(
     from inference import entry
 
     raise typer.Exit(entry.main(serve_argv(path, port, workers, endpoint, capture, capture_percent, host)))
+
+
+# ---------------------------------------------------------------------------------------------
+# A local endpoint for a moment (make run's last step; tests)
+# ---------------------------------------------------------------------------------------------
+class LocalEndpoint:
+    """``serve`` on a free loopback port for the duration of a ``with`` block; ``.url`` is its base URL."""
+
+    def __init__(self, model_path: str, endpoint: str, workers: int = 1, timeout_s: float = 120):
+        self.model_path, self.endpoint, self.workers, self.timeout_s = model_path, endpoint, workers, timeout_s
+        self.proc = None
+        self.url = ""
+
+    def __enter__(self) -> LocalEndpoint:
+        import socket
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "inference.entry", "--host", "127.0.0.1", "--port", str(port), "--workers",
+               str(self.workers), "--model-dir", self.model_path, "--endpoint-name", self.endpoint, "--log-level", "warning"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.proc.returncode}: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError(f"serve did not answer /ping within {self.timeout_s:.0f} s")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def invoke_once(package: dict, features: dict) -> dict:
+    """Serve ``package`` locally and call it once as the frontend does: boto3 ``invoke_endpoint``."""
+    import json
+
+    import boto3
+
+    endpoint = endpoint_name("price")
+    with LocalEndpoint(package["ModelDataUrl"], endpoint) as ep:
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=ep.url, region_name="us-east-1",
+                               aws_access_key_id="local", aws_secret_access_key="local")
+        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                           Body=json.dumps(features))
+        return {"EndpointName": endpoint, "url": ep.url, "ContentType": response["ContentType"],
+                "Body": json.loads(response["Body"].read())}
