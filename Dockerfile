@@ -8,7 +8,7 @@
 # Two targets. `serve` (docker build --target serve): the lean serving image, only what `serve`
 # imports (requirements-serve.lock: no Spark, no Java, no SageMaker SDK, no AWS clients), because
 # its start-up time decides how fast auto-scaling reacts. The last stage (the default build) is the
-# pipeline image for every job, serving included. Development tools (requirements-dev.lock: pytest,
+# pipeline image for every job, serving included. Development tools (the -dev lock: pytest,
 # moto, linters, notebooks) enter neither. Both carry gcc: serve compiles the model's trees with
 # tl2cgen at start-up (inference/compiled.py) and falls back to the libraries' own predict without it.
 
