@@ -31,9 +31,8 @@ RUN pip install --no-cache-dir "pip==26.3" \
     && pip install --no-cache-dir -r requirements-serve.lock
 
 COPY setup.py pyproject.toml requirements.in ./
+COPY core/ core/
 COPY inference/ inference/
-COPY processing/ processing/
-COPY training/ training/
 RUN pip install --no-cache-dir --no-deps --no-build-isolation -e . \
     && command -v serve \
     && python -c "import inference.entry, inference.app, inference.compiled, inference.model" \
@@ -65,6 +64,7 @@ RUN pip install --no-cache-dir "pip==26.3" \
 
 COPY setup.py pyproject.toml requirements.in ./
 COPY pipelines/ pipelines/
+COPY core/ core/
 COPY processing/ processing/
 COPY training/ training/
 COPY evaluation/ evaluation/

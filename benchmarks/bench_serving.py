@@ -50,7 +50,7 @@ def _free_port() -> int:
 
 
 def _world():
-    spec = importlib.util.spec_from_file_location("bench_world", ROOT / "tests" / "training" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("bench_world", ROOT / "tests" / "small_world.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     from processing.preprocess import preprocess
@@ -73,7 +73,7 @@ def train_models(root: Path, splits, truth) -> dict[str, Path]:
 
 def request_rows(model_dir: Path, splits, n: int = 200) -> list[dict]:
     from inference.schema import field_specs
-    from training import model_io
+    from core import model_io
 
     m = model_io.load(model_dir)
     fields = [s.name for s in field_specs(m.meta)]
@@ -270,7 +270,7 @@ def micro(model_dir: Path, rows: list[dict], seconds: float, tmp: Path) -> dict:
     from inference.capture import CaptureWriter
     from inference.fast import FastModel
     from inference.predict import Predictor
-    from training import model_io
+    from core import model_io
 
     m = model_io.load(model_dir)
     frame = pd.DataFrame(rows[:1])

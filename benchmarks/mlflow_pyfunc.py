@@ -11,7 +11,7 @@ import mlflow.pyfunc
 
 class AirfareModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        from training import model_io
+        from core import model_io
 
         self.model = model_io.load(context.artifacts["model_dir"])
 

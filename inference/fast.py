@@ -1,13 +1,13 @@
 """The serving fast path: validated request rows -> a float matrix -> compiled trees, no DataFrame.
 
-Training and evaluation prepare features with pandas (``processing.features``); on a one-record
+Training and evaluation prepare features with pandas (``core.features``); on a one-record
 request that costs milliseconds, far more than the trees. Here the same features are built
 row by row with plain Python and one NumPy array:
 
 - price / demand: numeric features as floats (booleans 1/0, null NaN) and each categorical as its
   index in the category levels stored in ``model_meta.json`` (an unseen or null value is NaN, the
-  default branch), which is exactly what ``processing.features.model_matrix`` hands the libraries;
-- anomaly: the derived features of ``processing.features.anomaly_frame`` from the same formulas, the
+  default branch), which is exactly what ``core.features.model_matrix`` hands the libraries;
+- anomaly: the derived features of ``core.features.anomaly_frame`` from the same formulas, the
   norm tables looked up with the same keys, the expected log price from the nested price model.
 
 Predictions then come from one of two backends per tree model (``Backend``):
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from processing import contract
-from processing.features import COMPETITOR_NORM_KEYS, DTD_BUCKET_EDGES, ROUTE_NORM_KEYS
+from core import contract
+from core.features import COMPETITOR_NORM_KEYS, DTD_BUCKET_EDGES, ROUTE_NORM_KEYS
 
 log = logging.getLogger(__name__)
 NAN = float("nan")
@@ -70,7 +70,7 @@ class MatrixEncoder:
 
 
 def dtd_bucket_of(days: Any) -> int:
-    """``processing.features.dtd_bucket`` for one value."""
+    """``core.features.dtd_bucket`` for one value."""
     if days is None:
         return -1
     d = float(days)
@@ -86,7 +86,7 @@ def dtd_bucket_of(days: Any) -> int:
 
 
 def _log(x: Any) -> float:
-    """``processing.features._safe_log`` for one value: NaN unless a positive finite number."""
+    """``core.features._safe_log`` for one value: NaN unless a positive finite number."""
     if x is None:
         return NAN
     x = float(x)
@@ -102,7 +102,7 @@ def _key_part(row: dict[str, Any], col: str) -> str:
 
 
 class AnomalyEncoder:
-    """``processing.features.anomaly_frame`` (NaN -> 0) for one validated dict row at a time."""
+    """``core.features.anomaly_frame`` (NaN -> 0) for one validated dict row at a time."""
 
     def __init__(self, features: Sequence[str], norms: dict[str, dict[str, float]] | None):
         self.features = list(features)

@@ -2,7 +2,7 @@
 
 One implementation for both ways in: ``airfare deploy`` and the approval rule of
 ``seed_infra/mlops_stack.yaml`` (EventBridge -> CodeBuild running ``airfare deploy --on-approval``
-in this project's image). Steps (all through :func:`processing.aws.client`, so moto serves them in
+in this project's image). Steps (all through :func:`core.aws.client`, so moto serves them in
 tests; one function per AWS resource, so Model Monitor schedules slot in the same way):
 
 1. ``describe_model_package``: refuse anything that is not ``Approved``; on approval events, skip a
@@ -290,7 +290,7 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
     """
     cfg.check()
     if sm is None or autoscaling is None or cloudwatch is None:
-        from processing import aws
+        from core import aws
 
         sm = sm or aws.client("sagemaker")
         autoscaling = autoscaling or aws.client("application-autoscaling")
@@ -394,7 +394,7 @@ def data_quality_schedule_request(
     if not (cron.startswith("cron(") and cron.endswith(")")):
         raise DeploymentError(f"schedule expression {cron!r} must be cron(...)")
     if image_uri is None:
-        from processing import aws
+        from core import aws
 
         image_uri = model_monitor_image(region or aws.region())
     baseline = baseline_uri.rstrip("/")
@@ -441,7 +441,7 @@ def data_quality_schedule_request(
 def create_data_quality_schedule(sm=None, **kwargs) -> str:
     """Create the schedule of :func:`data_quality_schedule_request`; returns its ARN."""
     if sm is None:
-        from processing import aws
+        from core import aws
 
         sm = aws.client("sagemaker")
     return sm.create_monitoring_schedule(**data_quality_schedule_request(**kwargs))["MonitoringScheduleArn"]

@@ -1,8 +1,7 @@
 """Three tiny models trained with the project's trainers on the training tests' synthetic world.
 
-The world maker is imported from ``tests/training/conftest.py`` by file path (conftest modules
-cannot be imported by name), so inference tests use exactly the curated-like frame the trainer
-tests use, at a smaller size.
+The world maker is imported from ``tests/small_world.py`` by file path, so inference tests use
+exactly the curated-like frame the trainer tests use, at a smaller size.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-_WORLD_FILE = Path(__file__).resolve().parents[1] / "training" / "conftest.py"
+_WORLD_FILE = Path(__file__).resolve().parents[1] / "small_world.py"
 
 
 def _load_world_module():
@@ -72,7 +71,7 @@ def compile_cache(tmp_path_factory):
 def model_fields(model_dir):
     """The request fields of a model, in the order a header-less CSV row gives them."""
     from inference.schema import field_specs
-    from training import model_io
+    from core import model_io
 
     return [s.name for s in field_specs(model_io.load(model_dir).meta)]
 

@@ -12,8 +12,8 @@ from inference_support import records, split_frame
 from inference import compiled
 from inference.fast import AnomalyEncoder, FastModel, MatrixEncoder, dtd_bucket_of
 from inference.predict import Predictor
-from processing.features import anomaly_frame, dtd_bucket, model_matrix
-from training import model_io
+from core.features import anomaly_frame, dtd_bucket, model_matrix
+from core import model_io
 
 BACKENDS = ["compiled", "native"]
 

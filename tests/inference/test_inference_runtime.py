@@ -23,7 +23,7 @@ from inference_support import model_fields, records, split_frame
 
 from pipelines import serve_cli
 from pipelines.registry import LocalRegistry, RegistryError
-from training import model_io
+from core import model_io
 
 START_TIMEOUT_S = 60
 
