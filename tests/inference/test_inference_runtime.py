@@ -107,12 +107,13 @@ def test_capture_files_appear_for_the_served_endpoint(runtime, served, model_dir
     features = records(split_frame(inference_splits, "price").head(1), model_fields(model_dirs["price"]))[0]
     runtime.invoke_endpoint(EndpointName="price-prediction-endpoint", ContentType="application/json",
                             Body=json.dumps(features), InferenceId="inf-1")
-    deadline = time.monotonic() + 10
-    found = []
-    while time.monotonic() < deadline and not found:
+    deadline = time.monotonic() + 15
+    ours = []
+    while time.monotonic() < deadline and not ours:  # files are flushed once a second
         found = [json.loads(line) for f in served["capture"].rglob("*.jsonl") for line in f.read_text().splitlines()]
-        time.sleep(0.3)  # flushed once a second
-    assert any(r["eventMetadata"].get("inferenceId") == "inf-1" for r in found)
+        ours = [r for r in found if r["eventMetadata"].get("inferenceId") == "inf-1"]
+        time.sleep(0.3)
+    assert len(ours) == 1 and ours[0]["captureData"]["endpointInput"]["encoding"] == "JSON"
     assert all(p.relative_to(served["capture"]).parts[:2] == ("price-prediction-endpoint", "AllTraffic")
                for p in served["capture"].rglob("*.jsonl"))
 
