@@ -38,6 +38,7 @@ import pyarrow.dataset as ds
 
 from evaluation import gates, leakage, metrics, plots
 from evaluation.report import REPORT_FILENAME, metric, missing_paths, write_report
+from monitoring.datasets import predictions_frame
 from processing import contract, sm_paths
 
 log = logging.getLogger("evaluation")
@@ -115,7 +116,8 @@ def library_versions() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # Per-model evaluation: (report sections, plot paths)
 # ---------------------------------------------------------------------------------------------
-def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path,
+                   sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Observed-price metrics on the rows the truth-free cleaning rule keeps, plus truth metrics."""
     from processing.cleaning import price_outlier_mask
 
@@ -125,6 +127,8 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
         raise ValueError("the cleaning rule removed every test offer")
     y = clean[contract.PRICE_TARGET].to_numpy(dtype=float)
     pred = np.asarray(model.predict_price(clean), dtype=float)
+    if sink is not None:  # the model-quality baseline: predictions vs labels
+        sink["predictions"] = predictions_frame("price", y, pred)
     report: dict[str, Any] = {
         "n_test": int(len(offers)),
         "regression_metrics": metrics.regression_metrics(y, pred),
@@ -173,7 +177,7 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
     return report, images
 
 
-def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path, sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Multiclass metrics of the demand class per flight snapshot, against the majority baseline."""
     target = contract.DEMAND_TARGET
     if target not in flights.columns:
@@ -185,6 +189,8 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     y = labelled[target].astype(str).to_numpy(dtype=object)
     proba = np.asarray(model.predict_demand_proba(labelled), dtype=float)
     pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    if sink is not None:
+        sink["predictions"] = predictions_frame("demand", y, pred, proba=proba)
     mc = metrics.multiclass_metrics(y, pred, classes)
     mc.update(metrics.probabilistic_metrics(y, proba, classes))
     report: dict[str, Any] = {
@@ -199,7 +205,8 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     return report, images
 
 
-def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path,
+                     sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Flags against the truth labels when known; without them, precision is unknown (null)."""
     threshold = float(model.meta["threshold"])
     scores = np.asarray(model.anomaly_score(offers), dtype=float)
@@ -225,6 +232,8 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | Non
         return report, images
     y = t_all.loc[matched, "is_anomaly"].astype(bool).to_numpy()
     s, f = scores[matched], flags[matched]
+    if sink is not None:
+        sink["predictions"] = predictions_frame("anomaly", y, f, score=s)
     bcm = metrics.binary_metrics(y, f, threshold=threshold)
     bcm["n_flagged"] = metric(int(flags.sum()))  # over all test offers, like the flag rate
     bcm["flag_rate"] = metric(float(flags.mean()))
@@ -251,7 +260,8 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | Non
 # ---------------------------------------------------------------------------------------------
 # The step
 # ---------------------------------------------------------------------------------------------
-def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> tuple[dict, list[Path]]:
+def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, out_dir: Path,
+                 sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Evaluate ``model`` on the test split; returns the full report and the plot files."""
     if model.kind != kind:
         raise ValueError(f"--model {kind} but the artifact holds the {model.kind!r} model")
@@ -263,11 +273,11 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
         truth = read_truth(truth_dir, table["offer_id"] if "offer_id" in table.columns else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "price":
-        body, images = evaluate_price(model, table, truth, out_dir)
+        body, images = evaluate_price(model, table, truth, out_dir, sink)
     elif kind == "demand":
-        body, images = evaluate_demand(model, table, out_dir)
+        body, images = evaluate_demand(model, table, out_dir, sink)
     else:
-        body, images = evaluate_anomaly(model, table, truth, out_dir)
+        body, images = evaluate_anomaly(model, table, truth, out_dir, sink)
     report = {
         "model": kind,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -285,13 +295,27 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
     return report, images
 
 
-def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> dict:
-    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report."""
+def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | None, out_dir: Path,
+        train_dir: Path | None = None, monitoring_dir: Path | None = None) -> dict:
+    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report.
+
+    With ``monitoring_dir``, also the Model Monitor baseline datasets: ``data/`` (the model's inputs
+    from ``train_dir``) and ``model/`` (test predictions against labels), see monitoring.datasets.
+    """
     from training import model_io
 
+    sink: dict = {}
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
-        report, images = build_report(kind, model, test_dir, truth_dir, out_dir)
+        report, images = build_report(kind, model, test_dir, truth_dir, out_dir, sink)
+    if monitoring_dir is not None:
+        from monitoring import datasets
+
+        if train_dir is None or not Path(train_dir).exists():
+            raise FileNotFoundError(f"the monitoring baselines need the train split (--train-dir {train_dir})")
+        datasets.write_data_baseline(model.meta, train_dir, monitoring_dir / "data")
+        if "predictions" in sink:
+            datasets.write_predictions(sink["predictions"], monitoring_dir / "model")
     write_report(report, out_dir / REPORT_FILENAME)
     plots.write_html(report, images, out_dir / "report.html", report["default_gates"]["reasons"])
     return report
@@ -313,14 +337,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-dir", type=Path, default=None, help="default /opt/ml/processing/test")
     parser.add_argument("--truth-dir", type=Path, default=None, help="default /opt/ml/processing/truth (optional)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default /opt/ml/processing/evaluation")
+    parser.add_argument("--train-dir", type=Path, default=None, help="default /opt/ml/processing/train (monitoring baseline)")
+    parser.add_argument("--monitoring-dir", type=Path, default=None,
+                        help="default /opt/ml/processing/monitoring when the train split is there (Model Monitor datasets)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model_tar = args.model_tar or sm_paths.processing_dir("model", "model.tar.gz")
     test_dir = args.test_dir or sm_paths.processing_dir("test")
     truth_dir = args.truth_dir or sm_paths.processing_dir("truth")
     out_dir = args.output_dir or sm_paths.processing_dir("evaluation")
+    train_dir = args.train_dir or sm_paths.processing_dir("train")
+    monitoring_dir = args.monitoring_dir or (sm_paths.processing_dir("monitoring") if train_dir.exists() else None)
     try:
-        report = run(args.model, model_tar, test_dir, truth_dir, out_dir)
+        report = run(args.model, model_tar, test_dir, truth_dir, out_dir, train_dir, monitoring_dir)
     except Exception as exc:  # noqa: BLE001 - the step's contract: reason to the failure file, exit 1
         log.error("evaluation failed:\n%s", traceback.format_exc())
         _write_failure(f"Evaluate {args.model}: {type(exc).__name__}: {exc}")
