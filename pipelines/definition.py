@@ -311,7 +311,8 @@ def get_pipeline(
             output_kms_key=output_kms_key,
             max_runtime_in_seconds=processing_max_runtime_in_seconds,
             sagemaker_session=session,
-            network_config=network,
+            # The SDK (3.27) copies this object into the request unconverted: give it the request form.
+            network_config=network._to_request_dict() if network else None,
             env={"airfare_model": model},  # the local analyzer's gate constraints; AWS's ignores it
         )
         data_check = sdk.QualityCheckStep(
