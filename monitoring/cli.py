@@ -135,3 +135,34 @@ def baseline_command(
         _fail(str(e))
         return
     typer.echo(f"baseline of {len(df)} records, {df.shape[1]} features written to {out}")
+
+
+@app.command("schedule")
+def schedule_command(
+    model_package_arn: Annotated[str, typer.Argument(help="The Approved model package the endpoint serves (its DriftCheckBaselines are used).")],
+    model: ModelOpt,
+    endpoint_name: Annotated[str, typer.Option("--endpoint-name", help="The deployed endpoint (with data capture).")],
+    output_uri: Annotated[str, typer.Option("--output-uri", help="s3:// prefix for the monitoring reports.")],
+    role_arn: Annotated[str, typer.Option("--role-arn", envvar="MONITORING_ROLE_ARN", help="Role of the monitoring jobs.")],
+    ground_truth_uri: Annotated[Optional[str], typer.Option("--ground-truth-uri", help="s3:// prefix of ground truth; omit for data quality only.")] = None,
+    alarm_topic_arn: Annotated[Optional[str], typer.Option("--alarm-topic-arn", envvar="ALARM_TOPIC_ARN")] = None,
+    kms_key_arn: Annotated[Optional[str], typer.Option("--kms-key-arn", envvar="KMS_KEY_ARN")] = None,
+) -> None:
+    """On AWS: Model Monitor job definitions, hourly schedules and CloudWatch alarms for an endpoint."""
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines import monitoring_deploy as md
+
+    cfg = md.MonitoringConfig(model=model, role_arn=role_arn, output_uri=output_uri, ground_truth_uri=ground_truth_uri,
+                              alarm_topic_arn=alarm_topic_arn, kms_key_arn=kms_key_arn)  # fmt: skip
+    try:
+        created = md.create(endpoint_name, model_package_arn, cfg)
+    except md.MonitoringSetupError as e:
+        _fail(str(e))
+        return
+    except (ClientError, BotoCoreError) as e:
+        typer.echo(f"error: AWS refused: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(created, indent=2))

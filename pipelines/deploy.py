@@ -185,8 +185,11 @@ def _current_instance_type(sm, endpoint: dict) -> str | None:
 
 
 def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait: bool = True,
-           now: dt.datetime | None = None) -> dict:
-    """Deploy ``package_arn`` to ``cfg.endpoint_name``; returns what was created and done."""
+           now: dt.datetime | None = None, monitoring=None) -> dict:
+    """Deploy ``package_arn`` to ``cfg.endpoint_name``; returns what was created and done.
+
+    ``monitoring`` (a ``pipelines.monitoring_deploy.MonitoringConfig``) also creates the Model
+    Monitor job definitions, hourly schedules and alarms on the endpoint."""
     cfg.check()
     if sm is None or autoscaling is None:
         from processing import aws
@@ -220,7 +223,7 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
         MaxCapacity=cfg.max_instances,
     )
     policy = autoscaling.put_scaling_policy(**scaling_policy_request(cfg))
-    return {
+    result = {
         "EndpointName": cfg.endpoint_name,
         "Action": action,
         "ModelName": name,
@@ -231,6 +234,11 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
                     "PolicyArn": policy.get("PolicyARN")},
         "DeregisteredForInstanceTypeChange": deregistered,
     }
+    if monitoring is not None:
+        from pipelines import monitoring_deploy
+
+        result["Monitoring"] = monitoring_deploy.create(cfg.endpoint_name, package_arn, monitoring, sm=sm)
+    return result
 
 
 def _deregister(autoscaling, endpoint_name: str) -> bool:
