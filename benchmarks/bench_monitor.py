@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     offers, outcomes = _world(args)
     offers = offers.sort_values("event_time").reset_index(drop=True)
-    all_offers = offers  # noqa: F841 (the demand table needs the history of the warm-up days)
+    all_offers = offers  # the demand table needs the history of the warm-up days
     days = sorted(offers["dt"].unique())[args.warmup_days:]
     base_days, quiet_days = days[: args.baseline_days], days[args.baseline_days: args.baseline_days + args.quiet_days]
     print(f"world: {len(offers):,} offers over {len(days)} days ({time.perf_counter() - t0:.1f} s); "

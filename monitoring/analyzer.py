@@ -19,7 +19,8 @@ Baseline drift is the distance between the current and the baseline distribution
 L-infinity distance between the two KLL sketches' CDFs (the Kolmogorov-Smirnov statistic), for
 strings the L-infinity distance between the category frequencies. ``comparison_method`` "Simple"
 flags a distance above the threshold; "Robust" also requires it to exceed the two-sample critical
-value at alpha = 0.001, so that a small window's sampling noise alone cannot raise an alarm.
+value at a family-wise alpha of 0.01 over the compared features (Bonferroni), so that a small
+window's sampling noise alone cannot raise an alarm.
 
 The KLL sketch is Apache DataSketches' ``kll_floats_sketch``; its retained items are written per
 level (level i items carry weight 2^i), which is what ``sketch.data`` holds, so a baseline written
@@ -53,7 +54,7 @@ KLL_C = 2.0 / 3.0  # DataSketches' KLL compactor capacity decay (the paper's c)
 N_BUCKETS = 10  # Model Monitor materialises distributions in 10 buckets
 MAX_DOMAIN = 50  # string features with at most this many distinct values get a domain constraint
 MAX_CATEGORICAL_BUCKETS = 1000
-ROBUST_ALPHA = 0.001
+ROBUST_ALPHA = 0.01  # family-wise over a window's compared features (Bonferroni): at most ~1 % of quiet windows alarm
 
 DEFAULT_MONITORING_CONFIG: dict[str, Any] = {
     "evaluate_constraints": "Enabled",
@@ -418,6 +419,12 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
             fc.violations.append(v)
 
     names = list(dict.fromkeys([*cons_feats, *(n for n in base_feats if n not in cons_feats)]))
+    compared = sum(
+        1 for n in names
+        if str(_effective(config, (cons_feats.get(n) or {}).get("monitoringConfigOverrides") or {})["distribution_constraints"]
+               .get("perform_comparison", "Enabled")) == "Enabled"
+    )  # fmt: skip
+    alpha = ROBUST_ALPHA / max(compared, 1)
     for name in names:
         cons = cons_feats.get(name) or {}
         base = base_feats.get(name) or {}
@@ -485,7 +492,7 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
                 fc.drift_threshold = float(dist.get("categorical_comparison_threshold", dist.get("comparison_threshold", 0.1)))
             if fc.drift is not None and m > 0:
                 fc.drift_method = str(dist.get("comparison_method", "Robust"))
-                fc.drift_critical = critical_distance(n, m) if fc.drift_method == "Robust" else 0.0
+                fc.drift_critical = critical_distance(n, m, alpha) if fc.drift_method == "Robust" else 0.0
                 if fc.drift > fc.drift_threshold and fc.drift > fc.drift_critical:
                     add(fc, name, "baseline_drift_check",
                         f"Baseline drift distance: {fc.drift:.4g} exceeds threshold: {fc.drift_threshold:g}"

@@ -113,3 +113,37 @@ def _split_dir(tmp_path, splits):
     folder.mkdir()
     splits["train"]["offers"].to_parquet(folder / "offers.parquet")
     return folder
+
+
+@pytest.mark.parametrize("kind", ["price", "demand"])
+def test_evaluate_step_writes_the_monitoring_datasets(kind, tmp_path, mon_models, mon_splits):
+    """The Evaluate step's ``monitoring`` output: the model's inputs from the train split, and its
+    test predictions against the labels, in the columns the QualityCheck steps name."""
+    import pandas as pd
+    from eval_world import make_tar
+
+    from evaluation import evaluate
+
+    splits_root = tmp_path / "splits"
+    from processing.preprocess import write_splits
+
+    write_splits(mon_splits, {}, splits_root)
+    model = mon_models[kind]
+    tar = make_tar(model.model_dir, tmp_path / "model.tar.gz")
+    mon_dir = tmp_path / "monitoring"
+    evaluate.run(kind, tar, splits_root / "test", None, tmp_path / "evaluation", splits_root / "train", mon_dir)
+    data = pd.read_csv(mon_dir / "data" / datasets.DATA_BASELINE_FILE)
+    assert list(data.columns) == datasets.input_columns(model.meta)
+    table = mon_splits["train"]["offers" if kind == "price" else "flights"]
+    assert len(data) == min(len(table), datasets.MAX_BASELINE_ROWS)
+    preds = pd.read_csv(mon_dir / "model" / datasets.PREDICTIONS_FILE)
+    assert {"prediction", "label"} <= set(preds.columns)
+    report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
+    if kind == "price":
+        import numpy as np
+
+        rmse = float(np.sqrt(((preds["prediction"] - preds["label"]) ** 2).mean()))
+        assert rmse == pytest.approx(report["regression_metrics"]["rmse"]["value"], rel=1e-6)
+    else:
+        assert (preds["prediction"] == preds["label"]).mean() == pytest.approx(
+            report["multiclass_classification_metrics"]["accuracy"]["value"], rel=1e-6)
