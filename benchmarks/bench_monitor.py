@@ -89,7 +89,7 @@ def _plain(o):
 
 def run_scenario(name, model, meta, baseline, windows, tmp: Path):
     """``windows``: list of (day, inputs DataFrame). Returns a result dict."""
-    from monitoring import datasets, job, monitor
+    from monitoring import job, monitor
 
     base_dir = tmp / f"{model}-baseline"
     job.data_quality(baseline, base_dir, overrides=monitor.comparison_overrides(list(baseline.columns)))
@@ -114,7 +114,6 @@ def run_scenario(name, model, meta, baseline, windows, tmp: Path):
         if not result.ok:
             alarms += 1
             features.update(f"{v['feature_name']}:{v['constraint_check_type'].replace('_check', '')}" for v in result.violations["violations"])
-    del datasets
     return {"scenario": name, "model": model, "windows": len(windows), "alarms": alarms, "rate": alarms / max(len(windows), 1),
             "records_per_window": records / max(len(windows), 1), "s_per_window": float(np.median(seconds)),
             "parse_s_per_window": parse_s / max(len(windows), 1), "features": features}

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from monitoring import analyzer, capture, datasets, model_quality
@@ -325,9 +324,3 @@ def run_model_quality(model: str, capture_dir: Path, ground_truth_dir: Path, out
 
     report.model_quality_html(result, summary, out / REPORT_FILE)
     return result
-
-
-def _np_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o))
