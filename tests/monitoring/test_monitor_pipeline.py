@@ -56,6 +56,7 @@ def test_static_check_understands_quality_check_steps(defn):
     assert steps["ModelQualityCheckAnomaly"]["Arguments"]["Environment"]["problem_type"] == "BinaryClassification"
 
 
+@pytest.mark.slow
 def test_executor_runs_the_real_quality_checks_and_registers_the_baselines(defn, tmp_path, mon_models, mon_splits):
     model = mon_models["price"]
     lake, bucket = tmp_path / "lake", "airfare-lake"
