@@ -198,3 +198,42 @@ def test_demand_shock_fails_the_accuracy_gate_via_cli(tmp_path, mon_models, mon_
     assert result.exit_code == 1, result.output
     assert acc[0] > acc[1] and acc[1] < 0.85
     assert [bool(w["violations"]) for w in summary["windows"]] == [acc[0] < 0.85, True]
+
+
+def test_anomaly_precision_drop_is_caught_from_confirmed_incidents(tmp_path):
+    """Day 1: 40 flags, 38 confirmed. Day 2, a network-wide refiling the model mistakes for glitches:
+    120 flags, 40 confirmed. Only confirmed incidents arrive as ground truth; an unconfirmed flag
+    counts as a false alarm once the 72 h confirmation horizon has passed."""
+    n_per_day = 1000
+    flags = np.zeros(2 * n_per_day, dtype=bool)
+    flags[:40] = True
+    flags[n_per_day:n_per_day + 120] = True
+    confirmed = np.zeros_like(flags)
+    confirmed[:38] = True
+    confirmed[n_per_day:n_per_day + 40] = True
+    confirmed[500:505] = True  # incidents the model missed (recall, not gated)
+    ids = [f"offer-{i}" for i in range(len(flags))]
+    inputs = pd.DataFrame({"price_vs_route_median": np.where(flags, 3.0, 1.0)})
+    every = dt.timedelta(days=1) / n_per_day
+    write_capture(tmp_path / "capture", inputs, [{"anomaly_score": 0.9 if f else 0.1, "is_anomaly": bool(f)} for f in flags],
+                  endpoint="anomaly-endpoint", every=every, ids=ids, start=MIDNIGHT)
+    when = [MIDNIGHT + i * every + dt.timedelta(hours=30) for i in range(len(flags))]
+    write_ground_truth(tmp_path / "gt", [i for i, c in zip(ids, confirmed) if c], ["1"] * int(confirmed.sum()),
+                       [w for w, c in zip(when, confirmed) if c])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["monitor", "model-quality", "--model", "anomaly", "--capture", str(tmp_path / "capture"),
+                                 "--ground-truth", str(tmp_path / "gt"), "--out", str(out), "--now", "2026-04-06T00:00:00Z",
+                                 "--registry", str(tmp_path / "none")])
+    assert result.exit_code == 1, result.output
+    windows = json.loads((out / "model_quality.json").read_text())["windows"]
+    assert [round(w["metrics"]["precision"], 3) for w in windows] == [0.95, round(40 / 120, 3)]
+    assert [bool(w["violations"]) for w in windows] == [False, True]
+    stats = json.loads((out / "windows" / "2026-04-02T0000" / "statistics.json").read_text())
+    assert stats["binary_classification_metrics"]["confusion_matrix"]["1"]["1"] == 40
+    # two days later the second day's unconfirmed flags are not yet known to be false alarms
+    early = runner.invoke(app, ["monitor", "model-quality", "--model", "anomaly", "--capture", str(tmp_path / "capture"),
+                                "--ground-truth", str(tmp_path / "gt"), "--out", str(tmp_path / "early"),
+                                "--now", "2026-04-03T12:00:00Z", "--registry", str(tmp_path / "none")])
+    day2 = json.loads((tmp_path / "early" / "model_quality.json").read_text())["windows"][1]
+    assert day2["labelled"] < n_per_day
+    assert early.exit_code == 0  # no alarm yet: only the confirmations are in
