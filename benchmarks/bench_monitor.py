@@ -53,7 +53,7 @@ def _world(args):
 
 
 def _metas():
-    from processing.features import DEMAND_CATEGORICAL, DEMAND_NUMERIC
+    from core.features import DEMAND_CATEGORICAL, DEMAND_NUMERIC
     from training.price import STRUCTURAL_CATEGORICAL, STRUCTURAL_NUMERIC
 
     # the trainers' default feature lists: what the registered models receive
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from monitoring import datasets
-    from processing.features import build_demand_table
+    from core.features import build_demand_table
 
     t0 = time.perf_counter()
     offers, outcomes = _world(args)

@@ -120,7 +120,7 @@ def baseline_command(
         if model_dir:
             meta = json.loads((model_dir / "model_meta.json").read_text())
         else:
-            from pipelines.definition import MODEL_PACKAGE_GROUPS
+            from core.pipeline_contract import MODEL_PACKAGE_GROUPS
             from pipelines.registry import LocalRegistry
 
             pkg = LocalRegistry(registry).latest(MODEL_PACKAGE_GROUPS[model], None)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.pipeline_contract import MODEL_TABLE
+
 DATA_BASELINE_FILE = "data_baseline.csv"
 PREDICTIONS_FILE = "predictions.csv"
 MAX_BASELINE_ROWS = 100_000  # a uniform sample: the KLL sketch and category counts need no more
@@ -25,7 +27,6 @@ MAX_BASELINE_ROWS = 100_000  # a uniform sample: the KLL sketch and category cou
 PREDICTION, LABEL, PROBABILITY = "prediction", "label", "probability"
 PREDICTION_FIELDS = {"price": "price_usd", "demand": "demand_class", "anomaly": "is_anomaly"}
 SCORE_FIELDS = {"anomaly": "anomaly_score"}
-MODEL_TABLE = {"price": "offers", "demand": "flights", "anomaly": "offers"}
 
 
 def input_columns(meta: dict[str, Any]) -> list[str]:

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             data_quality(df, out, _env_path("baseline_statistics"), _env_path("baseline_constraints"), overrides)
     except Exception as exc:  # noqa: BLE001 - the job contract: a message in the failure file, exit 1
         log.error("analysis failed:\n%s", traceback.format_exc())
-        from processing import sm_paths
+        from core import sm_paths
 
         failure = sm_paths.failure_file()
         failure.parent.mkdir(parents=True, exist_ok=True)

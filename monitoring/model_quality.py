@@ -147,7 +147,7 @@ def statistics(problem_type: str, y, pred, *, score=None, classes: list[str] | N
 
 def constraints_from_gates(model: str, thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """Model-quality ``constraints.json`` whose thresholds are the model's promotion gates."""
-    from pipelines.definition import GATES
+    from core.pipeline_contract import GATES
 
     problem = PROBLEM_TYPES[model]
     section = SECTIONS[problem][1]

@@ -71,7 +71,7 @@ def model_meta_from_package(package: dict) -> dict | None:
 def baseline_from_registry(model: str, registry_root: Path, status: str | None = "Approved") -> Baseline:
     """The newest package of ``airfare-<model>`` (Approved by default, else the newest of any
     status) and the drift-check baselines registered with it."""
-    from pipelines.definition import MODEL_PACKAGE_GROUPS
+    from core.pipeline_contract import MODEL_PACKAGE_GROUPS
     from pipelines.registry import LocalRegistry
 
     reg = LocalRegistry(registry_root)
@@ -289,7 +289,7 @@ def run_model_quality(model: str, capture_dir: Path, ground_truth_dir: Path, out
         if len(labelled) >= min_labels:
             classes = None
             if problem == "MulticlassClassification":
-                from processing import contract
+                from core import contract
 
                 classes = list(contract.DEMAND_CLASSES)
             stats = model_quality.statistics(problem, labelled["label"].to_numpy(), labelled["prediction"].to_numpy(),

@@ -16,7 +16,7 @@ with that package (``DriftCheckBaselines``, written by the pipeline's QualityChe
    the ``Endpoint`` and ``MonitoringSchedule`` dimensions Model Monitor sets.
 
 Every request is built by a plain function (tested against botocore's service model); ``create``
-sends them, through :func:`processing.aws.client`.
+sends them, through :func:`core.aws.client`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.definition import GATES, QUALITY_PROBLEM_TYPES
+from core.pipeline_contract import GATES, QUALITY_PROBLEM_TYPES
 
 DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
@@ -225,7 +225,7 @@ def _read_s3_json(s3, uri: str) -> dict:
 def create(endpoint: str, package_arn: str, cfg: MonitoringConfig, sm=None, s3=None, cloudwatch=None, region: str | None = None) -> dict:
     """Create the job definitions, schedules and alarms for ``endpoint`` serving ``package_arn``."""
     cfg.check()
-    from processing import aws
+    from core import aws
 
     sm = sm or aws.client("sagemaker")
     s3 = s3 or aws.client("s3")

@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 import pyarrow.dataset as ds
 
-from processing import contract
+from core import contract
 
 FOLDER = "ground_truth"
 INCIDENT_HORIZON_H = 72

@@ -30,7 +30,8 @@ def mon_splits(mon_world):
 @pytest.fixture(scope="session")
 def mon_models(mon_splits, tmp_path_factory):
     """{kind: LoadedModel} for price and demand, trained with the project's trainers."""
-    from training import demand, model_io, price
+    from core import model_io
+    from training import demand, price
 
     root = tmp_path_factory.mktemp("mon-models")
     price.train(mon_splits["train"]["offers"], mon_splits["validation"]["offers"], root / "price", FAST["price"])

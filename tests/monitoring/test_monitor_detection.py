@@ -130,7 +130,7 @@ MIDNIGHT = START.replace(hour=0)
 
 
 def _price_quality_setup(tmp_path, mon_models, mon_splits, realised_factor, days=4, per_day=200):
-    from processing.cleaning import price_outlier_mask
+    from core.cleaning import price_outlier_mask
 
     model = mon_models["price"]
     offers = mon_splits["test"]["offers"]

@@ -48,7 +48,7 @@ def test_price_labels_are_realised_prices_of_booked_quotes_delivered_later(world
         searched, offer = offers[oid]
         floor = (searched + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
         assert floor <= hour <= searched + dt.timedelta(hours=49)  # delivered 1 to 48 hours after the search
-        from processing.contract import to_usd
+        from core.contract import to_usd
 
         assert float(data) == pytest.approx(to_usd(offer["price"]["amount"], offer["price"]["currency"]), abs=0.006)
 

@@ -19,7 +19,7 @@ from botocore.validate import ParamValidator
 
 from monitoring import analyzer, monitor
 from pipelines import monitoring_deploy as md
-from processing import aws
+from core import aws
 
 ROLE = "arn:aws:iam::123456789012:role/airfare-dev-sagemaker-monitoring"
 PKG = "arn:aws:sagemaker:us-east-1:123456789012:model-package/airfare-demand/3"
