@@ -234,10 +234,8 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
                     "PolicyArn": policy.get("PolicyARN")},
         "DeregisteredForInstanceTypeChange": deregistered,
     }
-    if monitoring is not None:
-        from pipelines import monitoring_deploy
-
-        result["Monitoring"] = monitoring_deploy.create(cfg.endpoint_name, package_arn, monitoring, sm=sm)
+    if monitoring is not None:  # a pipelines.monitoring_deploy.MonitoringConfig (not imported: it imports this module)
+        result["Monitoring"] = monitoring.create(cfg.endpoint_name, package_arn, sm=sm)
     return result
 
 

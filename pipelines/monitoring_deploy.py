@@ -65,6 +65,10 @@ class MonitoringConfig:
     schedule: str = HOURLY
     max_runtime_s: int = 1800
 
+    def create(self, endpoint: str, package_arn: str, **clients) -> dict:
+        """:func:`create` with this configuration (what ``pipelines.deploy.deploy(monitoring=...)`` calls)."""
+        return create(endpoint, package_arn, self, **clients)
+
     def check(self) -> None:
         if self.model not in QUALITY_PROBLEM_TYPES:
             raise MonitoringSetupError(f"model {self.model!r} is not one of {sorted(QUALITY_PROBLEM_TYPES)}")

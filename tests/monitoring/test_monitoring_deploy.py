@@ -130,3 +130,27 @@ def test_the_stack_alarm_watches_a_metric_the_schedule_publishes():
         expected["Namespace"], expected["MetricName"], expected["ComparisonOperator"])
     dims = {d["Name"]: d["Value"]["!Sub"] for d in alarm["Dimensions"]}
     assert dims == {d["Name"]: d["Value"] for d in expected["Dimensions"]}
+
+
+
+def test_deploy_sets_up_monitoring_on_the_endpoint_it_deployed(aws_endpoint):
+    """pipelines.deploy.deploy(monitoring=cfg) hands the endpoint and package to cfg.create, after
+    the endpoint exists (moto serves the deployment calls)."""
+    from pipelines import deploy
+    from pipelines.registry import SageMakerRegistry
+
+    group = f"airfare-price-{uuid.uuid4().hex[:8]}"
+    pkg = SageMakerRegistry(aws.client("sagemaker")).register(group, f"s3://lake/{group}/model.tar.gz", "img:1",
+                                                              approval_status="Approved")["ModelPackageArn"]
+    calls = []
+
+    class Recorder(md.MonitoringConfig):
+        def create(self, endpoint, package_arn, **clients):
+            calls.append((endpoint, package_arn, clients["sm"].describe_endpoint(EndpointName=endpoint)["EndpointStatus"]))
+            return {"Schedules": ["arn:s"]}
+
+    endpoint = f"airfare-test-{uuid.uuid4().hex[:8]}"
+    cfg = deploy.DeployConfig(endpoint_name=endpoint, role_arn=ROLE, data_capture_uri="s3://lake/capture")
+    result = deploy.deploy(pkg, cfg, monitoring=Recorder(model="price", role_arn=ROLE, output_uri="s3://lake/m"))
+    assert calls == [(endpoint, pkg, "InService")]
+    assert result["Monitoring"] == {"Schedules": ["arn:s"]}
