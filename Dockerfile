@@ -71,6 +71,7 @@ COPY evaluation/ evaluation/
 COPY inference/ inference/
 COPY data_quality/ data_quality/
 COPY seed_infra/ seed_infra/
+COPY monitoring/ monitoring/
 
 # `train` and `serve` must be on PATH (SageMaker's container contract). `train` is a console script
 # of setup.py; `serve` (inference.entry:main) gets a shim only until setup.py declares it. The

@@ -282,12 +282,13 @@ def put_alarms(cloudwatch, cfg: DeployConfig) -> list[str]:
 
 
 def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait: bool = True,
-           now: dt.datetime | None = None, cloudwatch=None, on_approval: bool = False) -> dict:
+           now: dt.datetime | None = None, cloudwatch=None, on_approval: bool = False, monitoring=None) -> dict:
     """Deploy ``package_arn`` to ``cfg.endpoint_name``; returns what was created and done.
 
     ``on_approval``: called for an EventBridge approval event; does nothing when the endpoint
-    already serves this package or a newer version of its group.
-    """
+    already serves this package or a newer version of its group. ``monitoring`` (a
+    ``pipelines.monitoring_deploy.MonitoringConfig``) also creates the Model Monitor job
+    definitions, hourly schedules and alarms on the endpoint."""
     cfg.check()
     if sm is None or autoscaling is None or cloudwatch is None:
         from core import aws
@@ -329,7 +330,7 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
         MaxCapacity=cfg.max_instances,
     )
     policy = autoscaling.put_scaling_policy(**scaling_policy_request(cfg))
-    return {
+    result = {
         "EndpointName": cfg.endpoint_name,
         "Action": action,
         "ModelName": name,
@@ -341,6 +342,9 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
                     "PolicyArn": policy.get("PolicyARN")},
         "DeregisteredForInstanceTypeChange": deregistered,
     }
+    if monitoring is not None:  # a pipelines.monitoring_deploy.MonitoringConfig (not imported: it imports this module)
+        result["Monitoring"] = monitoring.create(cfg.endpoint_name, package_arn, sm=sm)
+    return result
 
 
 def _deregister(autoscaling, endpoint_name: str) -> bool:

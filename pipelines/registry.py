@@ -69,8 +69,12 @@ class LocalRegistry:
         metrics: dict | None = None,
         source: dict | None = None,
         description: str | None = None,
+        files: dict[str, Path] | None = None,
     ) -> dict:
         """Register a new version of ``group``: copy the artifact in and write ``package.json``.
+
+        ``files`` (relative name -> file) are copied into the version folder beside the artifact:
+        the drift-check baselines (``baselines/data-statistics.json``, ...) that monitoring reads.
 
         ``metrics`` is the evaluation report (or any JSON-able dict) kept with the package;
         ``source`` records lineage (pipeline execution, step, original artifact URI).
@@ -88,6 +92,12 @@ class LocalRegistry:
             shutil.copytree(model_data_path, target)
         else:
             shutil.copy2(model_data_path, target)
+        for rel, src in (files or {}).items():
+            dest = version_dir / rel
+            if dest.resolve().parent != version_dir.resolve() and version_dir.resolve() not in dest.resolve().parents:
+                raise RegistryError(f"file {rel!r} would land outside the package folder")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
         record = {
             "ModelPackageGroupName": group,
             "ModelPackageVersion": version,
