@@ -30,6 +30,7 @@ import json
 from dataclasses import dataclass
 
 from pipelines import sdk
+from processing.sampling import DEFAULT_SAMPLE_ROWS
 
 MODELS = ("price", "demand", "anomaly")
 MODEL_PACKAGE_GROUPS = {m: f"airfare-{m}" for m in MODELS}
@@ -131,6 +132,13 @@ def get_pipeline(
     end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
     validation_days = sdk.ParameterInteger("ValidationDays", default_value=7)  # the last days before test
     test_days = sdk.ParameterInteger("TestDays", default_value=7)  # the last days of the window
+    # Offers kept per split (a deterministic hash sample, processing.sampling; 0 = every offer):
+    # what bounds the memory of every step after Preprocess. Defaults: docs/scale.md (learning curve).
+    sample_rows = {
+        "train": sdk.ParameterInteger("TrainSampleRows", default_value=DEFAULT_SAMPLE_ROWS["train"]),
+        "validation": sdk.ParameterInteger("ValidationSampleRows", default_value=DEFAULT_SAMPLE_ROWS["validation"]),
+        "test": sdk.ParameterInteger("TestSampleRows", default_value=DEFAULT_SAMPLE_ROWS["test"]),
+    }
     image = sdk.ParameterString("ImageUri", default_value=image_uri)
     processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
     processing_instance_count = sdk.ParameterInteger("ProcessingInstanceCount", default_value=1)
@@ -143,7 +151,7 @@ def get_pipeline(
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
-        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, image,
+        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), image,
         processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
@@ -196,7 +204,9 @@ def get_pipeline(
                        "--start-date", start_date, "--end-date", end_date,
                        # ContainerArguments are strings: Join turns the Integer parameters into text.
                        "--validation-days", sdk.Join(on="", values=[validation_days]),
-                       "--test-days", sdk.Join(on="", values=[test_days])],
+                       "--test-days", sdk.Join(on="", values=[test_days]),
+                       *[a for split, n in sample_rows.items()
+                         for a in (f"--{split}-sample-rows", sdk.Join(on="", values=[n]))]],
         ),
     )  # fmt: skip
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from processing import contract
 from processing.features import DEMAND_FEATURES, DEMAND_LEAKY, build_demand_table
-from processing.preprocess import main, read_curated, split_dates, to_contract_table
+from processing.preprocess import iter_day, list_days, main, split_dates, to_contract_table
 
 
 def test_split_is_by_time_without_overlap(splits):
@@ -49,18 +50,21 @@ def _write_partitioned(offers: pd.DataFrame, root):
 def test_partition_filter_on_local_folder(world, tmp_path):
     offers = world[0]
     _write_partitioned(offers[offers["dt"] <= "2026-03-10"], tmp_path / "offers")
-    got = read_curated(str(tmp_path / "offers"), "2026-03-03", "2026-03-05")
-    assert sorted(got["dt"].unique()) == ["2026-03-03", "2026-03-04", "2026-03-05"]
-    assert list(got.columns) == contract.CURATED_COLUMNS
-    assert len(got) == int(offers["dt"].between("2026-03-03", "2026-03-05").sum())
-    everything = read_curated(str(tmp_path / "offers"), "", "")
-    assert everything["dt"].nunique() == 10
+    root = str(tmp_path / "offers")
+    assert list_days(root, "2026-03-03", "2026-03-05") == ["2026-03-03", "2026-03-04", "2026-03-05"]
+    tables = list(iter_day(root, "2026-03-04", batch_rows=7))
+    assert len(tables) > 1 and max(t.num_rows for t in tables) <= 7  # streamed in batches
+    got = pa.concat_tables(tables)
+    assert got.schema.equals(contract.CURATED_OFFER_SCHEMA, check_metadata=False)
+    assert set(got.column("dt").to_pylist()) == {"2026-03-04"}
+    assert got.num_rows == int((offers["dt"] == "2026-03-04").sum())
+    assert len(list_days(root, "", "")) == 10
     with pytest.raises(ValueError, match="no curated offers"):
-        read_curated(str(tmp_path / "offers"), "2027-01-01", "2027-01-02")
+        list_days(root, "2027-01-01", "2027-01-02")
     with pytest.raises(ValueError, match="after"):
-        read_curated(str(tmp_path / "offers"), "2026-03-05", "2026-03-01")
+        list_days(root, "2026-03-05", "2026-03-01")
     with pytest.raises(FileNotFoundError):
-        read_curated(str(tmp_path / "missing"))
+        list_days(str(tmp_path / "missing"))
 
 
 def test_demand_table_has_no_leakage_and_correct_labels(world):

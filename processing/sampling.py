@@ -1,0 +1,87 @@
+"""Deterministic, bounded samples of a stream of offers: bottom-k on a seeded hash of ``offer_id``.
+
+Why this sampler:
+- **bounded**: it never holds more than ``2 k`` rows, whatever the length of the stream;
+- **deterministic and order-free**: the kept rows are the ``k`` with the smallest hash, so the same
+  data gives the same sample whatever the batch sizes, file order or number of shards (the union of
+  shard samples, cut again to ``k``, is the sample of the whole);
+- **proportional**: the hash is independent of day and route, so every day and every route of a
+  split contributes in proportion to its volume (a uniform sample without replacement). The sample
+  is self-weighting: metrics on it estimate the metrics on the whole split, and the per-day row
+  counts keep their shape, so data-quality checks on partition sizes still see a short day;
+- **replays stay visible**: an offer delivered twice has the same id, hence the same hash, so it is
+  either sampled in both places or in neither (data quality's duplicate checks keep working).
+
+Preprocess samples each split separately (a day belongs to exactly one split), so no sampled row
+can cross the time split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+HASH_COLUMN = "offer_id"
+# Offers kept per split by Preprocess (pipeline parameters TrainSampleRows, ValidationSampleRows,
+# TestSampleRows; 0 = every offer). Chosen from the learning curve: docs/scale.md.
+DEFAULT_SAMPLE_ROWS = {"train": 400_000, "validation": 150_000, "test": 150_000}
+
+
+def row_hashes(ids: pa.Array | pa.ChunkedArray | pd.Series | np.ndarray, seed: int) -> np.ndarray:
+    """A uint64 per id, fixed for a given ``seed`` (pandas' SipHash with a key derived from the seed)."""
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        ids = ids.to_numpy(zero_copy_only=False)
+    values = np.asarray(ids, dtype=object)
+    key = f"{int(seed) & 0xFFFFFFFF:016d}"[-16:]  # hash_array needs a 16-character key
+    return pd.util.hash_array(values, hash_key=key, categorize=False).astype(np.uint64)
+
+
+class BottomK:
+    """The ``k`` rows with the smallest hash among every table added (``k <= 0``: keep every row)."""
+
+    def __init__(self, k: int, seed: int):
+        self.k = int(k)
+        self.seed = int(seed)
+        self.seen = 0
+        self._tables: list[pa.Table] = []
+        self._hashes: list[np.ndarray] = []
+        self._held = 0
+        self._threshold: np.uint64 | None = None  # rows at or above it can never enter the sample
+
+    def add(self, table: pa.Table) -> None:
+        self.seen += table.num_rows
+        if table.num_rows == 0:
+            return
+        h = row_hashes(table.column(HASH_COLUMN), self.seed)
+        if self.k > 0 and self._threshold is not None:
+            keep = h < self._threshold
+            if not keep.all():
+                idx = np.flatnonzero(keep)
+                table, h = table.take(pa.array(idx)), h[idx]
+        if table.num_rows == 0:
+            return
+        self._tables.append(table)
+        self._hashes.append(h)
+        self._held += table.num_rows
+        if self.k > 0 and self._held > 2 * self.k:
+            self._compact()
+
+    def _compact(self) -> None:
+        if not self._tables:
+            return
+        table = pa.concat_tables(self._tables, promote_options="none")
+        h = np.concatenate(self._hashes)
+        if self.k > 0 and len(h) > self.k:
+            idx = np.argpartition(h, self.k - 1)[: self.k]
+            table, h = table.take(pa.array(idx)), h[idx]
+            self._threshold = h.max()
+        self._tables, self._hashes, self._held = [table], [h], table.num_rows
+
+    def result(self) -> pa.Table | None:
+        """The sample, ordered by hash (a fixed order: the same rows in the same order every run)."""
+        self._compact()
+        if not self._tables:
+            return None
+        table, h = self._tables[0], self._hashes[0]
+        return table.take(pa.array(np.argsort(h, kind="stable")))
