@@ -94,6 +94,10 @@ def test_parameters_and_defaults(defn):
     assert params["ProcessingInstanceCount"] == ("Integer", 1)
     assert params["TrainingInstanceCount"] == ("Integer", 1)
     assert params["ValidationDays"] == ("Integer", 7) and params["TestDays"] == ("Integer", 7)
+    from processing.sampling import DEFAULT_SAMPLE_ROWS
+
+    for split, name in (("train", "TrainSampleRows"), ("validation", "ValidationSampleRows"), ("test", "TestSampleRows")):
+        assert params[name] == ("Integer", DEFAULT_SAMPLE_ROWS[split])
 
 
 def test_dag_edges(defn):
@@ -120,12 +124,15 @@ def test_processing_contract(defn):
     pre = steps["Preprocess"]["Arguments"]
     assert pre["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.preprocess"]
     args = pre["AppSpecification"]["ContainerArguments"]
-    assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date", "--validation-days", "--test-days"]
+    assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date", "--validation-days", "--test-days",
+                          "--train-sample-rows", "--validation-sample-rows", "--test-sample-rows"]
     assert [a["Get"] for a in args[1:8:2]] == [
         "Parameters.CuratedDataUri", "Parameters.OutcomesDataUri", "Parameters.StartDate", "Parameters.EndDate"
     ]  # fmt: skip
     assert args[9] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.ValidationDays"}]}}
     assert args[11] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.TestDays"}]}}
+    for i, name in zip((13, 15, 17), ("TrainSampleRows", "ValidationSampleRows", "TestSampleRows")):
+        assert args[i] == {"Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{name}"}]}}
     outs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in pre["ProcessingOutputConfig"]["Outputs"]}
     assert outs == {s: f"/opt/ml/processing/output/{s}" for s in ("train", "validation", "test")}
     assert pre["AppSpecification"]["ImageUri"] == {"Get": "Parameters.ImageUri"}
