@@ -1,6 +1,6 @@
 """The airfare SageMaker pipeline: one function that reads top to bottom like the DAG.
 
-    Preprocess -> DataQuality -> CheckDataQuality --else--> FailDataQuality
+    Preprocess (n instances) -> MergeSplits -> DataQuality -> CheckDataQuality --else--> FailDataQuality
                                         |if
               +-------------------------+-------------------------+
          TrainPrice                TrainDemand               TrainAnomaly
@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass
 
 from pipelines import sdk
-from processing.sampling import DEFAULT_SAMPLE_ROWS
+from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS
 
 MODELS = ("price", "demand", "anomaly")
 MODEL_PACKAGE_GROUPS = {m: f"airfare-{m}" for m in MODELS}
@@ -139,8 +139,12 @@ def get_pipeline(
         "validation": sdk.ParameterInteger("ValidationSampleRows", default_value=DEFAULT_SAMPLE_ROWS["validation"]),
         "test": sdk.ParameterInteger("TestSampleRows", default_value=DEFAULT_SAMPLE_ROWS["test"]),
     }
+    # Flights whose whole snapshot history makes the demand table (0 = every flight).
+    sample_flights = sdk.ParameterInteger("SampleFlights", default_value=DEFAULT_SAMPLE_FLIGHTS)
     image = sdk.ParameterString("ImageUri", default_value=image_uri)
     processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    # Instances of the Preprocess map (each streams every n-th day of the window); the steps after it
+    # work on bounded samples and run on one instance (docs/scale.md).
     processing_instance_count = sdk.ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_instance_type = sdk.ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     training_instance_count = sdk.ParameterInteger("TrainingInstanceCount", default_value=1)
@@ -151,7 +155,7 @@ def get_pipeline(
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
-        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), image,
+        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
         processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
@@ -166,12 +170,12 @@ def get_pipeline(
     if subnets or security_group_ids:
         network = sdk.NetworkConfig(subnets=subnets, security_group_ids=security_group_ids)
 
-    def processor(module: str) -> sdk.Processor:
+    def processor(module: str, instance_count=1) -> sdk.Processor:
         return sdk.Processor(
             role=role,
             image_uri=image,
             instance_type=processing_instance_type,
-            instance_count=processing_instance_count,
+            instance_count=instance_count,
             entrypoint=["python", "-m", module],
             max_runtime_in_seconds=processing_max_runtime_in_seconds,
             volume_kms_key=volume_kms_key,
@@ -195,23 +199,33 @@ def get_pipeline(
             s3_output=sdk.ProcessingS3Output(s3_uri=s3_out(step, name), local_path=local, s3_upload_mode="EndOfJob"),
         )
 
-    # ---- Preprocess: curated offers + outcomes -> time-split train/validation/test ---------------
+    # ---- Preprocess (map, n instances): each streams its days -> offer samples + flight snapshots --
+    sampling_args = [*[a for split, n in sample_rows.items() for a in (f"--{split}-sample-rows", sdk.Join(on="", values=[n]))],
+                     "--sample-flights", sdk.Join(on="", values=[sample_flights])]
     preprocess = sdk.ProcessingStep(
         name="Preprocess",
-        step_args=processor("processing.preprocess").run(
-            outputs=[s3_output("Preprocess", s, f"{PROCESSING}/output/{s}") for s in SPLITS],
-            arguments=["--curated-uri", curated_uri, "--outcomes-uri", outcomes_uri,
-                       "--start-date", start_date, "--end-date", end_date,
+        step_args=processor("processing.preprocess", processing_instance_count).run(
+            outputs=[s3_output("Preprocess", "shards", f"{PROCESSING}/output/shards")],
+            arguments=["--curated-uri", curated_uri, "--start-date", start_date, "--end-date", end_date,
                        # ContainerArguments are strings: Join turns the Integer parameters into text.
                        "--validation-days", sdk.Join(on="", values=[validation_days]),
-                       "--test-days", sdk.Join(on="", values=[test_days]),
-                       *[a for split, n in sample_rows.items()
-                         for a in (f"--{split}-sample-rows", sdk.Join(on="", values=[n]))]],
+                       "--test-days", sdk.Join(on="", values=[test_days]), *sampling_args],
         ),
     )  # fmt: skip
 
+    # ---- MergeSplits (reduce, one instance): shards + outcomes -> train/validation/test ----------
+    merge = sdk.ProcessingStep(
+        name="MergeSplits",
+        step_args=processor("processing.merge_splits").run(
+            inputs=[s3_input("shards", preprocess.properties.ProcessingOutputConfig.Outputs["shards"].S3Output.S3Uri,
+                             f"{PROCESSING}/input/shards")],
+            outputs=[s3_output("MergeSplits", s, f"{PROCESSING}/output/{s}") for s in SPLITS],
+            arguments=["--outcomes-uri", outcomes_uri, *sampling_args],
+        ),
+    )
+
     def split_uri(split: str):
-        return preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
+        return merge.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
 
     # ---- DataQuality: Great Expectations on the splits; blocking failures stop the run ---------
     dq_report = sdk.PropertyFile(name="DataQualityReport", output_name="dq", path="dq_result.json")
@@ -352,7 +366,7 @@ def get_pipeline(
     return sdk.Pipeline(
         name=pipeline_name,
         parameters=parameters,
-        steps=[preprocess, data_quality, check_data_quality, *evaluate_steps.values(), *check_steps],
+        steps=[preprocess, merge, data_quality, check_data_quality, *evaluate_steps.values(), *check_steps],
         sagemaker_session=session,
         pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry
     )

@@ -294,16 +294,33 @@ def build_demand_table(offers: pd.DataFrame, outcomes: pd.DataFrame | None = Non
     return demand_table_from_snapshots(demand_snapshots(offers), outcomes)
 
 
-def demand_table_from_snapshots(t: pd.DataFrame, outcomes: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+def route_date_days(offers_or_snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Searches per (route, departure date, search day): the series the route-date volume features sum.
+
+    From offers or snapshots of any subset of days (a ``max`` per key, so partial results combine
+    with another ``max``). Built from every offer, it keeps those features exact when the demand
+    table itself holds only a sample of flights.
+    """
+    df = offers_or_snapshots
+    if "search_date" not in df.columns:
+        df = df.assign(search_date=search_date_of(df).to_numpy())
+    df = df.assign(departure_date=pd.to_datetime(df["departure_date"]).astype("datetime64[ns]"),
+                   route=df["route"].astype(str))
+    return (df.groupby(["route", "departure_date", "search_date"], observed=True)["route_date_searches_day"]
+            .max().reset_index())
+
+
+def demand_table_from_snapshots(t: pd.DataFrame, outcomes: pd.DataFrame | None = None,
+                                route_dates: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Stage 2 of :func:`build_demand_table`: the cross-day features (volume so far, trend) and labels.
 
     Takes :func:`demand_snapshots` of every search date of the window (one row per flight and
-    day: far fewer rows than offers).
+    day: far fewer rows than offers), or of a sample of flights together with ``route_dates``
+    (:func:`route_date_days` of every offer).
     """
     t = t.reset_index(drop=True)
     # Route-date search volume so far and its trend (one value per route, departure date, search day).
-    rd = (t.groupby(["route", "departure_date", "search_date"], observed=True)["route_date_searches_day"]
-          .max().reset_index())
+    rd = route_date_days(t) if route_dates is None else route_dates
     rd = rd.sort_values(["route", "departure_date", "search_date"])
     rd["route_date_searches_cum"] = rd.groupby(["route", "departure_date"], observed=True)["route_date_searches_day"].cumsum()
     rd["route_date_searches_7d"] = _rolling_sum(rd, ["route", "departure_date"], "route_date_searches_day", "7D")

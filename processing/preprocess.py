@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -28,8 +29,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from processing import contract, sm_paths
-from processing.features import DEMAND_SOURCE_COLUMNS, demand_snapshots, demand_table_from_snapshots, search_date_of
-from processing.sampling import DEFAULT_SAMPLE_ROWS, BottomK
+from processing.features import (DEMAND_SOURCE_COLUMNS, demand_snapshots, demand_table_from_snapshots, route_date_days,
+                                 search_date_of)
+from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS, BottomK, KeySample
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_VALIDATION_DAYS = 7
@@ -163,58 +165,114 @@ def _table_to_frame(table: pa.Table) -> pd.DataFrame:
     return df
 
 
-def preprocess_stream(
+@dataclass
+class Shard:
+    """What one pass over some days leaves: per-split offer samples, the sampled flights' snapshots, counts."""
+
+    samples: dict[str, pa.Table | None]
+    offers_seen: dict[str, int]
+    snapshots: pd.DataFrame | None
+    day_rows: dict[str, int]
+    route_dates: pd.DataFrame | None = None  # route_date_days of every offer (flight sampling keeps it exact)
+
+
+def _sample_sizes(sample_rows: dict[str, int] | None, sample_flights: int) -> dict[str, int]:
+    sizes = {s: int((sample_rows or {}).get(s) or 0) for s in SPLITS}
+    if any(v < 0 for v in sizes.values()):
+        raise ValueError(f"sample sizes must be >= 0 (0 = every row): {sizes}")
+    if sample_flights < 0:
+        raise ValueError(f"sample_flights must be >= 0 (0 = every flight): {sample_flights}")
+    return sizes
+
+
+def map_days(
     days: list[str],
+    day_split: dict[str, str],
     batches: Callable[[str], Iterable[pa.Table]],
-    outcomes: pd.DataFrame,
-    validation_days: int = DEFAULT_VALIDATION_DAYS,
-    test_days: int = DEFAULT_TEST_DAYS,
     sample_rows: dict[str, int] | None = None,
     seed: int = DEFAULT_SAMPLE_SEED,
-) -> tuple[dict[str, dict[str, pd.DataFrame]], dict]:
-    """Split a stream of days into train/validation/test; return ``{split: {"offers", "flights"}}`` and a summary.
+    sample_flights: int = 0,
+) -> Shard:
+    """One streaming pass over ``days`` (a shard of the window, or all of it).
 
-    ``batches(day)`` yields that day's offers (contract schema). Offers are sampled per split
-    (``sample_rows[split]`` rows, 0 or absent = all); the demand table is built from every offer.
-    Memory: one day's demand columns, the samples, and the per-(flight, day) snapshots.
+    ``batches(day)`` yields that day's offers (contract schema). Each batch feeds its split's
+    offer sample and, filtered to the flights that may be sampled, the day's demand snapshots.
+    Memory: the samples and the sampled flights' snapshots, plus one day of sampled flights' rows.
     """
-    if not days:
-        raise ValueError("no days to preprocess")
-    bounds = split_dates(pd.Series(pd.to_datetime(days)), validation_days, test_days)
-    sample_rows = {s: int((sample_rows or {}).get(s) or 0) for s in SPLITS}
-    if any(v < 0 for v in sample_rows.values()):
-        raise ValueError(f"sample sizes must be >= 0 (0 = every row): {sample_rows}")
-    samplers = {s: BottomK(sample_rows[s], seed) for s in SPLITS}
-    day_split = dict(zip(days, assign_split(pd.Series(pd.to_datetime(days)), bounds)))
+    sizes = _sample_sizes(sample_rows, sample_flights)
+    samplers = {s: BottomK(sizes[s], seed) for s in SPLITS}
+    flight_sample = KeySample(sample_flights, seed, key="flight_key")
     day_rows: dict[str, int] = {}
-    snapshots = []
+    route_days = []
     demand_columns = None
     for day in days:
         split = day_split[day]
-        parts = []
+        parts, rd_parts = [], []
         rows = 0
         for table in batches(day):
             rows += table.num_rows
             samplers[split].add(table)
             if demand_columns is None:
                 demand_columns = [c for c in DEMAND_SOURCE_COLUMNS if c in table.column_names]
-            parts.append(table.select(demand_columns))
+            if sample_flights > 0:  # the route-date volume series from every offer, not only the sampled flights'
+                rd_parts.append(table.group_by(["route", "departure_date"])
+                                .aggregate([("route_date_searches_day", "max")])
+                                .rename_columns(["route", "departure_date", "route_date_searches_day"]))
+            parts.append(flight_sample.keep(table.select(demand_columns)))
         day_rows[day] = rows
         if rows:
-            snapshots.append(demand_snapshots(_table_to_frame(pa.concat_tables(parts))))
-        del parts
-    if not snapshots:
-        raise ValueError(f"no curated offers for dt in [{days[0]}, {days[-1]}]")
-    flights, demand_stats = demand_table_from_snapshots(pd.concat(snapshots, ignore_index=True), outcomes)
-    del snapshots
+            flight_sample.add(demand_snapshots(_table_to_frame(pa.concat_tables(parts))))
+        if rd_parts:
+            rd = pa.concat_tables(rd_parts).to_pandas()
+            route_days.append(route_date_days(rd.assign(search_date=pd.Timestamp(day))))
+        del parts, rd_parts
+    route_dates = pd.concat(route_days, ignore_index=True) if route_days else None
+    return Shard({s: samplers[s].result() for s in SPLITS}, {s: samplers[s].seen for s in SPLITS},
+                 flight_sample.result(), day_rows, route_dates)
+
+
+def reduce_shards(
+    shards: list[Shard],
+    bounds: dict[str, tuple[dt.date, dt.date]],
+    outcomes: pd.DataFrame,
+    sample_rows: dict[str, int] | None = None,
+    seed: int = DEFAULT_SAMPLE_SEED,
+    sample_flights: int = 0,
+) -> tuple[dict[str, dict[str, pd.DataFrame]], dict]:
+    """Merge shards into the splits: ``{split: {"offers", "flights"}}`` and a summary.
+
+    Exact whatever the sharding: the union of bottom-k samples cut to ``k`` is the bottom-k of
+    the whole, a flight of the global sample is in every shard's sample, and each snapshot lies
+    within one day (so within one shard). The cross-day demand features are computed here.
+    """
+    sizes = _sample_sizes(sample_rows, sample_flights)
+    snaps = [s.snapshots for s in shards if s.snapshots is not None and len(s.snapshots)]
+    if not snaps:
+        days = sorted(d for s in shards for d in s.day_rows)
+        raise ValueError(f"no curated offers for dt in [{days[0] if days else '-'}, {days[-1] if days else '-'}]")
+    flight_sample = KeySample(sample_flights, seed, key="flight_key")
+    for frame in snaps:
+        flight_sample.keep(pa.table({"flight_key": pa.array(pd.unique(frame["flight_key"]), pa.string())}))
+    for frame in snaps:
+        flight_sample.add(frame)
+    rds = [s.route_dates for s in shards if s.route_dates is not None]
+    route_dates = route_date_days(pd.concat(rds, ignore_index=True)) if sample_flights > 0 and rds else None
+    flights, demand_stats = demand_table_from_snapshots(flight_sample.result(), outcomes, route_dates)
     flight_split = assign_split(flights["search_date"], bounds)
 
     out: dict[str, dict[str, pd.DataFrame]] = {}
-    summary: dict = {"demand_table": demand_stats, "splits": {},
+    summary: dict = {"demand_table": demand_stats, "splits": {}, "shards": len(shards),
                      "sampling": {"method": "bottom-k on a seeded hash of offer_id per split (processing.sampling)",
-                                  "seed": int(seed), "sample_rows": sample_rows}}
+                                  "seed": int(seed), "sample_rows": sizes, "sample_flights": int(sample_flights),
+                                  "flights_method": "every snapshot of the sample_flights flights with the smallest "
+                                                    "seeded hash of flight_key (0 = all)"}}
     for name in SPLITS:
-        sample = samplers[name].result()
+        sampler = BottomK(sizes[name], seed)
+        for shard in shards:
+            if shard.samples.get(name) is not None:
+                sampler.add(shard.samples[name])
+        seen = sum(shard.offers_seen.get(name, 0) for shard in shards)
+        sample = sampler.result()
         if sample is None:
             o = pd.DataFrame({c: pd.Series(dtype=object) for c in contract.CURATED_COLUMNS})
         else:
@@ -226,13 +284,44 @@ def preprocess_stream(
             "start_date": lo.isoformat(),
             "end_date": hi.isoformat(),
             "offers": int(len(o)),
-            "offers_available": int(samplers[name].seen),
-            "sampled": bool(len(o) < samplers[name].seen),
+            "offers_available": int(seen),
+            "sampled": bool(len(o) < seen),
             "flights": int(len(f)),
             "demand_classes": {k: int(v) for k, v in f[contract.DEMAND_TARGET].value_counts().items()},
         }
-    summary["day_rows"] = day_rows
+    summary["day_rows"] = dict(sorted((d, n) for s in shards for d, n in s.day_rows.items()))
     return out, summary
+
+
+def day_splits(days: list[str], validation_days: int, test_days: int) -> tuple[dict[str, tuple[dt.date, dt.date]], dict[str, str]]:
+    """The split boundaries of a window of ``days`` and the split of each day."""
+    if not days:
+        raise ValueError("no days to preprocess")
+    dates = pd.Series(pd.to_datetime(days))
+    bounds = split_dates(dates, validation_days, test_days)
+    return bounds, dict(zip(days, assign_split(dates, bounds)))
+
+
+def preprocess_stream(
+    days: list[str],
+    batches: Callable[[str], Iterable[pa.Table]],
+    outcomes: pd.DataFrame,
+    validation_days: int = DEFAULT_VALIDATION_DAYS,
+    test_days: int = DEFAULT_TEST_DAYS,
+    sample_rows: dict[str, int] | None = None,
+    seed: int = DEFAULT_SAMPLE_SEED,
+    sample_flights: int = 0,
+    shards: int = 1,
+) -> tuple[dict[str, dict[str, pd.DataFrame]], dict]:
+    """Split a stream of days into train/validation/test: :func:`map_days` over ``shards`` interleaved
+    shards of the days (as that many processing instances would), then :func:`reduce_shards`.
+
+    Offers are sampled per split (``sample_rows[split]`` rows, 0 or absent = all); the demand
+    table keeps the whole history of ``sample_flights`` flights (0 = every flight).
+    """
+    bounds, day_split = day_splits(days, validation_days, test_days)
+    parts = [map_days(days[i::shards], day_split, batches, sample_rows, seed, sample_flights) for i in range(shards)]
+    return reduce_shards(parts, bounds, outcomes, sample_rows, seed, sample_flights)
 
 
 def preprocess(
@@ -242,13 +331,14 @@ def preprocess(
     test_days: int = DEFAULT_TEST_DAYS,
     sample_rows: dict[str, int] | None = None,
     seed: int = DEFAULT_SAMPLE_SEED,
+    sample_flights: int = 0,
 ) -> tuple[dict[str, dict[str, pd.DataFrame]], dict]:
     """:func:`preprocess_stream` over an in-memory DataFrame of offers (one batch per day); no sampling by default."""
     df = offers.copy()
     df[contract.PARTITION_COLUMN] = search_date_of(df).dt.strftime("%Y-%m-%d").to_numpy()
     by_day = {str(d): g for d, g in df.groupby(contract.PARTITION_COLUMN, sort=True)}
     return preprocess_stream(sorted(by_day), lambda d: [to_contract_table(by_day[d])], outcomes,
-                             validation_days, test_days, sample_rows, seed)
+                             validation_days, test_days, sample_rows, seed, sample_flights)
 
 
 def write_splits(splits: dict[str, dict[str, pd.DataFrame]], summary: dict, out_root: Path) -> None:
@@ -265,43 +355,114 @@ def write_splits(splits: dict[str, dict[str, pd.DataFrame]], summary: dict, out_
         (out_root / name / "split_summary.json").write_text(text)
 
 
+SHARDS_DIR = "shards"
+
+
+def this_host() -> tuple[int, int, str]:
+    """(index, count, name) of this processing instance, from SageMaker's ``/opt/ml/config/resourceconfig.json``.
+
+    A single instance (or no such file, as in a plain local run) is ``(0, 1, "algo-1")``.
+    """
+    path = sm_paths.opt_ml("config", "resourceconfig.json")
+    if not path.is_file():
+        return 0, 1, "algo-1"
+    cfg = json.loads(path.read_text())
+    hosts = sorted(cfg.get("hosts") or [cfg.get("current_host", "algo-1")])
+    current = cfg.get("current_host", hosts[0])
+    if current not in hosts:
+        raise ValueError(f"{path}: current_host {current!r} is not among hosts {hosts}")
+    return hosts.index(current), len(hosts), current
+
+
+def write_shard(shard: Shard, meta: dict, out_dir: Path) -> None:
+    """``<out_dir>/{train,validation,test}_offers.parquet``, ``snapshots.parquet`` and ``shard.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, table in shard.samples.items():
+        if table is not None:
+            pq.write_table(table, out_dir / f"{split}_offers.parquet")
+    if shard.snapshots is not None:
+        shard.snapshots.to_parquet(out_dir / "snapshots.parquet", index=False)
+    if shard.route_dates is not None:
+        shard.route_dates.to_parquet(out_dir / "route_dates.parquet", index=False)
+    (out_dir / "shard.json").write_text(json.dumps({**meta, "offers_seen": shard.offers_seen, "day_rows": shard.day_rows},
+                                                   indent=2, default=str))
+
+
+def read_shards(root: Path) -> tuple[list[Shard], dict]:
+    """Every shard written by :func:`write_shard` under ``root`` (any depth); returns them and the first one's meta."""
+    metas = sorted(Path(root).rglob("shard.json"))
+    if not metas:
+        raise FileNotFoundError(f"no Preprocess shards (shard.json) under {root}")
+    shards, first = [], None
+    for m in metas:
+        meta = json.loads(m.read_text())
+        first = first or meta
+        if meta.get("days") != first.get("days") or meta.get("hosts") != first.get("hosts"):
+            raise ValueError(f"shards of different runs under {root}: {m.parent} disagrees on its days or hosts")
+        samples = {s: pq.read_table(m.parent / f"{s}_offers.parquet") if (m.parent / f"{s}_offers.parquet").exists() else None
+                   for s in SPLITS}
+        snaps = pd.read_parquet(m.parent / "snapshots.parquet") if (m.parent / "snapshots.parquet").exists() else None
+        rd = pd.read_parquet(m.parent / "route_dates.parquet") if (m.parent / "route_dates.parquet").exists() else None
+        shards.append(Shard(samples, meta["offers_seen"], snaps, meta["day_rows"], rd))
+    if len(shards) != first.get("hosts"):
+        raise ValueError(f"{len(shards)} shard(s) under {root}, but Preprocess ran on {first.get('hosts')} instance(s)")
+    return shards, first
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The map: this instance's share of the days (``days[i::n]`` on instance ``i`` of ``n``) -> one shard.
+
+    processing.merge_splits is the reduce (one instance) that writes the splits.
+    """
     p = argparse.ArgumentParser(prog="processing.preprocess", description=__doc__.splitlines()[0])
     p.add_argument("--curated-uri", required=True)
-    p.add_argument("--outcomes-uri", required=True)
     p.add_argument("--start-date", default="")
     p.add_argument("--end-date", default="")
     p.add_argument("--validation-days", type=int, default=DEFAULT_VALIDATION_DAYS)
     p.add_argument("--test-days", type=int, default=DEFAULT_TEST_DAYS)
+    add_sampling_arguments(p)
+    p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="rows per streamed batch")
+    p.add_argument("--output-dir", default=None, help="default: /opt/ml/processing/output (SM_OPT_ML aware)")
+    a = p.parse_args(argv)
+    check_sampling_arguments(p, a)
+    if a.batch_rows < 1:
+        p.error("--batch-rows must be >= 1")
+
+    index, count, host = this_host()
+    days = list_days(a.curated_uri, a.start_date, a.end_date)
+    bounds, day_split = day_splits(days, a.validation_days, a.test_days)
+    mine = days[index::count]
+    shard = map_days(mine, day_split, lambda d: iter_day(a.curated_uri, d, a.batch_rows), sampling_sizes(a),
+                     a.sample_seed, a.sample_flights)
+    out_root = Path(a.output_dir) if a.output_dir else sm_paths.processing_dir("output")
+    meta = {"host": host, "hosts": count, "days": days, "my_days": mine,
+            "bounds": {k: [lo.isoformat(), hi.isoformat()] for k, (lo, hi) in bounds.items()},
+            "inputs": {"curated_uri": a.curated_uri, "start_date": a.start_date, "end_date": a.end_date}}
+    write_shard(shard, meta, out_root / SHARDS_DIR / host)
+    print(f"{host} ({index + 1} of {count}): {len(mine)} of {len(days)} days, {sum(shard.day_rows.values()):,} offers; "
+          f"samples {({s: (t.num_rows if t is not None else 0) for s, t in shard.samples.items()})}, "
+          f"{0 if shard.snapshots is None else len(shard.snapshots):,} flight snapshots -> {out_root / SHARDS_DIR / host}")
+    return 0
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-sample-rows", type=int, default=DEFAULT_SAMPLE_ROWS["train"], help="offers kept for train (0 = all)")
     p.add_argument("--validation-sample-rows", type=int, default=DEFAULT_SAMPLE_ROWS["validation"],
                    help="offers kept for validation (0 = all)")
     p.add_argument("--test-sample-rows", type=int, default=DEFAULT_SAMPLE_ROWS["test"], help="offers kept for test (0 = all)")
+    p.add_argument("--sample-flights", type=int, default=DEFAULT_SAMPLE_FLIGHTS,
+                   help="flights whose whole history makes the demand table (0 = all)")
     p.add_argument("--sample-seed", type=int, default=DEFAULT_SAMPLE_SEED, help="seed of the sampling hash")
-    p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="rows per streamed batch")
-    p.add_argument("--output-dir", default=None, help="default: /opt/ml/processing/output (SM_OPT_ML aware)")
-    a = p.parse_args(argv)
-    for flag in ("train_sample_rows", "validation_sample_rows", "test_sample_rows"):
+
+
+def check_sampling_arguments(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    for flag in ("train_sample_rows", "validation_sample_rows", "test_sample_rows", "sample_flights"):
         if getattr(a, flag) < 0:
             p.error(f"--{flag.replace('_', '-')} must be >= 0 (0 = every row)")
-    if a.batch_rows < 1:
-        p.error("--batch-rows must be >= 1")
 
-    days = list_days(a.curated_uri, a.start_date, a.end_date)
-    outcomes = read_outcomes(a.outcomes_uri)
-    sizes = {"train": a.train_sample_rows, "validation": a.validation_sample_rows, "test": a.test_sample_rows}
-    splits, summary = preprocess_stream(days, lambda d: iter_day(a.curated_uri, d, a.batch_rows), outcomes,
-                                        a.validation_days, a.test_days, sizes, a.sample_seed)
-    summary["inputs"] = {"curated_uri": a.curated_uri, "outcomes_uri": a.outcomes_uri,
-                         "start_date": a.start_date, "end_date": a.end_date}
-    out_root = Path(a.output_dir) if a.output_dir else sm_paths.processing_dir("output")
-    write_splits(splits, summary, out_root)
-    for name, s in summary["splits"].items():
-        print(f"{name:>10}: {s['start_date']} .. {s['end_date']}  offers={s['offers']:,} of {s['offers_available']:,}  flights={s['flights']:,}  {s['demand_classes']}")
-    ds_ = summary["demand_table"]
-    print(f"demand table: {ds_['snapshots']:,} snapshots, {ds_.get('dropped_without_outcome', 0):,} dropped "
-          f"without an outcome ({ds_.get('dropped_flights_without_outcome', 0):,} flights); written to {out_root}")
-    return 0
+
+def sampling_sizes(a: argparse.Namespace) -> dict[str, int]:
+    return {"train": a.train_sample_rows, "validation": a.validation_sample_rows, "test": a.test_sample_rows}
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ HASH_COLUMN = "offer_id"
 # Offers kept per split by Preprocess (pipeline parameters TrainSampleRows, ValidationSampleRows,
 # TestSampleRows; 0 = every offer). Chosen from the learning curve: docs/scale.md.
 DEFAULT_SAMPLE_ROWS = {"train": 400_000, "validation": 150_000, "test": 150_000}
+# Flights whose whole snapshot history makes the demand table (pipeline parameter SampleFlights).
+DEFAULT_SAMPLE_FLIGHTS = 0
 
 
 def row_hashes(ids: pa.Array | pa.ChunkedArray | pd.Series | np.ndarray, seed: int) -> np.ndarray:
@@ -85,3 +87,62 @@ class BottomK:
             return None
         table, h = self._tables[0], self._hashes[0]
         return table.take(pa.array(np.argsort(h, kind="stable")))
+
+
+class KeySample:
+    """Every row of the ``k`` keys (e.g. flights) with the smallest hash, over a stream (``k <= 0``: every key).
+
+    Rows are filtered on their key's hash *before* they are aggregated (:meth:`keep`): the
+    threshold is the ``k``-th smallest key hash seen so far, which only falls, so a key of the
+    final sample is never dropped and only the sampled keys' rows (plus a shrinking margin) are
+    ever held. A key is kept whole or not at all, so per-key histories (a flight's snapshots over
+    the days) stay complete and their features exact.
+    """
+
+    def __init__(self, k: int, seed: int, key: str = "flight_key"):
+        self.k = int(k)
+        self.seed = int(seed)
+        self.key = key
+        self._smallest = np.zeros(0, dtype=np.uint64)  # the k smallest distinct key hashes seen
+        self._frames: list[pd.DataFrame] = []
+        self._held = 0
+
+    @property
+    def threshold(self) -> np.uint64 | None:
+        return self._smallest.max() if self.k > 0 and len(self._smallest) >= self.k else None
+
+    def keep(self, table: pa.Table) -> pa.Table:
+        """The rows of ``table`` whose key may still be in the sample (and learn its keys)."""
+        if self.k <= 0 or table.num_rows == 0:
+            return table
+        h = row_hashes(table.column(self.key), self.seed)
+        t = self.threshold
+        fresh = np.unique(h if t is None else h[h <= t])
+        self._smallest = np.union1d(self._smallest, fresh)[: self.k]  # union1d sorts
+        t = self.threshold
+        if t is None:
+            return table
+        keep = h <= t
+        return table if keep.all() else table.take(pa.array(np.flatnonzero(keep)))
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Aggregated rows of sampled keys (keys past the threshold are dropped as it falls)."""
+        if frame.empty:
+            return
+        self._frames.append(frame)
+        self._held += len(frame)
+        if self._held > 4 * max(self.k, 1) and self.k > 0:
+            self._compact()
+
+    def _compact(self) -> None:
+        df = pd.concat(self._frames, ignore_index=True)
+        t = self.threshold
+        if t is not None:
+            df = df[row_hashes(df[self.key], self.seed) <= t].reset_index(drop=True)
+        self._frames, self._held = [df], len(df)
+
+    def result(self) -> pd.DataFrame | None:
+        if not self._frames:
+            return None
+        self._compact()
+        return self._frames[0]

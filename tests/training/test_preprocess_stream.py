@@ -13,7 +13,7 @@ import pytest
 from processing import contract
 from processing.features import build_demand_table
 from processing.preprocess import main, preprocess, preprocess_stream, split_dates, to_contract_table
-from processing.sampling import BottomK, row_hashes
+from processing.sampling import BottomK, KeySample, row_hashes
 
 
 def _stream(offers: pd.DataFrame, batch_rows: int):
@@ -116,25 +116,89 @@ def test_in_memory_preprocess_keeps_every_row_by_default(world):
     assert sum(len(out[s]["offers"]) for s in out) == len(offers)
 
 
-def test_main_samples_with_the_flags_and_rejects_bad_sizes(world, tmp_path, monkeypatch):
-    offers, outcomes, _ = world
-    root = tmp_path / "curated" / "offers"
+def _write_curated(offers, root):
     for day, part in offers.groupby("dt"):
         (root / f"dt={day}").mkdir(parents=True)
         pq.write_table(to_contract_table(part).drop_columns(["dt"]), root / f"dt={day}" / "part-0.parquet")
+
+
+def test_three_instances_give_exactly_the_one_instance_splits(world, tmp_path, monkeypatch):
+    """Preprocess on 3 instances (each its share of the days, told by resourceconfig.json) + MergeSplits
+    == one instance: same samples, same demand table."""
+    from processing import merge_splits
+
+    offers, outcomes, _ = world
+    root = tmp_path / "curated"
+    _write_curated(offers, root)
     (tmp_path / "outcomes").mkdir()
     outcomes.to_parquet(tmp_path / "outcomes" / "flights.parquet")
-    monkeypatch.setenv("SM_OPT_ML", str(tmp_path / "opt_ml"))
-    args = ["--curated-uri", str(root), "--outcomes-uri", str(tmp_path / "outcomes"), "--validation-days", "5",
-            "--test-days", "5", "--train-sample-rows", "500", "--validation-sample-rows", "0", "--test-sample-rows", "40",
-            "--batch-rows", "33"]
-    assert main(args) == 0
-    out = tmp_path / "opt_ml" / "processing" / "output"
-    summary = json.loads((out / "split_summary.json").read_text())
-    assert pq.read_table(out / "train" / "offers.parquet").num_rows == 500
-    assert pq.read_table(out / "test" / "offers.parquet").num_rows == 40
-    val = summary["splits"]["validation"]
-    assert val["offers"] == val["offers_available"] and not val["sampled"]
-    assert pq.read_table(out / "train" / "offers.parquet").schema.equals(contract.CURATED_OFFER_SCHEMA, check_metadata=False)
+    args = ["--curated-uri", str(root), "--validation-days", "5", "--test-days", "5", "--train-sample-rows", "400",
+            "--validation-sample-rows", "0", "--test-sample-rows", "90", "--sample-flights", "30", "--batch-rows", "33"]
+    results = {}
+    for n in (1, 3):
+        shards = tmp_path / f"shards{n}"
+        for i in range(n):
+            opt = tmp_path / f"opt{n}-{i}"
+            (opt / "config").mkdir(parents=True)
+            (opt / "config" / "resourceconfig.json").write_text(json.dumps(
+                {"current_host": f"algo-{i + 1}", "hosts": [f"algo-{j + 1}" for j in range(n)]}))
+            monkeypatch.setenv("SM_OPT_ML", str(opt))
+            assert main([*args, "--output-dir", str(shards)]) == 0
+        metas = sorted(shards.rglob("shard.json"))
+        assert len(metas) == n
+        my_days = [json.loads(m.read_text())["my_days"] for m in metas]
+        assert sorted(d for days in my_days for d in days) == sorted(offers["dt"].unique())  # every day once
+        assert merge_splits.main(["--outcomes-uri", str(tmp_path / "outcomes"), "--input-dir", str(shards),
+                                  "--output-dir", str(tmp_path / f"out{n}"), *args[6:-2]]) == 0
+        results[n] = tmp_path / f"out{n}"
+    for split in ("train", "validation", "test"):
+        for table in ("offers", "flights"):
+            a = pd.read_parquet(results[1] / split / f"{table}.parquet")
+            b = pd.read_parquet(results[3] / split / f"{table}.parquet")
+            pd.testing.assert_frame_equal(a, b)
+    summary = json.loads((results[3] / "split_summary.json").read_text())
+    assert summary["shards"] == 3 and summary["splits"]["train"]["offers"] == 400
+    assert pd.read_parquet(results[3] / "train" / "flights.parquet")["flight_key"].nunique() <= 30
+    # a missing shard is refused rather than silently merged
+    import shutil
+
+    shutil.rmtree(tmp_path / "shards3" / "shards" / "algo-2")
+    with pytest.raises(ValueError, match="2 shard"):
+        merge_splits.main(["--outcomes-uri", str(tmp_path / "outcomes"), "--input-dir", str(tmp_path / "shards3"),
+                           "--output-dir", str(tmp_path / "x")])
+
+
+def test_main_rejects_bad_sizes(world, tmp_path):
     with pytest.raises(SystemExit):
-        main([*args[:6], "--train-sample-rows", "-1"])
+        main(["--curated-uri", str(tmp_path), "--train-sample-rows", "-1"])
+    with pytest.raises(SystemExit):
+        main(["--curated-uri", str(tmp_path), "--sample-flights", "-5"])
+
+
+def test_flight_sample_keeps_whole_histories_with_exact_features(world):
+    """The demand table of a flight sample is exactly the full table's rows of those flights."""
+    offers, outcomes, _ = world
+    days, batches = _stream(offers, batch_rows=40)
+    out, summary = preprocess_stream(days, batches, outcomes, 5, 5, sample_flights=25, seed=3)
+    got = pd.concat([out[s]["flights"] for s in out], ignore_index=True)
+    assert got["flight_key"].nunique() == 25 and summary["sampling"]["sample_flights"] == 25
+    whole, _ = build_demand_table(offers, outcomes)
+    keys = pd.Series(whole["flight_key"].unique())
+    expected_keys = set(keys[np.argsort(row_hashes(keys, 3))[:25]])
+    assert set(got["flight_key"]) == expected_keys
+    key = ["flight_key", "search_date"]
+    want = whole[whole["flight_key"].isin(expected_keys)].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True), want, check_dtype=False)
+
+
+def test_key_sample_never_holds_much_more_than_its_keys():
+    s = KeySample(10, seed=1, key="k")
+    for day in range(30):
+        t = pa.table({"k": [f"f{i}" for i in range(200)], "day": [day] * 200})
+        kept = s.keep(t)
+        assert kept.num_rows <= 200
+        if day:
+            assert kept.num_rows == 10  # the threshold is known after the first batch
+        s.add(kept.to_pandas())
+    res = s.result()
+    assert res["k"].nunique() == 10 and len(res) == 300

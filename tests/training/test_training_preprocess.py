@@ -104,15 +104,23 @@ def test_demand_features_use_only_the_past(world):
 
 
 def test_main_writes_splits_and_summary(world, tmp_path, monkeypatch, capsys):
+    """Preprocess (the map) then MergeSplits (the reduce), as the pipeline runs them."""
+    from processing import merge_splits
+
     offers, outcomes, _ = world
     _write_partitioned(offers, tmp_path / "curated" / "offers")
     (tmp_path / "outcomes").mkdir()
     outcomes.to_parquet(tmp_path / "outcomes" / "flights.parquet")
     monkeypatch.setenv("SM_OPT_ML", str(tmp_path / "opt_ml"))
-    rc = main(["--curated-uri", str(tmp_path / "curated" / "offers"), "--outcomes-uri", str(tmp_path / "outcomes"),
-               "--start-date", "", "--end-date", "", "--validation-days", "5", "--test-days", "5"])
+    rc = main(["--curated-uri", str(tmp_path / "curated" / "offers"), "--start-date", "", "--end-date", "",
+               "--validation-days", "5", "--test-days", "5"])
     assert rc == 0
-    out = tmp_path / "opt_ml" / "processing" / "output"
+    shards = tmp_path / "opt_ml" / "processing" / "output" / "shards"
+    assert (shards / "algo-1" / "shard.json").is_file()
+    rc = merge_splits.main(["--outcomes-uri", str(tmp_path / "outcomes"), "--input-dir", str(shards),
+                            "--output-dir", str(tmp_path / "splits")])
+    assert rc == 0
+    out = tmp_path / "splits"
     summary = json.loads((out / "split_summary.json").read_text())
     total = 0
     for name in ("train", "validation", "test"):
