@@ -14,6 +14,11 @@ faster than the data (the ratio column: time ratio / data ratio <= 1).
 
     .venv/bin/python benchmarks/bench_scale.py                      # 1x, 3x, 10x (the 10x run is heavy)
     .venv/bin/python benchmarks/bench_scale.py --sizes 300,900 --days 21   # a quick look
+    .venv/bin/python benchmarks/bench_scale.py --replicate-from /tmp/airfare-bench-scale/spd1500/lake  # pipeline only
+
+``--replicate-from`` measures the pipeline alone on a 1x world whose every day is replicated 3x and
+10x with fresh offer and event ids (same flights, same distributions): it skips generate and the
+ETL, which is what makes a 10x run take hours on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -68,6 +73,69 @@ def run_once(searches: int, days: int, seed: int, work: Path, workers: int, poll
     cmd = [str(Path(sys.executable).with_name("airfare")), "run", "--seed", str(seed), "--days", str(days),
            "--searches-per-day", str(searches), "--lake", str(lake), "--runs", str(runs),
            "--registry", str(lake / "registry"), "--workers", str(workers)]
+    return {"searches_per_day": searches, "days": days, **_measure(cmd, work, runs, poll)}
+
+
+def replicate_lake(base: Path, factor: int, dest: Path) -> tuple[str, str]:
+    """``dest`` = ``base``'s curated offers and truth, each day's rows ``factor`` times with fresh ids.
+
+    Copy i of an offer gets ``offer_id``/``event_id`` + ``~r<i>`` (copy 0 keeps the original ids), so
+    every day holds ``factor`` times the offers of the same flights, with the same distributions:
+    the pipeline's load at ``factor`` x the searches per day, without the ETL (whose speed is not
+    what this measures). Flight outcomes are shared. Returns the window's first and last day.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    src, out = base / "airfare-lake", dest / "airfare-lake"
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(src / "outcomes", out / "outcomes")
+
+    def copies(table: pa.Table, cols: list[str]):
+        for i in range(factor):
+            t = table
+            if i:
+                for c in cols:
+                    if c in t.column_names:
+                        t = t.set_column(t.column_names.index(c), c, pc.binary_join_element_wise(t.column(c), f"r{i}", "~"))
+            yield t
+
+    days = []
+    for day_dir in sorted((src / "curated" / "offers").glob("dt=*")):
+        days.append(day_dir.name.split("=", 1)[1])
+        target = out / "curated" / "offers" / day_dir.name
+        target.mkdir(parents=True)
+        for f in sorted(day_dir.glob("*.parquet")):
+            for i, t in enumerate(copies(pq.read_table(f), ["offer_id", "event_id"])):
+                pq.write_table(t, target / f"r{i}-{f.name}")
+    for f in sorted((src / "truth" / "offers").rglob("*.parquet")):
+        rel = f.relative_to(src / "truth" / "offers")
+        (out / "truth" / "offers" / rel.parent).mkdir(parents=True, exist_ok=True)
+        for i, t in enumerate(copies(pq.read_table(f), ["offer_id"])):
+            pq.write_table(t, out / "truth" / "offers" / rel.parent / f"r{i}-{rel.name}")
+    return days[0], days[-1]
+
+
+def run_pipeline_only(base: Path, factor: int, work: Path, workers: int, poll: float) -> dict:
+    """`airfare pipeline run-local` on ``base``'s world replicated ``factor`` times (see :func:`replicate_lake`)."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    lake, runs = work / "lake", work / "runs"
+    t0 = time.perf_counter()
+    first, last = replicate_lake(base, factor, lake)
+    replicate_seconds = time.perf_counter() - t0
+    cmd = [str(Path(sys.executable).with_name("airfare")), "pipeline", "run-local", "--lake", str(lake), "--runs", str(runs),
+           "--registry", str(lake / "registry"), "--workers", str(workers), "--no-cache", "--quiet",
+           "-p", f"StartDate={first}", "-p", f"EndDate={last}"]
+    r = _measure(cmd, work, runs, poll)
+    r["stages"] = {"replicate (not measured)": round(replicate_seconds, 1), "pipeline": r["wall_seconds"]}
+    return {"factor": factor, **r}
+
+
+def _measure(cmd: list[str], work: Path, runs: Path, poll: float) -> dict:
     log = open(work / "airfare-run.log", "wb")
     rusage = work / "children_maxrss_kib"
     # A thin wrapper whose RUSAGE_CHILDREN covers exactly this run's process tree.
@@ -117,8 +185,6 @@ def run_once(searches: int, days: int, seed: int, work: Path, workers: int, poll
                 timings[name] = float(value.rstrip("s"))
     step_peaks = {k[len("step "):]: v for k, v in peaks.items() if k.startswith("step ")}
     return {
-        "searches_per_day": searches,
-        "days": days,
         "exit_code": proc.returncode,
         "status": status,
         "wall_seconds": round(wall, 1),
@@ -146,25 +212,29 @@ def print_report(results: list[dict]) -> None:
         ratio = pl / base["stages"]["pipeline"] / data if pl and base["stages"].get("pipeline") else float("nan")
         print(f"{r['searches_per_day']:>12,} {r['status']:>10} " + " ".join(f"{r['stages'].get(s, float('nan')):>9.1f}" for s in stages)
               + f" {data:>7.1f} {ratio:>12.2f}")
+    _print_steps_and_memory(results, [f"{r['searches_per_day']:,}" for r in results])
+
+
+def _print_steps_and_memory(results: list[dict], labels: list[str]) -> None:
     names = []
     for r in results:
         names += [n for n in r["step_seconds"] if n not in names]
     print("\nStep seconds")
-    print(f"{'step':<20}" + "".join(f"{r['searches_per_day']:>10,}" for r in results))
+    print(f"{'step':<20}" + "".join(f"{lab:>10}" for lab in labels))
     for n in names:
         print(f"{n:<20}" + "".join(f"{r['step_seconds'].get(n, float('nan')):>10.1f}" for r in results))
     kinds = []
     for r in results:
         kinds += [k for k in r["peak_rss_bytes"] if k not in kinds]
     print("\nPeak RSS (GiB) per process")
-    print(f"{'process':<44}" + "".join(f"{r['searches_per_day']:>10,}" for r in results))
+    print(f"{'process':<44}" + "".join(f"{lab:>10}" for lab in labels))
     for k in sorted(kinds):
         print(f"{k:<44}" + "".join(f"{_gib(r['peak_rss_bytes'].get(k)):>10}" for r in results))
     print(f"{'largest step process':<44}" + "".join(f"{_gib(r['largest_step'][1] if r['largest_step'] else None):>10}" for r in results))
-    for r in results:
+    for lab, r in zip(labels, results):
         big = r["largest_step"]
         verdict = "ok" if big and big[1] <= 3 * GIB else "ABOVE 3 GiB" if big else "no step ran"
-        print(f"  {r['searches_per_day']:,}/day: largest step {big[0] if big else '-'} {_gib(big[1] if big else None)} GiB ({verdict}); "
+        print(f"  {lab}: largest step {big[0] if big else '-'} {_gib(big[1] if big else None)} GiB ({verdict}); "
               f"largest process of the run by getrusage {_gib(r['max_rss_bytes_getrusage'])} GiB")
 
 
@@ -178,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/airfare-bench-scale"))
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--keep", action="store_true", help="keep each size's lake and runs")
+    p.add_argument("--replicate-from", type=Path, default=None,
+                   help="pipeline only: a lake folder from a 1x `airfare run` (holding airfare-lake/); each size is "
+                        "that world's days replicated size/1500 times (no generate, no ETL)")
     a = p.parse_args(argv)
     try:
         sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
@@ -188,6 +261,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / GIB:.0f} GiB; "
           f"load average at start {os.getloadavg()}")
     results = []
+    if a.replicate_from is not None:
+        for n in sizes:
+            factor = max(1, round(n / DEFAULT_SEARCHES))
+            print(f"== pipeline only, {factor}x the world in {a.replicate_from} ({n:,} searches/day equivalent)", flush=True)
+            load = os.getloadavg()
+            r = run_pipeline_only(a.replicate_from, factor, a.workdir / f"x{factor}", a.workers, a.poll)
+            r.update(searches_per_day=n, load_average_before=load, load_average_after=os.getloadavg())
+            results.append(r)
+            print(f"   {r['status']} in {r['wall_seconds']:.0f}s; load {load} -> {r['load_average_after']}", flush=True)
+            if not a.keep:
+                shutil.rmtree(a.workdir / f"x{factor}" / "lake", ignore_errors=True)
+        _print_steps_and_memory(results, [f"{r['factor']}x" for r in results])
+        base = results[0]
+        print("\nPipeline wall time vs data (ratio <= 1: time grows no faster than the data)")
+        for r in results:
+            print(f"  {r['factor']:>3}x: {r['wall_seconds']:7.1f}s  time x{r['wall_seconds'] / base['wall_seconds']:.2f}  "
+                  f"ratio {r['wall_seconds'] / base['wall_seconds'] / (r['factor'] / base['factor']):.2f}")
+        if a.out:
+            a.out.write_text(json.dumps(results, indent=2))
+        return 0 if all(r["status"] == "Succeeded" for r in results) else 1
     for n in sizes:
         print(f"== {n:,} searches/day x {a.days} days", flush=True)
         load = os.getloadavg()
