@@ -25,7 +25,7 @@ import pyarrow as pa
 HASH_COLUMN = "offer_id"
 # Offers kept per split by Preprocess (pipeline parameters TrainSampleRows, ValidationSampleRows,
 # TestSampleRows; 0 = every offer). Chosen from the learning curve: docs/scale.md.
-DEFAULT_SAMPLE_ROWS = {"train": 400_000, "validation": 150_000, "test": 150_000}
+DEFAULT_SAMPLE_ROWS = {"train": 800_000, "validation": 150_000, "test": 150_000}
 # Flights whose whole snapshot history makes the demand table (pipeline parameter SampleFlights;
 # 0 = every flight). The default world has ~254k flights with ~593k snapshots; 60k flights give
 # ~140k snapshots, over twice what the demand trainer samples (max_train_rows 60k), and a test set of
