@@ -58,10 +58,10 @@ def _kind(proc: psutil.Process, runs: Path, root_pid: int) -> str:
     if step:
         return f"step {step}"
     try:
-        name = proc.name()
+        exe = (proc.cmdline() or [proc.name()])[0]
     except psutil.Error:
         return "other"
-    return "Spark JVM (ETL)" if name == "java" else f"other ({name})"
+    return "Spark JVM (ETL)" if Path(exe).name == "java" else f"other ({Path(exe).name})"
 
 
 def run_once(searches: int, days: int, seed: int, work: Path, workers: int, poll: float) -> dict:
