@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from processing import contract
 from processing.features import build_demand_table
 from processing.preprocess import main, preprocess, preprocess_stream, split_dates, to_contract_table
 from processing.sampling import BottomK, KeySample, row_hashes
