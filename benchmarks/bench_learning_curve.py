@@ -31,8 +31,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processing import contract  # noqa: E402
-from processing.cleaning import price_outlier_mask  # noqa: E402
+from core import contract  # noqa: E402
+from core.cleaning import price_outlier_mask  # noqa: E402
 from processing.preprocess import iter_day, list_days, preprocess_stream, read_outcomes, to_contract_table  # noqa: E402
 from processing.sampling import BottomK  # noqa: E402
 
@@ -57,7 +57,8 @@ def read_truth(lake: Path, offer_ids: pd.Series) -> pd.DataFrame:
 
 
 def price_point(train, val, test, truth, tmp: Path) -> dict:
-    from training import model_io, price
+    from core import model_io
+    from training import price
 
     t0 = time.perf_counter()
     meta = price.train(train, val, tmp / "price", None)
@@ -76,7 +77,8 @@ def price_point(train, val, test, truth, tmp: Path) -> dict:
 
 
 def anomaly_point(train, val, test, truth, tmp: Path) -> dict:
-    from training import anomaly, model_io
+    from core import model_io
+    from training import anomaly
 
     labels = truth[["offer_id", "is_anomaly"]]
     t0 = time.perf_counter()
@@ -91,7 +93,8 @@ def anomaly_point(train, val, test, truth, tmp: Path) -> dict:
 
 
 def demand_point(k: int, train, val, test, tmp: Path) -> dict:
-    from training import demand, model_io
+    from core import model_io
+    from training import demand
 
     t0 = time.perf_counter()
     meta = demand.train(train, val, tmp / "demand", {"max_train_rows": k})
@@ -152,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"demand  {r['size']:>9,} snapshots: accuracy {r['accuracy']:.4f}  {r['fit_seconds']}s", flush=True)
         if "price" in models and tsizes:
             # Sampling error of the evaluation: the price RMSE on test samples vs on the whole test split.
-            from training import model_io, price
+            from core import model_io
+            from training import price
 
             price.train(sample(train, max(sizes) if max(sizes) > 0 else 0, a.seed), val, Path(tmp) / "pt", None)
             model = model_io.load(Path(tmp) / "pt")

@@ -15,20 +15,28 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from processing import sm_paths
+from core import sm_paths
+from core.job import run_job
 from processing.preprocess import (add_sampling_arguments, check_sampling_arguments, read_outcomes, read_shards,
                                    reduce_shards, sampling_sizes, write_splits)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="processing.merge_splits", description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m processing.merge_splits", description=__doc__.splitlines()[0])
     p.add_argument("--outcomes-uri", required=True)
     add_sampling_arguments(p)
     p.add_argument("--input-dir", default=None, help="default: /opt/ml/processing/input/shards (SM_OPT_ML aware)")
     p.add_argument("--output-dir", default=None, help="default: /opt/ml/processing/output (SM_OPT_ML aware)")
-    a = p.parse_args(argv)
-    check_sampling_arguments(p, a)
+    return p
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    check_sampling_arguments(p, p.parse_args(argv))
+    return run_job("MergeSplits", _run, parser(), argv)
+
+
+def _run(a: argparse.Namespace) -> None:
     in_root = Path(a.input_dir) if a.input_dir else sm_paths.processing_dir("input", "shards")
     shards, meta = read_shards(in_root)
     bounds = {k: (dt.date.fromisoformat(lo), dt.date.fromisoformat(hi)) for k, (lo, hi) in meta["bounds"].items()}
@@ -43,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     ds_ = summary["demand_table"]
     print(f"{len(shards)} shard(s); demand table: {ds_['snapshots']:,} snapshots, {ds_.get('dropped_without_outcome', 0):,} "
           f"dropped without an outcome ({ds_.get('dropped_flights_without_outcome', 0):,} flights); written to {out_root}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The Preprocess step: curated offers + flight outcomes -> time-split train/validation/test.
 
-Run as ``python -m processing.preprocess --curated-uri URI --outcomes-uri URI --start-date D
+Run as ``python -m processing.entry --curated-uri URI --start-date D
 --end-date D [--validation-days N --test-days N --train-sample-rows N ...]`` (docs/contracts.md).
 Splits are by search date, never random: a model is judged on days after the ones it learned
-from, as in production. Each split folder holds ``offers.parquet`` (curated rows, contract types)
+from, as in production. MergeSplits (``python -m processing.merge_splits``) writes the split folders: each holds ``offers.parquet`` (curated rows, contract types)
 and ``flights.parquet`` (the demand table); ``split_summary.json`` beside them says what went where.
 
 Memory is bounded by design, not by the window: the window is streamed one ``dt`` day at a time,
@@ -15,12 +15,11 @@ is dropped. What stays is the samples and one row per (flight, search day).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import sys
-from dataclasses import dataclass
+import argparse
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,12 +27,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from processing import contract, sm_paths
-from processing.features import (DEMAND_SOURCE_COLUMNS, demand_snapshots, demand_table_from_snapshots, route_date_days,
-                                 search_date_of)
+from core import contract, sm_paths
+from core.features import (DEMAND_SOURCE_COLUMNS, demand_snapshots, demand_table_from_snapshots, route_date_days,
+                           search_date_of)
+from core.pipeline_contract import SPLITS
 from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS, BottomK, KeySample
 
-SPLITS = ("train", "validation", "test")
 DEFAULT_VALIDATION_DAYS = 7
 DEFAULT_TEST_DAYS = 7
 
@@ -409,42 +408,6 @@ def read_shards(root: Path) -> tuple[list[Shard], dict]:
     return shards, first
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The map: this instance's share of the days (``days[i::n]`` on instance ``i`` of ``n``) -> one shard.
-
-    processing.merge_splits is the reduce (one instance) that writes the splits.
-    """
-    p = argparse.ArgumentParser(prog="processing.preprocess", description=__doc__.splitlines()[0])
-    p.add_argument("--curated-uri", required=True)
-    p.add_argument("--start-date", default="")
-    p.add_argument("--end-date", default="")
-    p.add_argument("--validation-days", type=int, default=DEFAULT_VALIDATION_DAYS)
-    p.add_argument("--test-days", type=int, default=DEFAULT_TEST_DAYS)
-    add_sampling_arguments(p)
-    p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="rows per streamed batch")
-    p.add_argument("--output-dir", default=None, help="default: /opt/ml/processing/output (SM_OPT_ML aware)")
-    a = p.parse_args(argv)
-    check_sampling_arguments(p, a)
-    if a.batch_rows < 1:
-        p.error("--batch-rows must be >= 1")
-
-    index, count, host = this_host()
-    days = list_days(a.curated_uri, a.start_date, a.end_date)
-    bounds, day_split = day_splits(days, a.validation_days, a.test_days)
-    mine = days[index::count]
-    shard = map_days(mine, day_split, lambda d: iter_day(a.curated_uri, d, a.batch_rows), sampling_sizes(a),
-                     a.sample_seed, a.sample_flights)
-    out_root = Path(a.output_dir) if a.output_dir else sm_paths.processing_dir("output")
-    meta = {"host": host, "hosts": count, "days": days, "my_days": mine,
-            "bounds": {k: [lo.isoformat(), hi.isoformat()] for k, (lo, hi) in bounds.items()},
-            "inputs": {"curated_uri": a.curated_uri, "start_date": a.start_date, "end_date": a.end_date}}
-    write_shard(shard, meta, out_root / SHARDS_DIR / host)
-    print(f"{host} ({index + 1} of {count}): {len(mine)} of {len(days)} days, {sum(shard.day_rows.values()):,} offers; "
-          f"samples {({s: (t.num_rows if t is not None else 0) for s, t in shard.samples.items()})}, "
-          f"{0 if shard.snapshots is None else len(shard.snapshots):,} flight snapshots -> {out_root / SHARDS_DIR / host}")
-    return 0
-
-
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-sample-rows", type=int, default=DEFAULT_SAMPLE_ROWS["train"], help="offers kept for train (0 = all)")
     p.add_argument("--validation-sample-rows", type=int, default=DEFAULT_SAMPLE_ROWS["validation"],
@@ -464,6 +427,3 @@ def check_sampling_arguments(p: argparse.ArgumentParser, a: argparse.Namespace) 
 def sampling_sizes(a: argparse.Namespace) -> dict[str, int]:
     return {"train": a.train_sample_rows, "validation": a.validation_sample_rows, "test": a.test_sample_rows}
 
-
-if __name__ == "__main__":
-    sys.exit(main())

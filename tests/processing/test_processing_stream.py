@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from processing.features import build_demand_table
-from processing.preprocess import main, preprocess, preprocess_stream, split_dates, to_contract_table
+from core.features import build_demand_table
+from processing.entry import main
+from processing.preprocess import preprocess, preprocess_stream, split_dates, to_contract_table
 from processing.sampling import BottomK, KeySample, row_hashes
 
 

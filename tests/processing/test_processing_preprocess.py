@@ -9,9 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from processing import contract
-from processing.features import DEMAND_FEATURES, DEMAND_LEAKY, build_demand_table
-from processing.preprocess import iter_day, list_days, main, split_dates, to_contract_table
+from core import contract
+from core.features import DEMAND_FEATURES, DEMAND_LEAKY, build_demand_table
+from processing.entry import main
+from processing.preprocess import iter_day, list_days, split_dates, to_contract_table
 
 
 def test_split_is_by_time_without_overlap(splits):
