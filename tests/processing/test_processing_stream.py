@@ -163,9 +163,11 @@ def test_three_instances_give_exactly_the_one_instance_splits(world, tmp_path, m
     import shutil
 
     shutil.rmtree(tmp_path / "shards3" / "shards" / "algo-2")
-    with pytest.raises(ValueError, match="2 shard"):
-        merge_splits.main(["--outcomes-uri", str(tmp_path / "outcomes"), "--input-dir", str(tmp_path / "shards3"),
-                           "--output-dir", str(tmp_path / "x")])
+    assert merge_splits.main(["--outcomes-uri", str(tmp_path / "outcomes"), "--input-dir", str(tmp_path / "shards3"),
+                              "--output-dir", str(tmp_path / "x")]) == 1
+    from core import sm_paths
+
+    assert "2 shard(s)" in sm_paths.message_file().read_text()  # the job's ExitMessage
 
 
 def test_main_rejects_bad_sizes(world, tmp_path):
