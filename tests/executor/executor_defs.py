@@ -73,7 +73,7 @@ JOBS = {
         import os
         from pathlib import Path
 
-        from processing.sm_paths import opt_ml, processing_dir
+        from core.sm_paths import opt_ml, processing_dir
 
         cfg = json.loads(opt_ml("config", "resourceconfig.json").read_text())
         host = cfg["current_host"]

@@ -6,7 +6,7 @@ import json
 import tarfile
 
 import pytest
-from executor_defs import env_dirs, price_pipeline, processing_step, read_json  # noqa: F401 (env_dirs is a fixture)
+from executor_defs import env_dirs, get, price_pipeline, processing_step, read_json  # noqa: F401 (env_dirs is a fixture)
 
 from pipelines.local_executor import DefinitionError, run_definition
 
