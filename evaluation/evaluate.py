@@ -35,6 +35,7 @@ from core import contract, metrics, model_io
 from evaluation import gates, leakage, plots
 from evaluation.report import missing_paths, write_report
 from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
+from monitoring.datasets import predictions_frame
 
 log = logging.getLogger("evaluation")
 
@@ -100,7 +101,8 @@ def join_truth(frame: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame 
 # ---------------------------------------------------------------------------------------------
 # Per-model evaluation: (report sections, plot paths)
 # ---------------------------------------------------------------------------------------------
-def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path,
+                   sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Observed-price metrics on the rows the truth-free cleaning rule keeps, plus truth metrics."""
     from core.cleaning import price_outlier_mask
 
@@ -110,6 +112,8 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
         raise ValueError("the cleaning rule removed every test offer")
     y = clean[contract.PRICE_TARGET].to_numpy(dtype=float)
     pred = np.asarray(model.predict_price(clean), dtype=float)
+    if sink is not None:  # the model-quality baseline: predictions vs labels
+        sink["predictions"] = predictions_frame("price", y, pred)
     report: dict[str, Any] = {
         "n_test": int(len(offers)),
         "regression_metrics": metrics.regression_metrics(y, pred),
@@ -158,7 +162,7 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
     return report, images
 
 
-def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path, sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Multiclass metrics of the demand class per flight snapshot, against the majority baseline."""
     target = contract.DEMAND_TARGET
     if target not in flights.columns:
@@ -170,6 +174,8 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     y = labelled[target].astype(str).to_numpy(dtype=object)
     proba = np.asarray(model.predict_demand_proba(labelled), dtype=float)
     pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    if sink is not None:
+        sink["predictions"] = predictions_frame("demand", y, pred, proba=proba)
     mc = metrics.multiclass_metrics(y, pred, classes)
     mc.update(metrics.probabilistic_metrics(y, proba, classes))
     report: dict[str, Any] = {
@@ -184,7 +190,8 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     return report, images
 
 
-def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path,
+                     sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Flags against the truth labels when known; without them, precision is unknown (null)."""
     threshold = float(model.meta["threshold"])
     scores = np.asarray(model.anomaly_score(offers), dtype=float)
@@ -210,6 +217,8 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | Non
         return report, images
     y = t_all.loc[matched, "is_anomaly"].astype(bool).to_numpy()
     s, f = scores[matched], flags[matched]
+    if sink is not None:
+        sink["predictions"] = predictions_frame("anomaly", y, f, score=s)
     bcm = metrics.binary_metrics(y, f, threshold=threshold)
     bcm["n_flagged"] = metric(int(flags.sum()))  # over all test offers, like the flag rate
     bcm["flag_rate"] = metric(float(flags.mean()))
@@ -236,7 +245,8 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | Non
 # ---------------------------------------------------------------------------------------------
 # The step
 # ---------------------------------------------------------------------------------------------
-def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> tuple[dict, list[Path]]:
+def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, out_dir: Path,
+                 sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Evaluate ``model`` on the test split; returns the full report and the plot files."""
     if model.kind != kind:
         raise ValueError(f"--model {kind} but the artifact holds the {model.kind!r} model")
@@ -248,11 +258,11 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
         truth = read_truth(truth_dir, table["offer_id"] if "offer_id" in table.columns else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "price":
-        body, images = evaluate_price(model, table, truth, out_dir)
+        body, images = evaluate_price(model, table, truth, out_dir, sink)
     elif kind == "demand":
-        body, images = evaluate_demand(model, table, out_dir)
+        body, images = evaluate_demand(model, table, out_dir, sink)
     else:
-        body, images = evaluate_anomaly(model, table, truth, out_dir)
+        body, images = evaluate_anomaly(model, table, truth, out_dir, sink)
     report = {
         "model": kind,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -270,11 +280,25 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
     return report, images
 
 
-def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> dict:
-    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report."""
+def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | None, out_dir: Path,
+        train_dir: Path | None = None, monitoring_dir: Path | None = None) -> dict:
+    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report.
+
+    With ``monitoring_dir``, also the Model Monitor baseline datasets: ``data/`` (the model's inputs
+    from ``train_dir``) and ``model/`` (test predictions against labels), see monitoring.datasets.
+    """
+    sink: dict = {}
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
-        report, images = build_report(kind, model, test_dir, truth_dir, out_dir)
+        report, images = build_report(kind, model, test_dir, truth_dir, out_dir, sink)
+    if monitoring_dir is not None:
+        from monitoring import datasets
+
+        if train_dir is None or not Path(train_dir).exists():
+            raise FileNotFoundError(f"the monitoring baselines need the train split (--train-dir {train_dir})")
+        datasets.write_data_baseline(model.meta, train_dir, monitoring_dir / "data")
+        if "predictions" in sink:
+            datasets.write_predictions(sink["predictions"], monitoring_dir / "model")
     write_report(report, out_dir / EVALUATION_FILE)
     plots.write_html(report, images, out_dir / REPORT_HTML_FILE, report["default_gates"]["reasons"])
     return report

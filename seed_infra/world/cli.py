@@ -31,6 +31,11 @@ def generate(
     anomaly_rate: float = typer.Option(0.005, "--anomaly-rate", min=0.0, max=0.5, help="Share of offers given a glitch price (x2-10 or /2-10)."),
     chunk_size: int = typer.Option(20_000, "--chunk-size", min=1, help="Most searches held in memory at once."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ground_truth: bool = typer.Option(
+        False, "--ground-truth/--no-ground-truth",
+        help="Also write ground_truth/{price,demand,anomaly}/: labels as production learns them (delayed, partial), "
+        "in Model Monitor's ground-truth format (seed_infra/world/ground_truth.py).",
+    ),
 ) -> None:
     """Generate a deterministic flight-search world: search events, flight outcomes and the truth.
 
@@ -50,6 +55,11 @@ def generate(
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None
+    labels = None
+    if ground_truth:
+        from seed_infra.world.ground_truth import write_ground_truth
+
+        labels = write_ground_truth(out, seed=seed)
     table = Table(title=f"world seed={seed} -> {out}", show_header=False)
     rows = [
         ("search events", f"{s.events:,}"),
@@ -60,6 +70,8 @@ def generate(
         ("files", f"{s.raw_files:,} raw ({s.raw_bytes / 1e6:.1f} MB), {s.truth_files} truth, 1 outcomes, world.json"),
         ("throughput", f"{s.events_per_s:,.0f} events/s, {s.offers_per_s:,.0f} offers/s ({s.seconds:.1f} s)"),
     ]
+    if labels is not None:
+        rows.append(("ground truth", ", ".join(f"{k} {v:,}" for k, v in sorted(labels.items()))))
     for k, v in rows:
         table.add_row(k, v)
     Console().print(table)
