@@ -8,12 +8,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAGEMAKER_VALIDATE_ROLE := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv lock bench clean help
+.PHONY: run test venv lock bench bench-scale bench-learning-curve clean help
 
 help:
 	@echo "make run    - set up .venv and run the whole flow locally (generate -> ETL -> pipeline)"
 	@echo "make test   - set up .venv and run the test suite"
-	@echo "make bench  - run the benchmarks in benchmarks/"
+	@echo "make bench  - run the benchmarks in benchmarks/ (all but the two below)"
+	@echo "make bench-scale - airfare run at 1x, 3x and 10x the default world (heavy: 10x needs hours on 2 cores)"
+	@echo "make bench-learning-curve - metric vs training sample size on the world make run leaves in .lake"
 	@echo "make lock   - re-resolve requirements{,-dev,-serve}.in into their .lock files"
 
 venv: $(STAMP)
@@ -31,8 +33,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 
+# bench_scale and bench_learning_curve run whole pipelines (minutes to hours): their own targets.
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do case $$b in *bench_scale.py|*bench_learning_curve.py) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py
+
+bench-learning-curve: $(STAMP)
+	$(BIN)/python benchmarks/bench_learning_curve.py
 
 # Three locks: development (everything: the venv, CI), runtime (the pipeline image) and serving (the
 # serving image). The runtime and serving sets are resolved within the development pins, so all

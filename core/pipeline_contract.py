@@ -29,7 +29,9 @@ DQ_VALIDATION_FILE = "validation.json"  # the full Great Expectations validation
 REPORT_HTML_FILE = "report.html"  # the human-readable report of DataQuality and Evaluate<Model>
 
 # ---- steps and their outputs (the one naming rule for per-model steps) ----------------------------
-PREPROCESS_STEP = "Preprocess"
+PREPROCESS_STEP = "Preprocess"  # the map: n instances, each streams its days into a shard
+MERGE_STEP = "MergeSplits"  # the reduce: shards -> the train/validation/test splits every later step reads
+SHARDS_OUTPUT = "shards"
 DQ_STEP = "DataQuality"
 DQ_CHECK_STEP = "CheckDataQuality"
 DQ_FAIL_STEP = "FailDataQuality"

@@ -1,6 +1,6 @@
 """The airfare SageMaker pipeline: one function that reads top to bottom like the DAG.
 
-    Preprocess -> DataQuality -> CheckDataQuality --else--> FailDataQuality
+    Preprocess (n instances) -> MergeSplits -> DataQuality -> CheckDataQuality --else--> FailDataQuality
                                         |if
               +-------------------------+-------------------------+
          TrainPrice                TrainDemand               TrainAnomaly
@@ -33,10 +33,11 @@ from inference import content_types as served_types
 from core import catalog
 from core.pipeline_contract import (
     DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
-    EVALUATION_OUTPUT, GATES, MODEL_PACKAGE_GROUPS, MODELS, MONITORING_OUTPUT, PREPROCESS_STEP, QUALITY_PROBLEM_TYPES, SPLITS,
-    gates_of, gates_step_name, report_name, step_name,
+    EVALUATION_OUTPUT, GATES, MERGE_STEP, MODEL_PACKAGE_GROUPS, MODELS, MONITORING_OUTPUT, PREPROCESS_STEP,
+    QUALITY_PROBLEM_TYPES, SHARDS_OUTPUT, SPLITS, gates_of, gates_step_name, report_name, step_name,
 )  # fmt: skip
 from pipelines import sdk
+from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS
 
 DEFAULT_PIPELINE_NAME = "airfare-pipeline"
 DEFAULT_IMAGE_URI = "airfare-mlops:latest"  # overridden with the ECR URI by CodeBuild (parameter ImageUri)
@@ -102,8 +103,19 @@ def get_pipeline(
     end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
     validation_days = sdk.ParameterInteger("ValidationDays", default_value=7)  # the last days before test
     test_days = sdk.ParameterInteger("TestDays", default_value=7)  # the last days of the window
+    # Offers kept per split (a deterministic hash sample, processing.sampling; 0 = every offer):
+    # what bounds the memory of every step after Preprocess. Defaults: docs/scale.md (learning curve).
+    sample_rows = {
+        "train": sdk.ParameterInteger("TrainSampleRows", default_value=DEFAULT_SAMPLE_ROWS["train"]),
+        "validation": sdk.ParameterInteger("ValidationSampleRows", default_value=DEFAULT_SAMPLE_ROWS["validation"]),
+        "test": sdk.ParameterInteger("TestSampleRows", default_value=DEFAULT_SAMPLE_ROWS["test"]),
+    }
+    # Flights whose whole snapshot history makes the demand table (0 = every flight).
+    sample_flights = sdk.ParameterInteger("SampleFlights", default_value=DEFAULT_SAMPLE_FLIGHTS)
     image = sdk.ParameterString("ImageUri", default_value=image_uri)
     processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    # Instances of the Preprocess map (each streams every n-th day of the window); the steps after it
+    # work on bounded samples and run on one instance (docs/scale.md).
     processing_instance_count = sdk.ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_instance_type = sdk.ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     training_instance_count = sdk.ParameterInteger("TrainingInstanceCount", default_value=1)
@@ -114,7 +126,7 @@ def get_pipeline(
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
-        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, image,
+        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
         processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
@@ -129,12 +141,12 @@ def get_pipeline(
     if subnets or security_group_ids:
         network = sdk.NetworkConfig(subnets=subnets, security_group_ids=security_group_ids)
 
-    def processor(module: str) -> sdk.Processor:
+    def processor(module: str, instance_count=1) -> sdk.Processor:
         return sdk.Processor(
             role=role,
             image_uri=image,
             instance_type=processing_instance_type,
-            instance_count=processing_instance_count,
+            instance_count=instance_count,
             entrypoint=["python", "-m", module],
             max_runtime_in_seconds=processing_max_runtime_in_seconds,
             volume_kms_key=volume_kms_key,
@@ -158,21 +170,33 @@ def get_pipeline(
             s3_output=sdk.ProcessingS3Output(s3_uri=s3_out(step, name), local_path=local, s3_upload_mode="EndOfJob"),
         )
 
-    # ---- Preprocess: curated offers + outcomes -> time-split train/validation/test ---------------
+    # ---- Preprocess (map, n instances): each streams its days -> offer samples + flight snapshots --
+    sampling_args = [*[a for split, n in sample_rows.items() for a in (f"--{split}-sample-rows", sdk.Join(on="", values=[n]))],
+                     "--sample-flights", sdk.Join(on="", values=[sample_flights])]
     preprocess = sdk.ProcessingStep(
         name=PREPROCESS_STEP,
-        step_args=processor("processing.entry").run(
-            outputs=[s3_output(PREPROCESS_STEP, s, f"{PROCESSING}/output/{s}") for s in SPLITS],
-            arguments=["--curated-uri", curated_uri, "--outcomes-uri", outcomes_uri,
-                       "--start-date", start_date, "--end-date", end_date,
+        step_args=processor("processing.entry", processing_instance_count).run(
+            outputs=[s3_output(PREPROCESS_STEP, SHARDS_OUTPUT, f"{PROCESSING}/output/{SHARDS_OUTPUT}")],
+            arguments=["--curated-uri", curated_uri, "--start-date", start_date, "--end-date", end_date,
                        # ContainerArguments are strings: Join turns the Integer parameters into text.
                        "--validation-days", sdk.Join(on="", values=[validation_days]),
-                       "--test-days", sdk.Join(on="", values=[test_days])],
+                       "--test-days", sdk.Join(on="", values=[test_days]), *sampling_args],
         ),
     )  # fmt: skip
 
+    # ---- MergeSplits (reduce, one instance): shards + outcomes -> train/validation/test ----------
+    merge = sdk.ProcessingStep(
+        name=MERGE_STEP,
+        step_args=processor("processing.merge_splits").run(
+            inputs=[s3_input(SHARDS_OUTPUT, preprocess.properties.ProcessingOutputConfig.Outputs[SHARDS_OUTPUT].S3Output.S3Uri,
+                             f"{PROCESSING}/input/{SHARDS_OUTPUT}")],
+            outputs=[s3_output(MERGE_STEP, s, f"{PROCESSING}/output/{s}") for s in SPLITS],
+            arguments=["--outcomes-uri", outcomes_uri, *sampling_args],
+        ),
+    )
+
     def split_uri(split: str):
-        return preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
+        return merge.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
 
     # ---- DataQuality: Great Expectations on the splits; blocking failures stop the run ---------
     dq_report = sdk.PropertyFile(name=DQ_PROPERTY_FILE, output_name=DQ_OUTPUT, path=DQ_RESULT_FILE)
@@ -379,7 +403,7 @@ def get_pipeline(
     return sdk.Pipeline(
         name=pipeline_name,
         parameters=parameters,
-        steps=[preprocess, data_quality, check_data_quality, *evaluate_steps.values(),
+        steps=[preprocess, merge, data_quality, check_data_quality, *evaluate_steps.values(),
                *(step for pair in quality_checks.values() for step in pair), *check_steps],
         sagemaker_session=session,
         pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry

@@ -107,8 +107,25 @@ def run(params: dict[str, Any], model_dir: Path) -> dict[str, Any]:
         return demand.train(train_df, val_df, model_dir, params)
     from training import anomaly
 
-    labels = read_channel("labels")
+    labels = read_labels(val_df["offer_id"])
     return anomaly.train(train_df, val_df, model_dir, labels, params)
+
+
+def read_labels(offer_ids: pd.Series) -> pd.DataFrame:
+    """The ``labels`` channel's rows for ``offer_ids`` only (the threshold is chosen on the validation
+    sample): the channel may cover the whole world, so it is filtered while it is scanned, never loaded."""
+    import pyarrow.dataset as pads
+
+    root = sm_paths.training_channel("labels")
+    files = [root] if root.is_file() else sorted(f for f in root.rglob("*.parquet") if f.is_file()) if root.exists() else []
+    if not files:
+        raise FileNotFoundError(f"channel 'labels' at {root} holds no Parquet files")
+    dataset = pads.dataset(files, format="parquet")
+    missing = {"offer_id", "is_anomaly"} - set(dataset.schema.names)
+    if missing:
+        raise ValueError(f"labels lack columns {sorted(missing)}")
+    wanted = pd.unique(offer_ids.astype(str)).tolist()
+    return dataset.to_table(columns=["offer_id", "is_anomaly"], filter=pads.field("offer_id").isin(wanted)).to_pandas()
 
 
 def _train(_args) -> None:

@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ from .plan import StepSpec
 # Fields that change how SageMaker provisions a job but mean nothing for a local process:
 # kept in step.json so a reader sees they were noticed, not honoured.
 IGNORED_FIELDS = (
-    "RoleArn", "ProcessingResources", "ResourceConfig", "NetworkConfig", "VpcConfig",
+    "RoleArn", "ResourceConfig", "NetworkConfig", "VpcConfig",
     "EnableManagedSpotTraining", "CheckpointConfig", "EnableNetworkIsolation",
     "EnableInterContainerTrafficEncryption", "RetryStrategy", "Tags", "ExperimentConfig",
     "DebugHookConfig", "ProfilerConfig", "RemoteDebugConfig",
@@ -180,7 +181,34 @@ def _job_arn(ctx: StepContext) -> str:
 # ---- Processing -------------------------------------------------------------------------------
 
 
+def instance_count(args: dict[str, Any]) -> int:
+    """``ProcessingResources.ClusterConfig.InstanceCount`` (1 when absent)."""
+    value = ((args.get("ProcessingResources") or {}).get("ClusterConfig") or {}).get("InstanceCount") or 1
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise StepFailed(f"ProcessingResources.ClusterConfig.InstanceCount must be an integer, got {value!r}") from None
+    if count < 1:
+        raise StepFailed(f"ProcessingResources.ClusterConfig.InstanceCount must be >= 1, got {count}")
+    return count
+
+
+def _host_context(ctx: StepContext, host: str, count: int) -> StepContext:
+    """One instance of a multi-instance job: its own opt_ml and logs under ``<step>/<host>/``."""
+    if count == 1:
+        return ctx
+    sub = replace(ctx, step_dir=ctx.step_dir / host, record={})
+    sub.step_dir.mkdir(parents=True, exist_ok=True)
+    return sub
+
+
 def run_processing(ctx: StepContext) -> StepOutcome:
+    """A processing job on ``InstanceCount`` local "instances" (concurrent processes).
+
+    As on SageMaker, each instance gets ``/opt/ml/config/resourceconfig.json`` (``current_host``,
+    ``hosts``), the ``FullyReplicated`` inputs whole or its ``ShardedByS3Key`` share of the objects,
+    and every instance's output folder is uploaded to the same S3 prefix.
+    """
     args = ctx.resolver.resolve(ctx.spec.arguments, {"ProcessingJobName": ctx.job_name})
     ctx.record["resolved_arguments"] = args
     ctx.record["ignored"] = _ignored(args)
@@ -190,28 +218,64 @@ def run_processing(ctx: StepContext) -> StepOutcome:
         raise StepFailed(
             "AppSpecification.ContainerEntrypoint is required: the local executor cannot run an image's default entrypoint"
         )
-    cmd = _local_command(list(entry) + list(app.get("ContainerArguments") or []), ctx)
-
+    count = instance_count(args)
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    hctx = {h: _host_context(ctx, h, count) for h in hosts}
+    outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    for out in outputs:
+        if "S3Output" not in out:
+            raise StepFailed(f"output {out.get('OutputName')}: only S3Output is supported locally")
     for inp in args.get("ProcessingInputs") or []:
         s3 = inp.get("S3Input")
         if not s3:
             raise StepFailed(f"input {inp.get('InputName')}: only S3Input is supported locally (not DatasetDefinition)")
         if s3.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"input {inp.get('InputName')}: S3DataType {s3['S3DataType']} is not supported locally")
-        download(ctx.mapper, s3["S3Uri"], map_opt_ml(s3["LocalPath"], ctx.opt_ml))
-    outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    for out in outputs:
-        if "S3Output" not in out:
-            raise StepFailed(f"output {out.get('OutputName')}: only S3Output is supported locally")
-        map_opt_ml(out["S3Output"]["LocalPath"], ctx.opt_ml).mkdir(parents=True, exist_ok=True)
+        sharded = s3.get("S3DataDistributionType") == "ShardedByS3Key"
+        for i, h in enumerate(hosts):
+            files = download(hctx[h].mapper, s3["S3Uri"], map_opt_ml(s3["LocalPath"], hctx[h].opt_ml))
+            if sharded and count > 1:  # S3 keys are dealt out in order: instance i keeps every n-th object
+                for j, f in enumerate(files):
+                    if j % count != i:
+                        f.unlink()
+    for h in hosts:
+        c = hctx[h]
+        for out in outputs:
+            map_opt_ml(out["S3Output"]["LocalPath"], c.opt_ml).mkdir(parents=True, exist_ok=True)
+        config = c.opt_ml / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": h, "hosts": hosts}, indent=2))
 
-    env, step_env = _environment(ctx, args.get("Environment"), {})
-    ctx.record["environment"] = step_env
-    run_process(cmd, env, ctx, _max_runtime(args))
+    cmds = {h: _local_command(list(entry) + list(app.get("ContainerArguments") or []), hctx[h]) for h in hosts}
+    envs = {h: _environment(hctx[h], args.get("Environment"), {}) for h in hosts}
+    ctx.record["environment"] = envs[hosts[0]][1]
+    if count == 1:
+        run_process(cmds[hosts[0]], envs[hosts[0]][0], ctx, _max_runtime(args))
+    else:
+        ctx.record["instances"] = hosts
+        failures: dict[str, str] = {}
+
+        def one(h: str) -> None:
+            try:
+                run_process(cmds[h], envs[h][0], hctx[h], _max_runtime(args))
+            except StepFailed as exc:
+                failures[h] = exc.reason
+
+        threads = [threading.Thread(target=one, args=(h,), name=f"{ctx.spec.name}-{h}") for h in hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ctx.record["command"] = cmds[hosts[0]]
+        ctx.record["exit_codes"] = {h: hctx[h].record.get("exit_code") for h in hosts}
+        if failures:
+            h = sorted(failures)[0]
+            raise StepFailed(f"instance {h} of {count}: {failures[h]}")
 
     for out in outputs:
         s3 = out["S3Output"]
-        upload(ctx.mapper, map_opt_ml(s3["LocalPath"], ctx.opt_ml), s3["S3Uri"])
+        for h in hosts:
+            upload(hctx[h].mapper, map_opt_ml(s3["LocalPath"], hctx[h].opt_ml), s3["S3Uri"])
     props = dict(args)
     props.update(
         ProcessingJobName=ctx.job_name,

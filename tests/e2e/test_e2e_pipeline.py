@@ -76,7 +76,7 @@ def test_pipeline_registers_all_three_models(clean_lake, tmp_path):
 
     status = _status(result)
     assert result.status == "Succeeded", (result.failed_step, result.failure_reason, result.fail_message)
-    for step in ("Preprocess", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly",
+    for step in ("Preprocess", "MergeSplits", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly",
                  "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly", "RegisterPrice", "RegisterDemand", "RegisterAnomaly"):  # fmt: skip
         assert status[step] == "Succeeded", step
     for step in ("FailDataQuality", "FailPrice", "FailDemand", "FailAnomaly"):

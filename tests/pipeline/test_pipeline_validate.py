@@ -57,7 +57,7 @@ def test_typo_in_data_quality_path(defn):
 def test_missing_output_name(defn):
     ev = steps_by_name(defn["Steps"])["EvaluateDemand"]
     ev["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]["Get"] = (
-        "Steps.Preprocess.ProcessingOutputConfig.Outputs['testing'].S3Output.S3Uri"
+        "Steps.MergeSplits.ProcessingOutputConfig.Outputs['testing'].S3Output.S3Uri"
     )
     (msg,) = messages(defn)
     assert "EvaluateDemand" in msg and "has no output 'testing'" in msg and "test, train, validation" in msg
