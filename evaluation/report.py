@@ -70,6 +70,8 @@ TRUTH_PATHS: dict[str, list[str]] = {
     ],
     "demand": [],
     "anomaly": [
+        "truth.precision.value",
+        "truth.recall.value",
         "truth.pr_auc.value",
         "truth.roc_auc.value",
         "truth.recall_by_kind",

@@ -6,9 +6,12 @@ Light at import time (typer only); boto3 and the deployment code load inside the
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Optional
 
 import typer
+
+from processing.cli_checks import finite_callback
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,10 +26,11 @@ def deploy_command(
     endpoint_name: Annotated[str, typer.Option("--endpoint-name", help="Endpoint to create or update.")],
     role_arn: Annotated[Optional[str], typer.Option("--role-arn", envvar="ENDPOINT_ROLE_ARN", help="Execution role of the model.")] = None,
     instance_type: Annotated[str, typer.Option("--instance-type")] = "ml.m5.large",
-    min_instances: Annotated[int, typer.Option("--min", min=1, help="Minimum (and initial) instance count.")] = 2,
-    max_instances: Annotated[int, typer.Option("--max", min=1, help="Maximum instance count.")] = 10,
+    min_instances: Annotated[int, typer.Option("--min", min=1, max=1000, help="Minimum (and initial) instance count.")] = 2,
+    max_instances: Annotated[int, typer.Option("--max", min=1, max=1000, help="Maximum instance count.")] = 10,
     invocations_target: Annotated[Optional[float], typer.Option(
-        "--invocations-target", help="Target invocations per instance per minute (target tracking).")] = None,
+        "--invocations-target", min=0.001, max=1_000_000.0, callback=finite_callback,
+        help="Target invocations per instance per minute (target tracking).")] = None,
     data_capture_uri: Annotated[Optional[str], typer.Option(
         "--data-capture-uri", envvar="DATA_CAPTURE_URI", help="s3:// prefix for captured traffic (Model Monitor).")] = None,
     capture_percentage: Annotated[int, typer.Option("--capture-percentage", min=0, max=100)] = 20,
@@ -43,6 +47,8 @@ def deploy_command(
     if not role_arn:
         typer.secho("Error: --role-arn (or ENDPOINT_ROLE_ARN) is required", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/.+", role_arn):
+        raise typer.BadParameter(f"{role_arn!r} is not an IAM role ARN", param_hint="--role-arn")
     cfg = deploy.DeployConfig(
         endpoint_name=endpoint_name,
         role_arn=role_arn,

@@ -15,36 +15,43 @@ from typing import Annotated
 
 import typer
 
+from processing.cli_checks import date_callback, out_dir_callback
+
 app = typer.Typer()
 
 DEFAULT_BUCKET = "airfare-lake"
 
 
-def _parse_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
-
-
 @app.command("run")
 def run(
-    seed: Annotated[int, typer.Option(help="World seed (deterministic).")] = 42,
-    start_date: Annotated[str, typer.Option(help="First search date, YYYY-MM-DD.")] = "2026-01-05",
-    days: Annotated[int, typer.Option(min=7, help="Days of searches to generate.")] = 60,
-    searches_per_day: Annotated[int, typer.Option(min=50, help="Searches per day.")] = 1500,
-    lake: Annotated[Path, typer.Option(help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = Path(".lake"),
-    runs: Annotated[Path, typer.Option(help="Where pipeline runs keep their steps' files and logs.")] = Path("runs"),
-    registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = Path(".lake/registry"),
-    workers: Annotated[int, typer.Option(min=1, help="Pipeline steps run at once.")] = 2,
+    seed: Annotated[int, typer.Option(min=0, max=2**64 - 1, help="World seed (deterministic), 0 to 2^64-1.")] = 42,
+    start_date: Annotated[str, typer.Option(callback=date_callback, help="First search date, YYYY-MM-DD.")] = "2026-01-05",
+    days: Annotated[int, typer.Option(min=7, max=3650, help="Days of searches to generate.")] = 60,
+    searches_per_day: Annotated[int, typer.Option(min=50, max=100_000_000, help="Searches per day.")] = 1500,
+    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = Path(".lake"),
+    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Where pipeline runs keep their steps' files and logs.")] = Path("runs"),
+    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry folder.")] = Path(".lake/registry"),
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Pipeline steps run at once.")] = 2,
     break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
+    truth: Annotated[bool, typer.Option("--truth/--no-truth", help="Add the 'against truth' columns from the world's answer key (TruthDataUri); --no-truth runs as on AWS, with no truth.")] = True,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
     from rich.console import Console
 
     console = Console()
-    start = _parse_date(start_date)
+    start = dt.date.fromisoformat(start_date)
     end = start + dt.timedelta(days=days - 1)
+    from seed_infra.world import validate_options
+
+    try:  # before anything is generated or replaced
+        validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=0.005, start_date=start)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--start-date/--days") from None
+    if break_kind is not None:
+        from data_quality.breakage import KINDS
+
+        if break_kind not in KINDS:
+            raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
     bucket_root = lake / DEFAULT_BUCKET
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -92,7 +99,8 @@ def run(
         raise typer.Exit(1)
     result = run_definition(
         definition,
-        parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat()},
+        parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(),
+                    "TruthDataUri": f"s3://{DEFAULT_BUCKET}/truth/offers/" if truth else ""},
         run_root=runs,
         lake_root=lake,
         registry_root=registry,
@@ -141,7 +149,7 @@ def _print_summary(console, world, etl_summary, result, timings, registry: Path)
     if result.fail_message:
         console.print(f"[red]Fail step:[/red] {result.fail_message}")
 
-    models = Table(title="Models (test split; truth = the world's noise-free prices and injected anomalies)")
+    models = Table(title="Models (test split; anomaly labels = the incident feed; truth = the world's noise-free prices and injected anomalies)")
     for col in ("model", "metric", "value", "gate", "against truth"):
         models.add_column(col)
     for name in ("price", "demand", "anomaly"):
@@ -202,7 +210,13 @@ def _headline(model: str, report: dict) -> list[tuple[str, str, str]]:
         base = report.get("baseline", {}).get("majority_class_accuracy", {}).get("value")
         return [("accuracy", f"{m['accuracy']['value']:.3f}", f"majority-class baseline {base:.3f}" if base is not None else "")]
     m = report["binary_classification_metrics"]
+
+    def fmt(node) -> str:
+        value = (node or {}).get("value")
+        return "n/a" if value is None else f"{value:.3f}"
+
+    share = fmt(m.get("reviewed_share_of_flags"))
     return [
-        ("precision", f"{m['precision']['value']:.3f}", "against injected anomalies"),
-        ("recall", f"{m['recall']['value']:.3f}", ""),
+        ("precision", fmt(m["precision"]), f"vs incident feed ({share} of flags reviewed); vs injected anomalies {fmt(t.get('precision'))}" if t else f"vs incident feed ({share} of flags reviewed)"),
+        ("recall", fmt(m["recall"]), f"vs injected anomalies {fmt(t.get('recall'))}" if t else ""),
     ]

@@ -6,13 +6,18 @@ Light at import time (typer and stdlib); the SDK, boto3 and the executor load in
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from processing.cli_checks import existing_path_callback, out_dir_callback, parse_date
+
 app = typer.Typer(no_args_is_help=True)
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 ParamOpt = Annotated[
     Optional[list[str]],
@@ -23,14 +28,21 @@ RoleOpt = Annotated[
     typer.Option("--role-arn", envvar="SAGEMAKER_ROLE_ARN", help="SageMaker execution role ARN baked into the jobs."),
 ]
 NameOpt = Annotated[str, typer.Option("--pipeline-name", help="SageMaker pipeline name.")]
-BucketOpt = Annotated[str, typer.Option("--bucket", help="Bucket of the lake; step outputs go under s3://BUCKET/pipeline-runs/.")]
+def _bucket_callback(value: str) -> str:
+    if not _BUCKET_NAME.match(value) or ".." in value:
+        raise typer.BadParameter(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.', '-')", param_hint="--bucket")
+    return value
+
+
+BucketOpt = Annotated[str, typer.Option("--bucket", callback=_bucket_callback, help="Bucket of the lake; step outputs go under s3://BUCKET/pipeline-runs/.")]
 ImageOpt = Annotated[
     Optional[str],
     typer.Option("--image-uri", envvar="AIRFARE_IMAGE_URI", help="Default of the ImageUri parameter (the project's image)."),
 ]
 SpotOpt = Annotated[bool, typer.Option("--spot/--no-spot", help="Managed spot training (fixed when the definition is built).")]
-MaxRunOpt = Annotated[int, typer.Option("--max-runtime", min=60, help="Training MaxRuntimeInSeconds.")]
-MaxWaitOpt = Annotated[int, typer.Option("--max-wait", min=60, help="Training MaxWaitTimeInSeconds (spot only; >= --max-runtime).")]
+# SageMaker's limits: MaxRuntimeInSeconds and MaxWaitTimeInSeconds are at most 28 days.
+MaxRunOpt = Annotated[int, typer.Option("--max-runtime", min=60, max=2_419_200, help="Training MaxRuntimeInSeconds.")]
+MaxWaitOpt = Annotated[int, typer.Option("--max-wait", min=60, max=2_419_200, help="Training MaxWaitTimeInSeconds (spot only; >= --max-runtime).")]
 SubnetOpt = Annotated[Optional[list[str]], typer.Option("--subnet", help="VPC subnet id for the jobs (repeatable).")]
 SgOpt = Annotated[Optional[list[str]], typer.Option("--security-group", help="VPC security group id for the jobs (repeatable).")]
 KmsOpt = Annotated[Optional[str], typer.Option("--kms-key", help="KMS key for job volumes and outputs.")]
@@ -52,11 +64,44 @@ def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def check_param_value(name: str, value: str, declared: dict) -> str | None:
+    """Why ``value`` cannot be pipeline parameter ``name`` (its declared type, enum, and our
+    conventions: dates are YYYY-MM-DD, ``*Uri`` parameters are ``s3://`` URIs), or None."""
+    kind = declared.get("Type", "String")
+    if kind == "Integer":
+        try:
+            int(value)
+        except ValueError:
+            return f"{name} is an Integer parameter, got {value!r}"
+    elif kind == "Float":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{name} is a Float parameter, got {value!r}"
+        if not math.isfinite(number):
+            return f"{name} must be a finite number, got {value!r}"
+    enum = declared.get("EnumValues")
+    if enum and value not in enum:
+        return f"{name} must be one of {', '.join(enum)}, got {value!r}"
+    if name.endswith("Date") and value.strip():
+        try:
+            parse_date(value, f"--param {name}")
+        except typer.BadParameter as exc:
+            return f"{name}: {exc.format_message() if hasattr(exc, 'format_message') else exc}"
+    if name.endswith("Uri") and value.strip() and name != "ImageUri":
+        if not value.startswith("s3://") or not _BUCKET_NAME.match(value[5:].split("/", 1)[0]) or "/../" in value + "/":
+            return f"{name} must be an s3://BUCKET/PREFIX/ URI, got {value!r}"
+    return None
+
+
 def _check_params(params: dict[str, str], definition: dict) -> None:
-    declared = {p["Name"] for p in definition.get("Parameters") or []}
-    unknown = sorted(set(params) - declared)
+    declared = {p["Name"]: p for p in definition.get("Parameters") or []}
+    unknown = sorted(set(params) - set(declared))
     if unknown:
         _fail(f"unknown parameter(s) {', '.join(unknown)}; the definition declares: {', '.join(sorted(declared))}")
+    problems = [why for name, value in params.items() if (why := check_param_value(name, value, declared[name]))]
+    if problems:
+        _fail("--param: " + "; ".join(problems))
 
 
 def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnets, security_groups, kms_key) -> dict:
@@ -165,9 +210,13 @@ def start(
     """Start an execution of the upserted pipeline; prints the execution ARN."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipelines.definition import definition_dict
     from pipelines.definition import start as do_start
 
     params = parse_param_pairs(param)
+    # types, enums, dates and URIs checked against our definition before SageMaker sees them
+    ours = definition_dict()
+    _check_params({k: v for k, v in params.items() if k in {p["Name"] for p in ours["Parameters"]}}, ours)
     try:
         arn = do_start(pipeline_name, params, display_name)
     except ValueError as e:
@@ -177,17 +226,25 @@ def start(
     typer.echo(arn)
 
 
+def _execution_id_callback(value: str | None) -> str | None:
+    # it names a folder under --runs: no separators, no '..'
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value) or (value and ".." in value):
+        raise typer.BadParameter(f"{value!r}: letters, digits, '_', '.', '-' only (it names a folder)", param_hint="--execution-id")
+    return value
+
+
 @app.command("run-local")
 def run_local(
     definition_file: Annotated[
-        Optional[Path], typer.Option("--definition", help="Definition JSON (default: build it now, as `definition` does).")
+        Optional[Path], typer.Option("--definition", callback=existing_path_callback,
+                                     help="Definition JSON (default: build it now, as `definition` does).")
     ] = None,
     param: ParamOpt = None,
-    lake: Annotated[Path, typer.Option(help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = Path(".lake"),
-    runs: Annotated[Path, typer.Option(help="Folder of local runs (one sub-folder per execution).")] = Path("runs"),
-    registry: Annotated[Path, typer.Option(help="Local model registry root.")] = Path(".lake/registry"),
-    execution_id: Annotated[Optional[str], typer.Option(help="Execution id (default: a new one).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Steps run in parallel when independent.")] = 1,
+    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = Path(".lake"),
+    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Folder of local runs (one sub-folder per execution).")] = Path("runs"),
+    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry root.")] = Path(".lake/registry"),
+    execution_id: Annotated[Optional[str], typer.Option(callback=_execution_id_callback, help="Execution id (default: a new one).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Steps run in parallel when independent.")] = 1,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run steps even when a cached result matches.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
 ) -> None:

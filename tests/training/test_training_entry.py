@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
+from processing.labels import write_feed
 from training import entry, model_io
+
+
+def _verdicts(world):
+    """The incident feed of a team that reviewed every offer an hour after its quote (no mistakes)."""
+    offers, _, truth = world
+    v = offers[["offer_id", "event_id", "event_time"]].merge(truth[["offer_id", "is_anomaly"]], on="offer_id")
+    return v.assign(search_time=v["event_time"], confirmed_at=v["event_time"] + pd.Timedelta(hours=1),
+                    is_incident=v["is_anomaly"], source="alert_review")
 
 
 def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
@@ -18,9 +28,7 @@ def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
         out[channel]["offers"].to_parquet(d / "offers.parquet")
         out[channel]["flights"].to_parquet(d / "flights.parquet")
     if labels is not None:
-        d = root / "input" / "data" / "labels"
-        d.mkdir(parents=True)
-        labels.to_parquet(d / "part-0.parquet")
+        write_feed(labels, root / "input" / "data" / "labels")
     cfg = root / "input" / "config"
     cfg.mkdir(parents=True)
     (cfg / "hyperparameters.json").write_text(json.dumps(hyperparameters))
@@ -33,7 +41,7 @@ def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
 @pytest.mark.parametrize("kind", ["price", "demand", "anomaly"])
 def test_main_trains_each_model_from_string_hyperparameters(kind, tmp_path, monkeypatch, splits, world):
     hp = {"model": kind, "n_estimators": "40", "nthread": "1", "seed": "7"}
-    root = _opt_ml(tmp_path, monkeypatch, splits, hp, labels=world[2] if kind == "anomaly" else None)
+    root = _opt_ml(tmp_path, monkeypatch, splits, hp, labels=_verdicts(world) if kind == "anomaly" else None)
     assert entry.main() == 0
     assert not (root / "output" / "failure").exists()
     meta = json.loads((root / "model" / model_io.META_FILE).read_text())
