@@ -30,6 +30,7 @@ DEFAULT_DAYS = 60
 DEFAULT_SEARCHES_PER_DAY = 1500
 DEFAULT_ANOMALY_RATE = 0.005
 DEFAULT_CHUNK_SIZE = 20_000
+_NO_HOLIDAY_DAYS = 366  # "days to the nearest holiday" where the calendar knows none: far from any
 _FLIGHT_CODE = 1_000_000  # flight id = schedule * _FLIGHT_CODE + departure-day index
 _CABIN_INDEX = {c: i for i, c in enumerate(contract.CABINS)}
 CURRENCY_CODES = np.array(sorted(contract.FX_PER_USD))  # prices carry an index into this table
@@ -240,9 +241,13 @@ class World:
         ords = np.array([d.toordinal() for d in dates])
         out = np.zeros((len(countries), len(dates)), dtype=np.int64)
         for i, c in enumerate(countries):
-            hol = np.array(sorted(d.toordinal() for d in holidays.country_holidays(c, years=years)))
-            pos = np.clip(np.searchsorted(hol, ords), 1, len(hol) - 1)
-            out[i] = np.minimum(np.abs(ords - hol[pos - 1]), np.abs(hol[pos] - ords))
+            hol = np.array(sorted(d.toordinal() for d in holidays.country_holidays(c, years=years)), dtype=np.int64)
+            if len(hol) == 0:  # years the `holidays` package does not cover (e.g. after 2100): no holiday effect
+                out[i] = _NO_HOLIDAY_DAYS
+                continue
+            pos = np.searchsorted(hol, ords)
+            left, right = hol[np.clip(pos - 1, 0, len(hol) - 1)], hol[np.clip(pos, 0, len(hol) - 1)]
+            out[i] = np.minimum(np.abs(ords - left), np.abs(right - ords))
         return out
 
     @staticmethod

@@ -10,7 +10,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field, fields, replace
 
 # What the generator accepts: any unsigned 64-bit seed (sub-seeds are derived with numpy's
-# SeedSequence), and search days whose booking horizon stays within the calendar it knows.
+# SeedSequence), and search days in this range. Public holidays come from the `holidays` package,
+# which covers most countries from the 1970s-2010s to 2100: outside its years a country simply has
+# no holiday effect.
 SEED_MAX = 2**64 - 1
 FIRST_DATE = dt.date(1971, 1, 1)
 LAST_DATE = dt.date(2199, 12, 31)
