@@ -85,9 +85,9 @@ def check_param_value(name: str, value: str, declared: dict) -> str | None:
         return f"{name} must be one of {', '.join(enum)}, got {value!r}"
     if name.endswith("Date") and value.strip():
         try:
-            parse_date(value, f"--param {name}")
+            parse_date(value, name)
         except typer.BadParameter as exc:
-            return f"{name}: {exc.format_message() if hasattr(exc, 'format_message') else exc}"
+            return f"{name}: {exc.message}"
     if name.endswith("Uri") and value.strip() and name != "ImageUri":
         if not value.startswith("s3://") or not _BUCKET_NAME.match(value[5:].split("/", 1)[0]) or "/../" in value + "/":
             return f"{name} must be an s3://BUCKET/PREFIX/ URI, got {value!r}"

@@ -26,13 +26,20 @@ def world_events(seed: int, start_date: dt.date, num_records: int, searches_per_
     """The first ``num_records`` searches of the world, generated lazily (never all in memory)."""
     import itertools
 
-    from seed_infra.world import iter_search_events, validate_options
+    from seed_infra.world import iter_search_events
 
-    days = math.ceil(num_records / searches_per_day)  # the generator makes exactly searches_per_day a day
-    validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=0.0,  # ValueError: user's mistake
-                     start_date=start_date)
+    days = check_world(seed, start_date, num_records, searches_per_day)
     events = iter_search_events(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day)
     return itertools.islice(events, num_records)
+
+
+def check_world(seed: int, start_date: dt.date, num_records: int, searches_per_day: int) -> int:
+    """The world's options for these records (ValueError: the user's mistake); returns its days."""
+    from seed_infra.world import validate_options
+
+    days = math.ceil(num_records / searches_per_day)  # the generator makes exactly searches_per_day a day
+    validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=0.0, start_date=start_date)
+    return days
 
 
 @app.command("produce")
@@ -63,12 +70,15 @@ def produce(
 
     console = Console(stderr=True)
     try:  # the world's options first: a bad combination fails before any AWS call
-        events = world_events(seed, start_date.date(), num_records, searches_per_day)
+        check_world(seed, start_date.date(), num_records, searches_per_day)
     except ValueError as exc:
         raise _fail(f"{exc} (--seed, --start-date, --num-records / --searches-per-day)", 2) from None
     try:
         if not stream_exists(stream_name):
             raise _fail(f"Kinesis stream {stream_name!r} does not exist (create it, e.g. with the seed stack).", 2)
+        events = world_events(seed, start_date.date(), num_records, searches_per_day)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     except ClientError as exc:
         raise _fail(f"cannot reach stream {stream_name!r}: {exc}", 2) from None
     except BotoCoreError as exc:  # no credentials, no endpoint, ...
