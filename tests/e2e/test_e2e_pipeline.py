@@ -127,7 +127,7 @@ def test_pipeline_without_truth_registers_all_three_models(clean_lake, tmp_path)
     anomaly = packages["airfare-anomaly"]["Metrics"]
     bcm = anomaly["binary_classification_metrics"]
     assert bcm["labels_available"] is True and bcm["precision"]["value"] >= 0.9
-    assert bcm["reviewed_share_of_flags"]["value"] >= 0.8 and bcm["flags_by_label"]["incident"] > 0
+    assert bcm["reviewed_share_of_flags"]["value"] >= 0.7 and bcm["flags_by_label"]["incident"] > 0
     assert anomaly["labels"]["source"].startswith("incident feed")
     # nothing a step read came from a truth folder
     assert not any("truth" in p.name for p in run_dir.rglob("*") if p.is_dir())

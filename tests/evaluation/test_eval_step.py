@@ -126,7 +126,7 @@ def test_anomaly_whose_flags_nobody_reviewed_has_unknown_precision(opt_ml, eval_
     out = opt_ml(loose, with_truth=False)
     assert evaluate.main(["--model", "anomaly"]) == 0
     bcm = json.loads((out / "evaluation.json").read_text())["binary_classification_metrics"]
-    assert bcm["reviewed_share_of_flags"]["value"] < 0.8
+    assert bcm["reviewed_share_of_flags"]["value"] < 0.7
     assert bcm["precision"]["value"] is None and bcm["precision_reviewed"]["value"] is not None
     passed, reasons = gates.check_gates(json.loads((out / "evaluation.json").read_text()))
     assert not passed
