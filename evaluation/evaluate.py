@@ -1,10 +1,10 @@
-"""The Evaluate step: ``python -m evaluation.evaluate --model price|demand|anomaly``.
+"""The Evaluate step (run as ``python -m evaluation.entry --model price|demand|anomaly``).
 
-Reads (docs/contracts.md, paths via ``processing.sm_paths``, so ``SM_OPT_ML`` relocates them):
+Reads (docs/contracts.md, paths via ``core.sm_paths``, so ``SM_OPT_ML`` relocates them):
 - ``/opt/ml/processing/model/model.tar.gz``: the trained model (extracted to a temp dir,
-  loaded with ``training.model_io.load``);
+  loaded with ``core.model_io.load``);
 - ``/opt/ml/processing/test/``: the test split (``offers.parquet``, ``flights.parquet``);
-- ``/opt/ml/processing/labels/`` (anomaly model): the incident feed (``processing.labels``), what
+- ``/opt/ml/processing/labels/`` (anomaly model): the incident feed (``core.labels``), what
   the anomaly metrics and its gate are computed against;
 - ``--truth-uri`` (optional, default empty): the simulator's truth offers (``TRUTH_OFFER_SCHEMA``),
   an ``s3://`` prefix or a folder, only for the report's ``truth`` ("against truth") columns. On
@@ -13,8 +13,8 @@ Writes ``/opt/ml/processing/evaluation/evaluation.json`` (the property file the 
 one PNG per plot and ``report.html`` (the plots inlined, with the key metrics).
 
 Failure contract: a failed leakage check still writes the report (``leakage.passed = false``),
-then writes the reason to ``/opt/ml/output/failure`` and exits 1. Any other error does the same
-without a report.
+then the job fails (``evaluation.entry``: reason to ``/opt/ml/output/message``, exit 1). Any other
+error does the same without a report.
 
 Anomaly model without the incident feed: there are no labels, so precision/recall/F1 are written
 as ``null`` with ``labels_available: false`` and a note; the precision gate then fails (an unknown
@@ -23,15 +23,10 @@ precision is not a pass). Flag count, flag rate and the threshold are still repo
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
-import platform
-import sys
 import tarfile
 import tempfile
-import traceback
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +34,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from evaluation import gates, leakage, metrics, plots
-from evaluation.report import REPORT_FILENAME, metric, missing_paths, write_report
-from processing import contract, sm_paths
+from core import contract, metrics, model_io
+from evaluation import gates, leakage, plots
+from evaluation.report import missing_paths, write_report
+from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
 
 log = logging.getLogger("evaluation")
 
-MODEL_TABLE = {"price": "offers", "demand": "flights", "anomaly": "offers"}
 _VERSION_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "lightgbm", "skops", "matplotlib")
 
 
@@ -59,9 +54,9 @@ def extract_model(tar_path: str | Path, dest: str | Path) -> Path:
         raise FileNotFoundError(f"model artifact not found: {tar_path}")
     with tarfile.open(tar_path, "r:*") as tar:
         tar.extractall(dest, filter="data")  # refuses absolute paths, '..' and links out of dest
-    metas = sorted(dest.rglob("model_meta.json"), key=lambda p: len(p.parts))
+    metas = sorted(dest.rglob(MODEL_META_FILE), key=lambda p: len(p.parts))
     if not metas:
-        raise FileNotFoundError(f"{tar_path} holds no model_meta.json")
+        raise FileNotFoundError(f"{tar_path} holds no {MODEL_META_FILE}")
     return metas[0].parent
 
 
@@ -116,22 +111,12 @@ def join_truth(frame: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame 
     return aligned
 
 
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in _VERSION_PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Per-model evaluation: (report sections, plot paths)
 # ---------------------------------------------------------------------------------------------
 def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
     """Observed-price metrics on the rows the truth-free cleaning rule keeps, plus truth metrics."""
-    from processing.cleaning import price_outlier_mask
+    from core.cleaning import price_outlier_mask
 
     mask = price_outlier_mask(offers)
     clean = offers.loc[~mask]
@@ -142,7 +127,7 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
     report: dict[str, Any] = {
         "n_test": int(len(offers)),
         "regression_metrics": metrics.regression_metrics(y, pred),
-        "cleaning": {"rule": "processing.cleaning.price_outlier_mask", "n_removed": int(mask.sum()),
+        "cleaning": {"rule": "core.cleaning.price_outlier_mask", "n_removed": int(mask.sum()),
                      "n_kept": int(len(clean))},
         "segments": {"rmse_by_cabin": metrics.rmse_by_group(y, pred, clean["cabin"].astype(str))},
     }
@@ -217,7 +202,7 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, feed: Any | None, truth: 
                      plot_dir: Path) -> tuple[dict, list[Path]]:
     """Flags against the incident feed (the gate's metrics; ``metrics.incident_label_metrics`` says
     how unreviewed flags count) and, when the truth is given, against it too (``truth``)."""
-    from processing import labels as incident_labels
+    from core import labels as incident_labels
 
     threshold = float(model.meta["threshold"])
     scores = np.asarray(model.anomaly_score(offers), dtype=float)
@@ -323,7 +308,7 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | 
     else:
         feed = None
         if labels_dir is not None and Path(labels_dir).exists():
-            from processing.labels import read_feed
+            from core.labels import read_feed
 
             feed = read_feed(labels_dir)
         body, images = evaluate_anomaly(model, table, feed, truth, out_dir)
@@ -334,7 +319,7 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | 
         **body,
         "model_info": {k: model.meta.get(k) for k in ("train_rows", "trees", "threshold", "target_transform", "libraries")
                        if k in model.meta},
-        "versions": library_versions(),
+        "versions": model_io.library_versions(_VERSION_PACKAGES),
     }
     passed, reasons = gates.check_gates(report, kind)
     report["default_gates"] = {"passed": passed, "reasons": reasons}
@@ -347,62 +332,9 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | 
 def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | str | None, out_dir: Path,
         labels_dir: Path | None = None) -> dict:
     """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report."""
-    from training import model_io
-
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
         report, images = build_report(kind, model, test_dir, truth_dir, out_dir, labels_dir)
-    write_report(report, out_dir / REPORT_FILENAME)
-    plots.write_html(report, images, out_dir / "report.html", report["default_gates"]["reasons"])
+    write_report(report, out_dir / EVALUATION_FILE)
+    plots.write_html(report, images, out_dir / REPORT_HTML_FILE, report["default_gates"]["reasons"])
     return report
-
-
-def _write_failure(message: str) -> None:
-    path = sm_paths.failure_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(message[:1024])  # SageMaker keeps the first 1 KiB as FailureReason
-    except OSError:
-        log.exception("could not write %s", path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, choices=tuple(MODEL_TABLE))
-    parser.add_argument("--model-tar", type=Path, default=None, help="default /opt/ml/processing/model/model.tar.gz")
-    parser.add_argument("--test-dir", type=Path, default=None, help="default /opt/ml/processing/test")
-    parser.add_argument("--truth-uri", default="",
-                        help="the simulator's truth offers (s3:// prefix or folder) for the 'against truth' columns;"
-                             " empty (the default, as on AWS): none")
-    parser.add_argument("--truth-dir", type=Path, default=None, help="a local truth folder (same as --truth-uri)")
-    parser.add_argument("--labels-dir", type=Path, default=None,
-                        help="the incident feed (anomaly model), default /opt/ml/processing/labels")
-    parser.add_argument("--output-dir", type=Path, default=None, help="default /opt/ml/processing/evaluation")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    model_tar = args.model_tar or sm_paths.processing_dir("model", "model.tar.gz")
-    test_dir = args.test_dir or sm_paths.processing_dir("test")
-    # the truth is optional: the --truth-uri argument, else a truth input folder if one was mounted
-    truth_dir = args.truth_uri.strip() or args.truth_dir or sm_paths.processing_dir("truth")
-    labels_dir = args.labels_dir or sm_paths.processing_dir("labels")
-    out_dir = args.output_dir or sm_paths.processing_dir("evaluation")
-    try:
-        report = run(args.model, model_tar, test_dir, truth_dir, out_dir, labels_dir)
-    except Exception as exc:  # noqa: BLE001 - the step's contract: reason to the failure file, exit 1
-        log.error("evaluation failed:\n%s", traceback.format_exc())
-        _write_failure(f"Evaluate {args.model}: {type(exc).__name__}: {exc}")
-        return 1
-    leak = report["leakage"]
-    if not leak["passed"]:
-        message = f"Evaluate {args.model}: leakage check failed: " + "; ".join(leak["reasons"])
-        log.error(message)
-        _write_failure(message)
-        return 1
-    log.info("evaluation of the %s model written to %s", args.model, out_dir / REPORT_FILENAME)
-    for line in report["default_gates"]["reasons"]:
-        log.info("gate %s", line)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

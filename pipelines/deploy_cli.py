@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from processing.cli_checks import finite_callback
+from core.cli_checks import finite_callback
 
 app = typer.Typer(no_args_is_help=True)
 

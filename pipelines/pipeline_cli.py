@@ -6,17 +6,17 @@ Light at import time (typer and stdlib); the SDK, boto3 and the executor load in
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from processing.cli_checks import existing_path_callback, out_dir_callback, parse_date
+from core.catalog import DEFAULT_BUCKET, Catalog
+from core.cli_checks import existing_path_callback, out_dir_callback
 
 app = typer.Typer(no_args_is_help=True)
+_DEFAULTS = Catalog()
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 ParamOpt = Annotated[
@@ -64,46 +64,6 @@ def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def check_param_value(name: str, value: str, declared: dict) -> str | None:
-    """Why ``value`` cannot be pipeline parameter ``name`` (its declared type, enum, and our
-    conventions: dates are YYYY-MM-DD, ``*Uri`` parameters are ``s3://`` URIs), or None."""
-    kind = declared.get("Type", "String")
-    if kind == "Integer":
-        try:
-            int(value)
-        except ValueError:
-            return f"{name} is an Integer parameter, got {value!r}"
-    elif kind == "Float":
-        try:
-            number = float(value)
-        except ValueError:
-            return f"{name} is a Float parameter, got {value!r}"
-        if not math.isfinite(number):
-            return f"{name} must be a finite number, got {value!r}"
-    enum = declared.get("EnumValues")
-    if enum and value not in enum:
-        return f"{name} must be one of {', '.join(enum)}, got {value!r}"
-    if name.endswith("Date") and value.strip():
-        try:
-            parse_date(value, name)
-        except typer.BadParameter as exc:
-            return f"{name}: {exc.message}"
-    if name.endswith("Uri") and value.strip() and name != "ImageUri":
-        if not value.startswith("s3://") or not _BUCKET_NAME.match(value[5:].split("/", 1)[0]) or "/../" in value + "/":
-            return f"{name} must be an s3://BUCKET/PREFIX/ URI, got {value!r}"
-    return None
-
-
-def _check_params(params: dict[str, str], definition: dict) -> None:
-    declared = {p["Name"]: p for p in definition.get("Parameters") or []}
-    unknown = sorted(set(params) - set(declared))
-    if unknown:
-        _fail(f"unknown parameter(s) {', '.join(unknown)}; the definition declares: {', '.join(sorted(declared))}")
-    problems = [why for name, value in params.items() if (why := check_param_value(name, value, declared[name]))]
-    if problems:
-        _fail("--param: " + "; ".join(problems))
-
-
 def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnets, security_groups, kms_key) -> dict:
     from pipelines.definition import DEFAULT_IMAGE_URI
 
@@ -134,7 +94,7 @@ def definition(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON here instead of stdout.")] = None,
     role_arn: RoleOpt = None,
     pipeline_name: NameOpt = "airfare-pipeline",
-    bucket: BucketOpt = "airfare-lake",
+    bucket: BucketOpt = DEFAULT_BUCKET,
     image_uri: ImageOpt = None,
     spot: SpotOpt = True,
     max_runtime: MaxRunOpt = 3600,
@@ -174,7 +134,7 @@ def validate(file: Annotated[Path, typer.Argument(help="Pipeline definition JSON
 def upsert(
     role_arn: RoleOpt = None,
     pipeline_name: NameOpt = "airfare-pipeline",
-    bucket: BucketOpt = "airfare-lake",
+    bucket: BucketOpt = DEFAULT_BUCKET,
     image_uri: ImageOpt = None,
     spot: SpotOpt = True,
     max_runtime: MaxRunOpt = 3600,
@@ -212,12 +172,13 @@ def start(
 
     from pipelines.definition import definition_dict
     from pipelines.definition import start as do_start
+    from pipelines.local_run import check_parameters
 
     params = parse_param_pairs(param)
-    # types, enums, dates and URIs checked against our definition before SageMaker sees them
-    ours = definition_dict()
-    _check_params({k: v for k, v in params.items() if k in {p["Name"] for p in ours["Parameters"]}}, ours)
     try:
+        # types, enums, dates and URIs checked against our definition before SageMaker sees them
+        # (unknown names are checked against the deployed one by do_start)
+        check_parameters(params, definition_dict(), unknown_ok=True)
         arn = do_start(pipeline_name, params, display_name)
     except ValueError as e:
         _fail(str(e))
@@ -228,7 +189,7 @@ def start(
 
 def _execution_id_callback(value: str | None) -> str | None:
     # it names a folder under --runs: no separators, no '..'
-    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value) or (value and ".." in value):
+    if value is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value) or ".." in value):
         raise typer.BadParameter(f"{value!r}: letters, digits, '_', '.', '-' only (it names a folder)", param_hint="--execution-id")
     return value
 
@@ -240,70 +201,36 @@ def run_local(
                                      help="Definition JSON (default: build it now, as `definition` does).")
     ] = None,
     param: ParamOpt = None,
-    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = Path(".lake"),
-    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Folder of local runs (one sub-folder per execution).")] = Path("runs"),
-    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry root.")] = Path(".lake/registry"),
+    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
+    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Folder of local runs (one sub-folder per execution).")] = _DEFAULTS.runs_root,
+    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry root.")] = _DEFAULTS.registry_root,
     execution_id: Annotated[Optional[str], typer.Option(callback=_execution_id_callback, help="Execution id (default: a new one).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Steps run in parallel when independent.")] = 1,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run steps even when a cached result matches.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
 ) -> None:
     """Run the pipeline definition locally (no Docker), after the static check; prints a per-step table."""
-    from pipelines.validate import validate_definition, validate_file
+    from rich.console import Console
 
-    if definition_file is not None:
-        problems = validate_file(definition_file)
-        if problems:
-            _print_problems(problems, str(definition_file))
-            raise typer.Exit(1)
-        defn = json.loads(definition_file.read_text())
-    else:
-        from pipelines.definition import definition_dict
+    from pipelines.local_executor import DefinitionError
+    from pipelines.local_run import InvalidDefinition, print_summary, run_locally
 
-        defn = definition_dict(image_uri=os.environ.get("AIRFARE_IMAGE_URI") or "airfare-mlops:latest")
-        problems = validate_definition(defn)
-        if problems:
-            _print_problems(problems, "built definition")
-            raise typer.Exit(1)
     params = parse_param_pairs(param)
-    _check_params(params, defn)
-
-    from pipelines.local_executor import DefinitionError, run_definition
-
     try:
-        result = run_definition(
-            defn,
+        result = run_locally(
+            definition_file,
             parameters=params,
-            run_root=runs,
-            lake_root=lake,
-            registry_root=registry,
+            catalog=Catalog(lake_root=lake, registry_root=registry, runs_root=runs),
             execution_id=execution_id,
             progress=not quiet,
             max_workers=workers,
             use_cache=not no_cache,
         )
+    except InvalidDefinition as e:
+        _print_problems(e.problems, e.source)
+        raise typer.Exit(1) from None
     except (DefinitionError, ValueError) as e:
         _fail(str(e))
-    _print_result(result)
+    print_summary(Console(), result, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
-
-
-def _print_result(result) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    colors = {"Succeeded": "green", "Failed": "red", "Skipped": "yellow", "NotRun": "dim"}
-    table = Table(title=f"execution {result.execution_id}: {result.status}")
-    for col in ("step", "type", "status", "seconds", "detail"):
-        table.add_column(col, justify="right" if col == "seconds" else "left")
-    for s in result.steps:
-        detail = s.failure_reason or (f"cached from {s.cached_from}" if s.cached_from else "")
-        color = colors.get(s.status, "white")
-        secs = f"{s.seconds:.1f}" if s.seconds is not None else ""
-        table.add_row(s.name, s.type, f"[{color}]{s.status}[/{color}]", secs, detail)
-    console = Console()
-    console.print(table)
-    if result.fail_message:
-        console.print(f"[red]{result.fail_message}[/red]")
-    console.print(f"run folder: {result.run_dir}")

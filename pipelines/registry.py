@@ -18,8 +18,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from core.catalog import Catalog
+
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
-DEFAULT_LOCAL_ROOT = Path(".lake/registry")
+DEFAULT_LOCAL_ROOT = Catalog().registry_root
 LOCAL_ARN_PREFIX = "local:model-package/"
 _GROUP_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's EntityName pattern
 
@@ -171,11 +173,11 @@ class LocalRegistry:
 
 
 class SageMakerRegistry:
-    """SageMaker Model Registry through boto3 (processing/aws.py, so moto works in tests)."""
+    """SageMaker Model Registry through boto3 (core/aws.py, so moto works in tests)."""
 
     def __init__(self, sm_client: Any = None):
         if sm_client is None:
-            from processing import aws
+            from core import aws
 
             sm_client = aws.client("sagemaker")
         self.sm = sm_client

@@ -12,7 +12,7 @@ import math
 
 import typer
 
-from processing.cli_checks import date_callback, finite_callback
+from core.cli_checks import date_callback, finite_callback
 
 app = typer.Typer()
 

@@ -21,6 +21,8 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+from small_world import splits, world  # noqa: E402,F401 - session fixtures: a small synthetic curated world (tests/{core,processing,training})
+
 
 @pytest.fixture(scope="session")
 def moto_server():

@@ -7,7 +7,7 @@ threshold uses labels: confirmed incidents (the ``labels`` channel; in this worl
 stands in for them) on the validation split pick the lowest score cut that keeps precision at
 the target, i.e. the highest recall an analyst can trust. Labels are never features.
 
-The labels are the price-integrity team's incident feed (``processing.labels``): partial, delayed
+The labels are the price-integrity team's incident feed (``core.labels``): partial, delayed
 and slightly wrong. Validation offers whose review window is still open are left out. Precision
 of a cut is measured on its reviewed flags (confirmed vs cleared), and a cut is only eligible when
 at least ``min_reviewed_share`` of its flags were reviewed: a cut that flags many offers nobody
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from processing.cleaning import price_outlier_mask
-from processing import labels as incident_labels
-from processing.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
-from training import model_io
+from core import labels as incident_labels
+from core import model_io
+from core.cleaning import price_outlier_mask
+from core.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
 from training import price as price_model
 from training.params import merge_params
 
@@ -130,19 +130,6 @@ def validation_labels(offers: pd.DataFrame, labels: "incident_labels.IncidentFee
     y = join_labels(offers, labels)
     return {"usable": np.ones(len(y), dtype=bool), "y": y, "reviewed": np.ones(len(y), dtype=bool),
             "counts": {"incident": int(y.sum()), "cleared": int((~y).sum())}, "source": "complete labels"}
-
-
-def binary_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import f1_score, precision_score, recall_score
-
-    return {
-        "precision": float(precision_score(y, flagged, zero_division=0)),
-        "recall": float(recall_score(y, flagged, zero_division=0)),
-        "f1": float(f1_score(y, flagged, zero_division=0)),
-        "positives": int(y.sum()),
-        "flagged": int(flagged.sum()),
-        "rows": int(len(y)),
-    }
 
 
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | Path,

@@ -1,7 +1,7 @@
 """The two path mappings of the local executor, and S3-like copies between lake and opt_ml.
 
 ``s3://bucket/key`` <-> ``<lake_root>/bucket/key`` (docs/contracts.md) and ``/opt/ml/...`` ->
-``<run>/<step>/opt_ml/...`` (processing/sm_paths.py), applied to every string a job sees.
+``<run>/<step>/opt_ml/...`` (core/sm_paths.py), applied to every string a job sees.
 """
 
 from __future__ import annotations

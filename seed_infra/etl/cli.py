@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from core import catalog
 from rich.console import Console
 from rich.table import Table
 
-from processing.cli_checks import out_dir_callback, parse_date
+from core.cli_checks import out_dir_callback, parse_date
 
 app = typer.Typer()
 console = Console()
@@ -70,7 +72,7 @@ def etl(
     """Raw search events -> curated offers (Parquet by dt), on local Spark; the Glue job runs the same code."""
     selected = _dates(dates)
     if break_kind is not None:
-        from data_quality.breakage import KINDS
+        from seed_infra.world.breakage import KINDS
 
         if break_kind not in KINDS:
             raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
@@ -96,18 +98,19 @@ def etl(
             if owned:
                 spark.stop()
     console.print(summary_table(summary))
-    console.print(f"wrote {out / 'offers'} and {out / 'etl_summary.json'}")
+    offers_dir = out / catalog.relative("offers", "curated")
+    console.print(f"wrote {offers_dir} and {out / catalog.relative('etl_summary', 'curated')}")
     if break_kind is not None:
-        from data_quality.breakage import break_curated
+        from seed_infra.world.breakage import break_curated
 
-        break_curated(out / "offers", break_kind, seed=break_seed)
-        console.print(f"[yellow]broke[/yellow] {out / 'offers'} on purpose: {break_kind}")
+        break_curated(offers_dir, break_kind, seed=break_seed)
+        console.print(f"[yellow]broke[/yellow] {offers_dir} on purpose: {break_kind}")
 
 
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL; the curated offers are the table `offers` (and `quarantine` locally)")],
-    curated: Annotated[Path, typer.Option(help="local curated folder (holds offers/)")] = Path(".lake/airfare-lake/curated"),
+    curated: Annotated[Path, typer.Option(help="local curated folder (holds offers/)")] = catalog.Catalog().path("curated"),
     athena: Annotated[bool, typer.Option("--athena", help="run in Athena through awswrangler instead of local DuckDB")] = False,
     database: Annotated[str, typer.Option(help="Glue database (with --athena)")] = "airfare",
     workgroup: Annotated[str | None, typer.Option(help="Athena workgroup (with --athena)")] = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from processing.cli_checks import date_callback, finite_callback, out_dir_callback
+from core.cli_checks import date_callback, finite_callback, out_dir_callback
 
 app = typer.Typer()
 

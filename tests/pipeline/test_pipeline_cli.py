@@ -56,7 +56,7 @@ def test_validate_ok_and_broken(definition_file, tmp_path):
 
 
 def test_upsert_and_start_against_moto(aws_endpoint):
-    from processing import aws
+    from core import aws
 
     name = f"airfare-test-{uuid.uuid4().hex[:8]}"
     role = "arn:aws:iam::123456789012:role/AirfareSageMakerExecution"

@@ -7,8 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from processing.labels import write_feed
-from training import entry, model_io
+from core import model_io
+from core.labels import write_feed
+from core.pipeline_contract import MODEL_META_FILE
+from training import entry
 
 
 def _verdicts(world):
@@ -44,7 +46,7 @@ def test_main_trains_each_model_from_string_hyperparameters(kind, tmp_path, monk
     root = _opt_ml(tmp_path, monkeypatch, splits, hp, labels=_verdicts(world) if kind == "anomaly" else None)
     assert entry.main() == 0
     assert not (root / "output" / "failure").exists()
-    meta = json.loads((root / "model" / model_io.META_FILE).read_text())
+    meta = json.loads((root / "model" / MODEL_META_FILE).read_text())
     assert meta["model"] == kind
     assert meta["hyperparameters"]["n_estimators"] == 40 and meta["hyperparameters"]["seed"] == 7
     assert model_io.load(root / "model").kind == kind

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.metrics import incident_label_metrics
-from processing.labels import CLEARED, INCIDENT, OPEN, UNREVIEWED, read_feed, write_feed
+from core.metrics import incident_label_metrics
+from core.labels import CLEARED, INCIDENT, OPEN, UNREVIEWED, read_feed, write_feed
 from training.anomaly import choose_threshold
 
 T0 = pd.Timestamp("2026-03-01T10:00:00Z")

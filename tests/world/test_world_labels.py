@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from processing import contract
-from processing.labels import ground_truth_records, read_feed
+from core import contract
+from core.labels import ground_truth_records, read_feed
 from seed_infra.world import World, WorldParams, generate_world
 
 

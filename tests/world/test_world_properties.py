@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from processing import contract
+from core import contract
 from seed_infra.world import World, generate_world, validate_options
 from seed_infra.world.params import FIRST_DATE, LAST_DATE, SEED_MAX
 

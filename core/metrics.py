@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from evaluation.report import metric
+from core.pipeline_contract import metric
 
 
 def _as_1d(name: str, values: Any, dtype: Any = None) -> np.ndarray:
@@ -227,7 +227,7 @@ def recall_by_group(y_true: Any, y_flag: Any, groups: Any) -> dict[str, dict[str
 
 
 def incident_label_metrics(status: Any, flags: Any, threshold: float | None, min_reviewed_share: float) -> dict[str, Any]:
-    """The flags against the incident feed (``processing.labels`` statuses), counted honestly.
+    """The flags against the incident feed (``core.labels`` statuses), counted honestly.
 
     - precision = confirmed / reviewed among the flags (incident vs cleared); flags nobody
       reviewed are neither true nor false positives. It is null (unknown, so the gate fails) when

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from processing import contract
+from core import contract
 
 INCIDENT, CLEARED, UNREVIEWED, OPEN = "incident", "cleared", "unreviewed", "open"
 STATUSES = (INCIDENT, CLEARED, UNREVIEWED, OPEN)
@@ -123,7 +123,7 @@ def write_feed(verdicts: pd.DataFrame, folder: str | Path, as_of: str | dt.datet
 
 def _read_manifest(location: str) -> dict:
     if location.startswith("s3://"):
-        from processing import aws
+        from core import aws
 
         bucket, _, key = location[len("s3://"):].partition("/")
         try:
