@@ -36,6 +36,10 @@ DQ_FAIL_STEP = "FailDataQuality"
 DQ_OUTPUT = "dq"  # DataQuality's output name (and its folder under /opt/ml/processing/output)
 DQ_PROPERTY_FILE = "DataQualityReport"
 EVALUATION_OUTPUT = "evaluation"  # Evaluate<Model>'s output name (and its folder)
+# Model Monitor: Evaluate<Model>'s second output (data/: the model's inputs from the train split,
+# model/: test predictions vs labels), baselined by DataQualityCheck<Model> / ModelQualityCheck<Model>.
+MONITORING_OUTPUT = "monitoring"
+QUALITY_PROBLEM_TYPES = {"price": "Regression", "demand": "MulticlassClassification", "anomaly": "BinaryClassification"}
 
 
 def step_name(kind: str, model: str) -> str:

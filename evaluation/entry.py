@@ -30,6 +30,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-dir", type=Path, default=None,
                    help="the incident feed (anomaly model), default /opt/ml/processing/labels")
     p.add_argument("--output-dir", type=Path, default=None, help="default /opt/ml/processing/evaluation")
+    p.add_argument("--train-dir", type=Path, default=None, help="default /opt/ml/processing/train (monitoring baseline)")
+    p.add_argument("--monitoring-dir", type=Path, default=None,
+                   help="default /opt/ml/processing/monitoring when the train split is there (Model Monitor datasets)")
     return p
 
 
@@ -37,6 +40,7 @@ def _run(args: argparse.Namespace) -> None:
     from evaluation.evaluate import run
 
     out_dir = args.output_dir or sm_paths.processing_dir(EVALUATION_OUTPUT)
+    train_dir = args.train_dir or sm_paths.processing_dir("train")
     report = run(
         args.model,
         args.model_tar or sm_paths.processing_dir("model", "model.tar.gz"),
@@ -45,6 +49,8 @@ def _run(args: argparse.Namespace) -> None:
         args.truth_uri.strip() or args.truth_dir or sm_paths.processing_dir("truth"),
         out_dir,
         args.labels_dir or sm_paths.processing_dir("labels"),
+        train_dir,
+        args.monitoring_dir or (sm_paths.processing_dir("monitoring") if train_dir.exists() else None),
     )
     leak = report["leakage"]
     if not leak["passed"]:

@@ -38,6 +38,7 @@ from core import contract, metrics, model_io
 from evaluation import gates, leakage, plots
 from evaluation.report import missing_paths, write_report
 from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
+from monitoring.datasets import predictions_frame
 
 log = logging.getLogger("evaluation")
 
@@ -114,7 +115,8 @@ def join_truth(frame: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame 
 # ---------------------------------------------------------------------------------------------
 # Per-model evaluation: (report sections, plot paths)
 # ---------------------------------------------------------------------------------------------
-def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path,
+                   sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Observed-price metrics on the rows the truth-free cleaning rule keeps, plus truth metrics."""
     from core.cleaning import price_outlier_mask
 
@@ -124,6 +126,8 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
         raise ValueError("the cleaning rule removed every test offer")
     y = clean[contract.PRICE_TARGET].to_numpy(dtype=float)
     pred = np.asarray(model.predict_price(clean), dtype=float)
+    if sink is not None:  # the model-quality baseline: predictions vs labels
+        sink["predictions"] = predictions_frame("price", y, pred)
     report: dict[str, Any] = {
         "n_test": int(len(offers)),
         "regression_metrics": metrics.regression_metrics(y, pred),
@@ -172,7 +176,7 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
     return report, images
 
 
-def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path, sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Multiclass metrics of the demand class per flight snapshot, against the majority baseline."""
     target = contract.DEMAND_TARGET
     if target not in flights.columns:
@@ -184,6 +188,8 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     y = labelled[target].astype(str).to_numpy(dtype=object)
     proba = np.asarray(model.predict_demand_proba(labelled), dtype=float)
     pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    if sink is not None:
+        sink["predictions"] = predictions_frame("demand", y, pred, proba=proba)
     mc = metrics.multiclass_metrics(y, pred, classes)
     mc.update(metrics.probabilistic_metrics(y, proba, classes))
     report: dict[str, Any] = {
@@ -199,7 +205,7 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
 
 
 def evaluate_anomaly(model: Any, offers: pd.DataFrame, feed: Any | None, truth: pd.DataFrame | None,
-                     plot_dir: Path) -> tuple[dict, list[Path]]:
+                     plot_dir: Path, sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Flags against the incident feed (the gate's metrics; ``metrics.incident_label_metrics`` says
     how unreviewed flags count) and, when the truth is given, against it too (``truth``)."""
     from core import labels as incident_labels
@@ -238,6 +244,9 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, feed: Any | None, truth: 
             "test_offers_by_label": incident_labels.status_counts(status),
         }
         reviewed = np.isin(status, (incident_labels.INCIDENT, incident_labels.CLEARED))
+        if sink is not None and reviewed.any():  # Model Monitor's model-quality baseline: reviewed offers only
+            sink["predictions"] = predictions_frame("anomaly", status[reviewed] == incident_labels.INCIDENT,
+                                                    flags[reviewed], score=scores[reviewed])
         targets["is_incident"] = pd.Series(np.where(reviewed, (status == incident_labels.INCIDENT).astype(float), np.nan),
                                            index=matrix.index)
     t_all = join_truth(offers, truth)
@@ -287,7 +296,7 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, feed: Any | None, truth: 
 # The step
 # ---------------------------------------------------------------------------------------------
 def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | None, out_dir: Path,
-                 labels_dir: Path | None = None) -> tuple[dict, list[Path]]:
+                 labels_dir: Path | None = None, sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Evaluate ``model`` on the test split; returns the full report and the plot files.
 
     ``labels_dir``: the incident feed (anomaly model only); ``truth_dir``: the simulator's truth,
@@ -302,16 +311,16 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | 
         truth = read_truth(truth_dir, table["offer_id"] if "offer_id" in table.columns else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "price":
-        body, images = evaluate_price(model, table, truth, out_dir)
+        body, images = evaluate_price(model, table, truth, out_dir, sink)
     elif kind == "demand":
-        body, images = evaluate_demand(model, table, out_dir)
+        body, images = evaluate_demand(model, table, out_dir, sink)
     else:
         feed = None
         if labels_dir is not None and Path(labels_dir).exists():
             from core.labels import read_feed
 
             feed = read_feed(labels_dir)
-        body, images = evaluate_anomaly(model, table, feed, truth, out_dir)
+        body, images = evaluate_anomaly(model, table, feed, truth, out_dir, sink)
     report = {
         "model": kind,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -330,11 +339,25 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | 
 
 
 def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | str | None, out_dir: Path,
-        labels_dir: Path | None = None) -> dict:
-    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report."""
+        labels_dir: Path | None = None, train_dir: Path | None = None,
+        monitoring_dir: Path | None = None) -> dict:
+    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report.
+
+    With ``monitoring_dir``, also the Model Monitor baseline datasets: ``data/`` (the model's inputs
+    from ``train_dir``) and ``model/`` (test predictions against labels), see monitoring.datasets.
+    """
+    sink: dict = {}
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
-        report, images = build_report(kind, model, test_dir, truth_dir, out_dir, labels_dir)
+        report, images = build_report(kind, model, test_dir, truth_dir, out_dir, labels_dir, sink)
+    if monitoring_dir is not None:
+        from monitoring import datasets
+
+        if train_dir is None or not Path(train_dir).exists():
+            raise FileNotFoundError(f"the monitoring baselines need the train split (--train-dir {train_dir})")
+        datasets.write_data_baseline(model.meta, train_dir, monitoring_dir / "data")
+        if "predictions" in sink:
+            datasets.write_predictions(sink["predictions"], monitoring_dir / "model")
     write_report(report, out_dir / EVALUATION_FILE)
     plots.write_html(report, images, out_dir / REPORT_HTML_FILE, report["default_gates"]["reasons"])
     return report

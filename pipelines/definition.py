@@ -6,6 +6,7 @@
          TrainPrice                TrainDemand               TrainAnomaly
               |                         |                         |
         EvaluatePrice             EvaluateDemand            EvaluateAnomaly
+              |  (+ DataQualityCheck<Model>, ModelQualityCheck<Model>: Model Monitor baselines)
               |                         |                         |
         CheckPriceGates           CheckDemandGates          CheckAnomalyGates
          |if      |else            |if      |else            |if      |else
@@ -28,11 +29,12 @@ from __future__ import annotations
 import functools
 import json
 
+from inference import content_types as served_types
 from core import catalog
 from core.pipeline_contract import (
     DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
-    EVALUATION_OUTPUT, GATES, MODEL_PACKAGE_GROUPS, MODELS, PREPROCESS_STEP, SPLITS, gates_of, gates_step_name,
-    report_name, step_name,
+    EVALUATION_OUTPUT, GATES, MODEL_PACKAGE_GROUPS, MODELS, MONITORING_OUTPUT, PREPROCESS_STEP, QUALITY_PROBLEM_TYPES, SPLITS,
+    gates_of, gates_step_name, report_name, step_name,
 )  # fmt: skip
 from pipelines import sdk
 
@@ -253,6 +255,7 @@ def get_pipeline(
         inputs = [
             s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
             s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
+            s3_input("train", split_uri("train"), f"{PROCESSING}/train"),  # the data-quality baseline's source
         ]
         if model == "anomaly":
             inputs.append(s3_input("labels", labels_uri, f"{PROCESSING}/labels"))
@@ -260,17 +263,72 @@ def get_pipeline(
             name=step_name("Evaluate", model),
             step_args=processor("evaluation.entry").run(
                 inputs=inputs,
-                outputs=[s3_output(step_name("Evaluate", model), EVALUATION_OUTPUT, f"{PROCESSING}/{EVALUATION_OUTPUT}")],
+                outputs=[s3_output(step_name("Evaluate", model), EVALUATION_OUTPUT, f"{PROCESSING}/{EVALUATION_OUTPUT}"),
+                         s3_output(step_name("Evaluate", model), MONITORING_OUTPUT, f"{PROCESSING}/{MONITORING_OUTPUT}")],
                 arguments=["--model", model, sdk.Join(on="", values=["--truth-uri=", truth_uri])],
             ),
             property_files=[report],
         )
         evaluate_steps[model] = evaluate
 
+    # ---- DataQualityCheck<Model>, ModelQualityCheck<Model>: Model Monitor baselines ------------
+    # The SageMaker Projects template's shape: each step computes a fresh baseline (skip_check,
+    # register_new_baseline) that is registered with the model as its drift-check baseline. On
+    # AWS they run Model Monitor's analyzer image; the local executor runs monitoring.job.
+    quality_checks = {}
+    for model in MODELS:
+        monitoring_uri = evaluate_steps[model].properties.ProcessingOutputConfig.Outputs[MONITORING_OUTPUT].S3Output.S3Uri
+        check_job = sdk.CheckJobConfig(
+            role=role,
+            instance_count=1,
+            instance_type=processing_instance_type,
+            volume_kms_key=volume_kms_key,
+            output_kms_key=output_kms_key,
+            max_runtime_in_seconds=processing_max_runtime_in_seconds,
+            sagemaker_session=session,
+            # The SDK (3.27) copies this object into the request unconverted: give it the request form.
+            network_config=network._to_request_dict() if network else None,
+            env={"airfare_model": model},  # the local analyzer's gate constraints; AWS's ignores it
+        )
+        data_check = sdk.QualityCheckStep(
+            name=step_name("DataQualityCheck", model),
+            quality_check_config=sdk.DataQualityCheckConfig(
+                baseline_dataset=sdk.Join(on="/", values=[monitoring_uri, "data"]),
+                dataset_format=sdk.DatasetFormat.csv(header=True),
+                output_s3_uri=s3_out(step_name("DataQualityCheck", model), "baseline"),
+            ),
+            check_job_config=check_job,
+            skip_check=True,
+            register_new_baseline=True,
+            model_package_group_name=MODEL_PACKAGE_GROUPS[model],
+        )
+        model_check = sdk.QualityCheckStep(
+            name=step_name("ModelQualityCheck", model),
+            quality_check_config=sdk.ModelQualityCheckConfig(
+                baseline_dataset=sdk.Join(on="/", values=[monitoring_uri, "model"]),
+                dataset_format=sdk.DatasetFormat.csv(header=True),
+                output_s3_uri=s3_out(step_name("ModelQualityCheck", model), "baseline"),
+                problem_type=QUALITY_PROBLEM_TYPES[model],
+                inference_attribute="prediction",
+                ground_truth_attribute="label",
+                **({"probability_attribute": "probability"} if model != "price" else {}),
+            ),
+            check_job_config=check_job,
+            skip_check=True,
+            register_new_baseline=True,
+            model_package_group_name=MODEL_PACKAGE_GROUPS[model],
+        )
+        quality_checks[model] = (data_check, model_check)
+
     # ---- Check<Model>Gates -> Register<Model> | Fail<Model> -----------------------------------
     check_steps = []
     for model in MODELS:
         train, evaluate, report = train_steps[model], evaluate_steps[model], reports[model]
+        data_check, model_check = quality_checks[model]
+
+        def source(prop):
+            return sdk.MetricsSource(s3_uri=prop, content_type="application/json")
+
         gates = gates_of(model)
         metric = {g.metric: sdk.JsonGet(step_name=evaluate.name, property_file=report, json_path=g.path) for g in gates}
         conditions = [
@@ -297,12 +355,22 @@ def get_pipeline(
             name=step_name("Register", model),
             step_args=builder.register(
                 model_package_group_name=MODEL_PACKAGE_GROUPS[model],
-                content_types=["application/json", "text/csv"],
-                response_types=["application/json"],
+                # exactly what the serve container parses and answers (inference.content_types)
+                content_types=list(served_types.CONTENT_TYPES),
+                response_types=list(served_types.RESPONSE_TYPES),
                 inference_instances=["ml.m5.large", "ml.c5.large"],
                 transform_instances=["ml.m5.large"],
                 model_metrics=sdk.ModelMetrics(
-                    model_statistics=sdk.MetricsSource(s3_uri=evaluation_json, content_type="application/json")
+                    model_statistics=sdk.MetricsSource(s3_uri=evaluation_json, content_type="application/json"),
+                    model_constraints=source(model_check.properties.CalculatedBaselineConstraints),
+                    model_data_statistics=source(data_check.properties.CalculatedBaselineStatistics),
+                    model_data_constraints=source(data_check.properties.CalculatedBaselineConstraints),
+                ),
+                drift_check_baselines=sdk.DriftCheckBaselines(
+                    model_statistics=source(model_check.properties.BaselineUsedForDriftCheckStatistics),
+                    model_constraints=source(model_check.properties.BaselineUsedForDriftCheckConstraints),
+                    model_data_statistics=source(data_check.properties.BaselineUsedForDriftCheckStatistics),
+                    model_data_constraints=source(data_check.properties.BaselineUsedForDriftCheckConstraints),
                 ),
                 approval_status=approval_status,
                 description=f"airfare {model} model",
@@ -319,7 +387,8 @@ def get_pipeline(
     return sdk.Pipeline(
         name=pipeline_name,
         parameters=parameters,
-        steps=[preprocess, data_quality, check_data_quality, *evaluate_steps.values(), *check_steps],
+        steps=[preprocess, data_quality, check_data_quality, *evaluate_steps.values(),
+               *(step for pair in quality_checks.values() for step in pair), *check_steps],
         sagemaker_session=session,
         pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry
     )

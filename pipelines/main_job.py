@@ -88,6 +88,7 @@ def run(
     t0 = time.perf_counter()
     from pipelines.local_run import InvalidDefinition, run_locally
 
+    price_before = _newest_price_version(lake_catalog.registry_root)
     try:
         result = run_locally(
             parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(),
@@ -106,6 +107,43 @@ def run(
     _print_summary(console, world, etl_summary, result, timings, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
+    _invoke_new_price_model(console, lake_catalog.registry_root, price_before, lake_catalog.path("offers"))
+
+
+def _newest_price_version(registry: Path) -> int:
+    from pipelines.definition import MODEL_PACKAGE_GROUPS
+    from pipelines.registry import LocalRegistry
+
+    pkg = LocalRegistry(registry).latest(MODEL_PACKAGE_GROUPS["price"], status=None)
+    return int(pkg["ModelPackageVersion"]) if pkg else 0
+
+
+def _invoke_new_price_model(console, registry: Path, before: int, curated_offers: Path) -> None:
+    """The newly registered price model answers one real invoke_endpoint call on a local endpoint."""
+    import pyarrow.dataset as ds
+
+    from inference.schema import field_specs
+    from pipelines import serve_cli
+    from pipelines.definition import MODEL_PACKAGE_GROUPS
+    from pipelines.registry import LocalRegistry
+    from core import model_io
+    from inference.model import resolve_model_dir
+
+    console.rule("[bold]Local endpoint: the new price model answers invoke_endpoint")
+    pkg = LocalRegistry(registry).latest(MODEL_PACKAGE_GROUPS["price"], status=None)
+    if pkg is None or int(pkg["ModelPackageVersion"]) <= before:
+        console.print("[yellow]no new price model was registered in this run: nothing to serve[/yellow]")
+        return
+    fields = [s.name for s in field_specs(model_io.load(resolve_model_dir(pkg["ModelDataUrl"])).meta)]
+    offer = ds.dataset(curated_offers, format="parquet", partitioning="hive").head(1, columns=fields).to_pylist()[0]
+    features = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in offer.items()}
+    out = serve_cli.invoke_once(pkg, features)
+    console.print(f"serving {pkg['ModelPackageArn']} ({pkg['ModelApprovalStatus']}) as {out['EndpointName']} on {out['url']}")
+    console.print("boto3.client('sagemaker-runtime', endpoint_url=...).invoke_endpoint(EndpointName="
+                  f"'{out['EndpointName']}', ContentType='application/json', Body=json.dumps(features))")
+    console.print(f"features: {json.dumps(features)}")
+    console.print(f"answer ({out['ContentType']}): {json.dumps(out['Body'])}")
+    console.print(f"serve it yourself: airfare serve --model price --version {pkg['ModelPackageVersion']}")
 
 
 def _quiet_spark() -> None:

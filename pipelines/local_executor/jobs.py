@@ -359,6 +359,28 @@ def _metrics(ctx: StepContext, model_metrics: dict[str, Any]) -> tuple[dict[str,
     return metrics, uris
 
 
+# DriftCheckBaselines (Category, Kind) -> the file name the local registry keeps it under.
+_BASELINE_FILES = {
+    ("ModelDataQuality", "Statistics"): "data-statistics",
+    ("ModelDataQuality", "Constraints"): "data-constraints",
+    ("ModelQuality", "Statistics"): "model-statistics",
+    ("ModelQuality", "Constraints"): "model-constraints",
+}
+
+
+def _drift_check_baselines(ctx: StepContext, baselines: dict[str, Any]) -> dict[str, tuple[str, Path]]:
+    """name -> (S3 URI, local file) of each drift-check baseline; the files must exist."""
+    out = {}
+    for (category, kind), name in _BASELINE_FILES.items():
+        source = ((baselines or {}).get(category) or {}).get(kind)
+        if isinstance(source, dict) and source.get("S3Uri"):
+            path = ctx.mapper.s3_to_local(source["S3Uri"])
+            if not path.is_file():
+                raise StepFailed(f"DriftCheckBaselines.{category}.{kind}: {source['S3Uri']} does not exist in the lake")
+            out[name] = (source["S3Uri"], path)
+    return out
+
+
 def run_register_model(ctx: StepContext) -> StepOutcome:
     args = ctx.resolver.resolve(ctx.spec.arguments)
     ctx.record["resolved_arguments"] = args
@@ -372,6 +394,7 @@ def run_register_model(ctx: StepContext) -> StepOutcome:
     model_url = container["ModelDataUrl"]
     model_path = ctx.mapper.s3_to_local(model_url) if model_url.startswith("s3://") else Path(model_url)
     metrics, metric_uris = _metrics(ctx, args.get("ModelMetrics") or {})
+    baselines = _drift_check_baselines(ctx, args.get("DriftCheckBaselines") or {})
     from pipelines.registry import LocalRegistry  # lazy: the executor must import without it
 
     record = LocalRegistry(ctx.registry_root).register(
@@ -386,8 +409,10 @@ def run_register_model(ctx: StepContext) -> StepOutcome:
             "model_data_url": model_url,
             "model_metrics": metric_uris,
             "customer_metadata": args.get("CustomerMetadataProperties") or {},
+            "drift_check_baselines": {k: v[0] for k, v in baselines.items()},
         },
         description=args.get("ModelPackageDescription"),
+        files={f"baselines/{name}.json": path for name, (_, path) in baselines.items()},
     )
     ctx.record["registered"] = record
     props = {k: v for k, v in record.items() if k not in ("Metrics", "Source")}
@@ -408,6 +433,12 @@ def run_model(ctx: StepContext) -> StepOutcome:
     return StepOutcome(properties={"ModelName": name, "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name}"})
 
 
+def _run_quality_check(ctx: StepContext) -> StepOutcome:
+    from .quality_check import run_quality_check  # imports this module: resolved at call time
+
+    return run_quality_check(ctx)
+
+
 HANDLERS: dict[str, Callable[[StepContext], StepOutcome]] = {
     "Processing": run_processing,
     "Training": run_training,
@@ -415,4 +446,5 @@ HANDLERS: dict[str, Callable[[StepContext], StepOutcome]] = {
     "Fail": run_fail,
     "RegisterModel": run_register_model,
     "Model": run_model,
+    "QualityCheck": _run_quality_check,
 }

@@ -45,6 +45,11 @@ def generate(
         " names and defaults: seed_infra/world/params.py (the incident-label ones: docs/contracts.md).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ground_truth: bool = typer.Option(
+        False, "--ground-truth/--no-ground-truth",
+        help="Also write ground_truth/{price,demand,anomaly}/: labels as production learns them (delayed, partial), "
+        "in Model Monitor's ground-truth format (seed_infra/world/ground_truth.py).",
+    ),
 ) -> None:
     """Generate a deterministic flight-search world: search events, flight outcomes, incident labels and the truth.
 
@@ -73,6 +78,11 @@ def generate(
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None
+    labels = None
+    if ground_truth:
+        from seed_infra.world.ground_truth import write_ground_truth
+
+        labels = write_ground_truth(out, seed=seed)
     table = Table(title=f"world seed={seed} -> {out}", show_header=False)
     rows = [
         ("search events", f"{s.events:,}"),
@@ -87,6 +97,8 @@ def generate(
                   f" {s.labels.get('files', 0)} labels, world.json"),
         ("throughput", f"{s.events_per_s:,.0f} events/s, {s.offers_per_s:,.0f} offers/s ({s.seconds:.1f} s)"),
     ]
+    if labels is not None:
+        rows.append(("ground truth", ", ".join(f"{k} {v:,}" for k, v in sorted(labels.items()))))
     for k, v in rows:
         table.add_row(k, v)
     Console().print(table)

@@ -137,4 +137,7 @@ def test_real_definition_orders_into_the_expected_dag():
         assert plan.steps[f"Fail{model}"].branch_of == (f"Check{model}Gates", False)
         o = plan.order
         assert o.index("CheckDataQuality") < o.index(f"Train{model}") < o.index(f"Evaluate{model}") < o.index(f"Register{model}")
-    assert len(plan.order) == 19
+        for check in (f"DataQualityCheck{model}", f"ModelQualityCheck{model}"):  # Model Monitor baselines
+            assert deps[check] == {f"Evaluate{model}"}
+            assert check in deps[f"Register{model}"]
+    assert len(plan.order) == 25

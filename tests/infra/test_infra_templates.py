@@ -287,7 +287,39 @@ def test_deployment_starts_on_approval_only_for_the_three_groups():
     overrides = {v["name"]: v["value"] for v in json.loads(template)["environmentVariablesOverride"]}
     assert overrides == {"MODEL_PACKAGE_ARN": "a", "MODEL_PACKAGE_GROUP": "g"}
     buildspec = t["Resources"]["DeployProject"]["Properties"]["Source"]["BuildSpec"]
-    assert "$MODEL_PACKAGE_ARN" in buildspec and "put-scaling-policy" in buildspec and "data-capture-config" in buildspec
+    # One code path: the build runs `airfare deploy` (pipelines/deploy.py) in the project's image.
+    assert 'airfare deploy "$MODEL_PACKAGE_ARN" --on-approval' in buildspec and "aws sagemaker" not in buildspec
+    image = t["Resources"]["DeployProject"]["Properties"]["Environment"]["Image"]
+    assert "ImageRepository" in json.dumps(image)
+
+
+def test_deployment_defaults_and_permissions_match_airfare_deploy():
+    from pipelines import deploy
+
+    t = load("mlops_stack.yaml")
+    p = t["Parameters"]
+    assert (p["EndpointMinInstances"]["Default"], p["EndpointMaxInstances"]["Default"]) == (2, 10)
+    assert p["InvocationsPerInstanceTarget"]["Default"] == deploy.DEFAULT_INVOCATIONS_TARGET
+    env = {v["Name"] for v in t["Resources"]["DeployProject"]["Properties"]["Environment"]["EnvironmentVariables"]}
+    assert {"MIN_INSTANCES", "MAX_INSTANCES", "INSTANCE_TYPE", "INVOCATIONS_TARGET", "ENDPOINT_ROLE_ARN",
+            "DATA_CAPTURE_URI", "KMS_KEY_ARN", "SUBNETS", "SECURITY_GROUP", "ALARM_TOPIC_ARN"} <= env
+    statements = t["Resources"]["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    needed = {
+        # airfare deploy's own calls
+        "sagemaker:DescribeModelPackage", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
+        "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
+        "sagemaker:DescribeEndpoint", "sagemaker:AddTags", "sagemaker:ListTags", "iam:PassRole",
+        "cloudwatch:PutMetricAlarm", "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+        # AWS's auto scaling prerequisites
+        "sagemaker:UpdateEndpointWeightsAndCapacities", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms",
+        "iam:CreateServiceLinkedRole", "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies", "application-autoscaling:DeleteScalingPolicy",
+        # KMS-encrypted capture and volumes
+        "kms:CreateGrant", "kms:DescribeKey",
+    }
+    assert needed <= granted, sorted(needed - granted)
 
 
 def test_deploy_buildspec_script_parses_with_bash():

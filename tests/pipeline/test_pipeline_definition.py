@@ -76,6 +76,8 @@ def test_step_names_and_types(defn):
             f"Check{m}Gates": "Condition",
             f"Register{m}": "RegisterModel",
             f"Fail{m}": "Fail",
+            f"DataQualityCheck{m}": "QualityCheck",
+            f"ModelQualityCheck{m}": "QualityCheck",
         }
     assert steps == expected
 
