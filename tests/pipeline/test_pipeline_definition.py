@@ -157,7 +157,7 @@ def test_processing_contract(defn):
         ins = {i["InputName"]: (i["S3Input"]["LocalPath"], i["S3Input"]["S3Uri"]) for i in ev["Arguments"]["ProcessingInputs"]}
         assert ins["model"] == ("/opt/ml/processing/model", {"Get": f"Steps.Train{model.capitalize()}.ModelArtifacts.S3ModelArtifacts"})
         assert ins["test"][0] == "/opt/ml/processing/test"
-        assert set(ins) == {"model", "test"} | ({"labels"} if model == "anomaly" else set())
+        assert set(ins) == {"model", "test", "train"} | ({"labels"} if model == "anomaly" else set())
         if model == "anomaly":
             assert ins["labels"] == ("/opt/ml/processing/labels", {"Get": "Parameters.LabelsDataUri"})
         assert ev["PropertyFiles"] == [
