@@ -96,7 +96,7 @@ REPORT_PATHS: dict[str, list[str]] = {
 }
 """Every dotted JSON path that each model's report always contains (with or without truth)."""
 
-# Present only when the truth folder was given (the generator's ground truth).
+# Present only when the truth was given (TruthDataUri: the simulator's answer key, never on AWS).
 TRUTH_PATHS: dict[str, list[str]] = {
     "price": [
         "truth.rmse_vs_true_price.value",
@@ -107,6 +107,8 @@ TRUTH_PATHS: dict[str, list[str]] = {
     ],
     "demand": [],
     "anomaly": [
+        "truth.precision.value",
+        "truth.recall.value",
         "truth.pr_auc.value",
         "truth.roc_auc.value",
         "truth.recall_by_kind",

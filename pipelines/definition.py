@@ -98,7 +98,11 @@ def get_pipeline(
     lake = catalog.Catalog(bucket=default_bucket)
     curated_uri = sdk.ParameterString("CuratedDataUri", default_value=lake.uri("offers"))
     outcomes_uri = sdk.ParameterString("OutcomesDataUri", default_value=lake.uri("outcomes"))
-    truth_uri = sdk.ParameterString("TruthDataUri", default_value=lake.uri("truth_offers"))
+    # What production has: the incident feed (confirmed / cleared price incidents) for the anomaly
+    # model. The truth is the simulator's answer key, only for "against truth" report columns:
+    # empty by default (as on AWS), and no step needs it.
+    labels_uri = sdk.ParameterString("LabelsDataUri", default_value=lake.uri("incident_labels"))
+    truth_uri = sdk.ParameterString("TruthDataUri", default_value="")
     start_date = sdk.ParameterString("StartDate", default_value=DEFAULT_START_DATE)
     end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
     validation_days = sdk.ParameterInteger("ValidationDays", default_value=7)  # the last days before test
@@ -126,7 +130,7 @@ def get_pipeline(
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
-        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
+        curated_uri, outcomes_uri, labels_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
         processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
@@ -234,8 +238,8 @@ def get_pipeline(
             sdk.InputData(channel_name="train", data_source=split_uri("train")),
             sdk.InputData(channel_name="validation", data_source=split_uri("validation")),
         ]
-        if model == "anomaly":  # the anomaly threshold is tuned against labelled glitches
-            channels.append(sdk.InputData(channel_name="labels", data_source=truth_uri))
+        if model == "anomaly":  # the anomaly threshold is tuned against confirmed incidents
+            channels.append(sdk.InputData(channel_name="labels", data_source=labels_uri))
         trainer = sdk.ModelTrainer(
             training_image=image,
             role=role,
@@ -265,23 +269,27 @@ def get_pipeline(
         else_steps=[fail_data_quality],
     )
 
-    # ---- Evaluate<Model>: metrics against the test split and the world's truth ---------------
+    # ---- Evaluate<Model>: metrics on the test split (anomaly: against the incident feed) --------
+    # The truth is an argument, not an input: a processing input cannot be empty, and the truth is
+    # optional ("--truth-uri=" with nothing after it: no "against truth" columns).
     evaluate_steps, reports = {}, {}
     for model in MODELS:
         train = train_steps[model]
         reports[model] = report = sdk.PropertyFile(name=report_name(model), output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE)
+        inputs = [
+            s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
+            s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
+            s3_input("train", split_uri("train"), f"{PROCESSING}/train"),  # the data-quality baseline's source
+        ]
+        if model == "anomaly":
+            inputs.append(s3_input("labels", labels_uri, f"{PROCESSING}/labels"))
         evaluate = sdk.ProcessingStep(
             name=step_name("Evaluate", model),
             step_args=processor("evaluation.entry").run(
-                inputs=[
-                    s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
-                    s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
-                    s3_input("truth", truth_uri, f"{PROCESSING}/truth"),
-                    s3_input("train", split_uri("train"), f"{PROCESSING}/train"),  # the data-quality baseline's source
-                ],
+                inputs=inputs,
                 outputs=[s3_output(step_name("Evaluate", model), EVALUATION_OUTPUT, f"{PROCESSING}/{EVALUATION_OUTPUT}"),
                          s3_output(step_name("Evaluate", model), MONITORING_OUTPUT, f"{PROCESSING}/{MONITORING_OUTPUT}")],
-                arguments=["--model", model],
+                arguments=["--model", model, sdk.Join(on="", values=["--truth-uri=", truth_uri])],
             ),
             property_files=[report],
         )

@@ -6,9 +6,12 @@ Light at import time (typer only); boto3 and the deployment code load inside the
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Optional
 
 import typer
+
+from core.cli_checks import finite_callback
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -26,7 +29,7 @@ def deploy_command(
     min_instances: Annotated[int, typer.Option("--min", min=2, max=10, envvar="MIN_INSTANCES", help="Minimum (and initial) instance count.")] = 2,
     max_instances: Annotated[int, typer.Option("--max", min=2, max=10, envvar="MAX_INSTANCES", help="Maximum instance count.")] = 10,
     invocations_target: Annotated[Optional[float], typer.Option(
-        "--invocations-target", envvar="INVOCATIONS_TARGET", help="Target invocations per instance per minute (target tracking).")] = None,
+        "--invocations-target", envvar="INVOCATIONS_TARGET", min=0.001, max=1_000_000.0, callback=finite_callback, help="Target invocations per instance per minute (target tracking).")] = None,
     data_capture_uri: Annotated[Optional[str], typer.Option(
         "--data-capture-uri", envvar="DATA_CAPTURE_URI", help="s3:// prefix for captured traffic (Model Monitor).")] = None,
     capture_percentage: Annotated[int, typer.Option("--capture-percentage", min=0, max=100)] = 20,
@@ -47,6 +50,8 @@ def deploy_command(
     if not role_arn:
         typer.secho("Error: --role-arn (or ENDPOINT_ROLE_ARN) is required", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/.+", role_arn):
+        raise typer.BadParameter(f"{role_arn!r} is not an IAM role ARN", param_hint="--role-arn")
     cfg = deploy.DeployConfig(
         endpoint_name=endpoint_name,
         role_arn=role_arn,

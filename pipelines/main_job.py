@@ -15,36 +15,42 @@ from typing import Annotated
 import typer
 
 from core.catalog import Catalog
+from core.cli_checks import date_callback, out_dir_callback
 
 app = typer.Typer()
 _DEFAULTS = Catalog()
 
 
-def _parse_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
-
-
 @app.command("run")
 def run(
-    seed: Annotated[int, typer.Option(help="World seed (deterministic).")] = 42,
-    start_date: Annotated[str, typer.Option(help="First search date, YYYY-MM-DD.")] = "2026-01-05",
-    days: Annotated[int, typer.Option(min=7, help="Days of searches to generate.")] = 60,
-    searches_per_day: Annotated[int, typer.Option(min=50, help="Searches per day.")] = 1500,
-    lake: Annotated[Path, typer.Option(help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
-    runs: Annotated[Path, typer.Option(help="Where pipeline runs keep their steps' files and logs.")] = _DEFAULTS.runs_root,
-    registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = _DEFAULTS.registry_root,
-    workers: Annotated[int, typer.Option(min=1, help="Pipeline steps run at once.")] = 2,
+    seed: Annotated[int, typer.Option(min=0, max=2**64 - 1, help="World seed (deterministic), 0 to 2^64-1.")] = 42,
+    start_date: Annotated[str, typer.Option(callback=date_callback, help="First search date, YYYY-MM-DD.")] = "2026-01-05",
+    days: Annotated[int, typer.Option(min=7, max=3650, help="Days of searches to generate.")] = 60,
+    searches_per_day: Annotated[int, typer.Option(min=50, max=100_000_000, help="Searches per day.")] = 1500,
+    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
+    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Where pipeline runs keep their steps' files and logs.")] = _DEFAULTS.runs_root,
+    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry folder.")] = _DEFAULTS.registry_root,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Pipeline steps run at once.")] = 2,
     break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
+    truth: Annotated[bool, typer.Option("--truth/--no-truth", help="Add the 'against truth' columns from the world's answer key (TruthDataUri); --no-truth runs as on AWS, with no truth.")] = True,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
     from rich.console import Console
 
     console = Console()
-    start = _parse_date(start_date)
+    start = dt.date.fromisoformat(start_date)
     end = start + dt.timedelta(days=days - 1)
+    from seed_infra.world import validate_options
+
+    try:  # before anything is generated or replaced
+        validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=0.005, start_date=start)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--start-date/--days") from None
+    if break_kind is not None:
+        from seed_infra.world.breakage import KINDS
+
+        if break_kind not in KINDS:
+            raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
     lake_catalog = Catalog(lake_root=lake, registry_root=registry, runs_root=runs)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -86,7 +92,8 @@ def run(
     price_before = _newest_price_version(lake_catalog.registry_root)
     try:
         result = run_locally(
-            parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat()},
+            parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(),
+                        "TruthDataUri": lake_catalog.uri("truth_offers") if truth else ""},
             catalog=lake_catalog,
             progress=True,
             max_workers=workers,

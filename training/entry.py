@@ -2,7 +2,7 @@
 
 Reads ``/opt/ml/input/config/hyperparameters.json`` (SageMaker passes every value as a string),
 the channels ``train`` and ``validation`` (the Preprocess split folders) and, for the anomaly
-model, ``labels`` (truth offers: offer_id, is_anomaly); writes the model to ``/opt/ml/model``.
+model, ``labels`` (the incident feed, ``core.labels``); writes the model to ``/opt/ml/model``.
 Run through the job shell (:mod:`core.job`): any failure writes its reason to
 ``/opt/ml/output/failure`` and exits 1, which is how SageMaker (and the local executor) report
 ``FailureReason``. Paths honour ``SM_OPT_ML``.
@@ -107,25 +107,17 @@ def run(params: dict[str, Any], model_dir: Path) -> dict[str, Any]:
         return demand.train(train_df, val_df, model_dir, params)
     from training import anomaly
 
-    labels = read_labels(val_df["offer_id"])
-    return anomaly.train(train_df, val_df, model_dir, labels, params)
+    return anomaly.train(train_df, val_df, model_dir, read_labels(), params)
 
 
-def read_labels(offer_ids: pd.Series) -> pd.DataFrame:
-    """The ``labels`` channel's rows for ``offer_ids`` only (the threshold is chosen on the validation
-    sample): the channel may cover the whole world, so it is filtered while it is scanned, never loaded."""
-    import pyarrow.dataset as pads
+def read_labels():
+    """The ``labels`` channel: the incident feed (``labels/incidents/`` with its manifest)."""
+    from core import labels
 
     root = sm_paths.training_channel("labels")
-    files = [root] if root.is_file() else sorted(f for f in root.rglob("*.parquet") if f.is_file()) if root.exists() else []
-    if not files:
-        raise FileNotFoundError(f"channel 'labels' at {root} holds no Parquet files")
-    dataset = pads.dataset(files, format="parquet")
-    missing = {"offer_id", "is_anomaly"} - set(dataset.schema.names)
-    if missing:
-        raise ValueError(f"labels lack columns {sorted(missing)}")
-    wanted = pd.unique(offer_ids.astype(str)).tolist()
-    return dataset.to_table(columns=["offer_id", "is_anomaly"], filter=pads.field("offer_id").isin(wanted)).to_pandas()
+    if not root.exists():
+        raise FileNotFoundError(f"channel 'labels' not found at {root} (the incident feed, labels/incidents/)")
+    return labels.read_feed(root)
 
 
 def _train(_args) -> None:

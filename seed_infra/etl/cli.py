@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,8 @@ import typer
 from core import catalog
 from rich.console import Console
 from rich.table import Table
+
+from core.cli_checks import out_dir_callback, parse_date
 
 app = typer.Typer()
 console = Console()
@@ -25,10 +27,7 @@ def _dates(values: list[str] | None) -> list[str] | None:
             d = d.strip()
             if not d:
                 continue
-            try:
-                out.append(dt.date.fromisoformat(d).isoformat())
-            except ValueError:
-                raise typer.BadParameter(f"not a date (YYYY-MM-DD): {d!r}", param_hint="--dates") from None
+            out.append(parse_date(d, "--dates").isoformat())
     return out or None
 
 
@@ -51,16 +50,28 @@ def summary_table(summary: dict) -> Table:
     return table
 
 
+def _master_callback(value: str) -> str:
+    if not re.fullmatch(r"local(\[(\*|[1-9]\d{0,3})\])?|(spark|yarn|k8s)://?\S+|yarn", value):
+        raise typer.BadParameter(f"{value!r} is not a Spark master (local, local[N], local[*], spark://HOST:PORT, yarn)", param_hint="--master")
+    return value
+
+
+def _memory_callback(value: str) -> str:
+    if not re.fullmatch(r"[1-9]\d{0,5}[kmgt]?", value.strip().lower()):
+        raise typer.BadParameter(f"{value!r} is not a JVM memory size (e.g. 4g, 512m)", param_hint="--driver-memory")
+    return value
+
+
 @app.command()
 def etl(
     raw: Annotated[Path, typer.Option(help="raw folder: dt=YYYY-MM-DD/hour=HH/*.json.gz (Firehose layout)")],
-    out: Annotated[Path, typer.Option(help="curated folder: writes offers/, quarantine/ and etl_summary.json")],
+    out: Annotated[Path, typer.Option(callback=out_dir_callback, help="curated folder: writes offers/, quarantine/ and etl_summary.json")],
     dates: Annotated[list[str] | None, typer.Option(help="search dates to rebuild in full as well, YYYY-MM-DD; repeat or comma-separate. Every run curates what arrived since the last one, whatever its date")] = None,
     full: Annotated[bool, typer.Option("--full", help="forget which raw files earlier runs took and rebuild every date in --raw from all of it")] = False,
-    master: Annotated[str, typer.Option(help="Spark master")] = "local[2]",
-    driver_memory: Annotated[str, typer.Option(help="Spark driver memory")] = "4g",
+    master: Annotated[str, typer.Option(callback=_master_callback, help="Spark master, e.g. local[2], local[*]")] = "local[2]",
+    driver_memory: Annotated[str, typer.Option(callback=_memory_callback, help="Spark driver memory, e.g. 4g, 512m")] = "4g",
     break_kind: Annotated[str | None, typer.Option("--break", help="after writing, break the curated data the way a faulty upstream would (missing_column, price_units, null_burst, duplicated_day, stale_window, shifted_distribution): for data-quality drills and tests")] = None,
-    break_seed: Annotated[int, typer.Option(help="seed of --break")] = 0,
+    break_seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="seed of --break")] = 0,
 ) -> None:
     """Raw search events -> curated offers (Parquet by dt), on local Spark; the Glue job runs the same code."""
     selected = _dates(dates)

@@ -86,7 +86,8 @@ def test_parameters_and_defaults(defn):
     params = {p["Name"]: (p["Type"], p.get("DefaultValue")) for p in defn["Parameters"]}
     assert params["CuratedDataUri"] == ("String", "s3://airfare-lake/curated/offers/")
     assert params["OutcomesDataUri"] == ("String", "s3://airfare-lake/outcomes/flights/")
-    assert params["TruthDataUri"] == ("String", "s3://airfare-lake/truth/offers/")
+    assert params["LabelsDataUri"] == ("String", "s3://airfare-lake/labels/incidents/")
+    assert params["TruthDataUri"] == ("String", "")  # as on AWS: no step needs the simulator's answer key
     assert params["PriceRmseMax"] == ("Float", 15.0)
     assert params["PriceR2Min"] == ("Float", 0.85)
     assert params["DemandAccuracyMin"] == ("Float", 0.85)
@@ -175,11 +176,15 @@ def test_processing_contract(defn):
     for model in MODELS:
         ev = steps[f"Evaluate{model.capitalize()}"]
         app = ev["Arguments"]["AppSpecification"]
-        assert app["ContainerEntrypoint"] + app["ContainerArguments"] == ["python", "-m", "evaluation.entry", "--model", model]
+        assert app["ContainerEntrypoint"] + app["ContainerArguments"][:2] == ["python", "-m", "evaluation.entry", "--model", model]
+        # the truth is an optional argument (an input could not be empty), never an input
+        assert app["ContainerArguments"][2] == {"Std:Join": {"On": "", "Values": ["--truth-uri=", {"Get": "Parameters.TruthDataUri"}]}}
         ins = {i["InputName"]: (i["S3Input"]["LocalPath"], i["S3Input"]["S3Uri"]) for i in ev["Arguments"]["ProcessingInputs"]}
         assert ins["model"] == ("/opt/ml/processing/model", {"Get": f"Steps.Train{model.capitalize()}.ModelArtifacts.S3ModelArtifacts"})
         assert ins["test"][0] == "/opt/ml/processing/test"
-        assert ins["truth"] == ("/opt/ml/processing/truth", {"Get": "Parameters.TruthDataUri"})
+        assert set(ins) == {"model", "test", "train"} | ({"labels"} if model == "anomaly" else set())
+        if model == "anomaly":
+            assert ins["labels"] == ("/opt/ml/processing/labels", {"Get": "Parameters.LabelsDataUri"})
         assert ev["PropertyFiles"] == [
             {"PropertyFileName": f"{model.capitalize()}EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
         ]
@@ -197,7 +202,7 @@ def test_training_contract_spot_and_runtime(defn):
         assert set(channels) == expected
         assert channels["train"] == {"Get": "Steps.MergeSplits.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
         if model == "anomaly":
-            assert channels["labels"] == {"Get": "Parameters.TruthDataUri"}
+            assert channels["labels"] == {"Get": "Parameters.LabelsDataUri"}
         assert a["EnableManagedSpotTraining"] is True
         assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
         assert a["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
