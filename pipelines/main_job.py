@@ -3,6 +3,11 @@
 generate a world -> Glue ETL on local Spark -> build the SageMaker pipeline definition ->
 static check -> run it with the local executor -> summary. Every stage is the same code that
 runs on AWS; only the runtimes differ (local Spark for Glue, the local executor for SageMaker).
+
+The lake is a folder by default; with ``--s3-endpoint-url`` (or ``AWS_ENDPOINT_URL_S3``) it is
+that S3 API (a moto server, MinIO, or ``https://s3.<region>.amazonaws.com`` for real buckets):
+the world, the ETL's staging, every step's inputs and outputs, the model archives and the
+registry's artifacts then move through S3 calls.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ def run(
     registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = Path(".lake/registry"),
     workers: Annotated[int, typer.Option(min=1, help="Pipeline steps run at once.")] = 2,
     break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
+    s3_endpoint_url: Annotated[str | None, typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3", help="Use this S3 API as the lake instead of the --lake folder (e.g. a moto server; https://s3.REGION.amazonaws.com for real buckets).")] = None,
+    bucket: Annotated[str, typer.Option(help="The lake's bucket (s3://BUCKET/raw/, curated/, pipeline-runs/, registry/).")] = DEFAULT_BUCKET,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter override Name=Value (repeatable), e.g. -p PriceRmseMax=20.")] = None,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
     from rich.console import Console
@@ -45,7 +53,16 @@ def run(
     console = Console()
     start = _parse_date(start_date)
     end = start + dt.timedelta(days=days - 1)
-    bucket_root = lake / DEFAULT_BUCKET
+    try:
+        from processing.s3lake import parse_s3_uri
+
+        parse_s3_uri(f"s3://{bucket}/")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--bucket") from None
+    bucket_root = lake / bucket
+    overrides = _overrides(param, bucket)
+    s3 = _s3_lake(s3_endpoint_url, bucket, break_kind) if s3_endpoint_url else None
+    lake_uri = f"s3://{bucket}"
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
@@ -54,9 +71,13 @@ def run(
     t0 = time.perf_counter()
     from seed_infra.world import generate_world
 
-    world = generate_world(
-        bucket_root, seed=seed, start_date=start, days=days, searches_per_day=searches_per_day, progress=True
-    )
+    world_options = dict(seed=seed, start_date=start, days=days, searches_per_day=searches_per_day, progress=True)
+    if s3 is None:
+        world = generate_world(bucket_root, **world_options)
+    else:
+        from seed_infra.s3_staging import generate_world_to_s3
+
+        world = generate_world_to_s3(s3, lake_uri, **world_options)
     timings["generate"] = time.perf_counter() - t0
 
     # 2. Glue ETL on local Spark: raw -> curated Parquet (+ quarantine), counts reconciled.
@@ -67,7 +88,12 @@ def run(
     _quiet_spark()
     spark = spark_session()
     try:
-        etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log)
+        if s3 is None:
+            etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log)
+        else:
+            from seed_infra.s3_staging import run_etl_via_s3
+
+            etl_summary = run_etl_via_s3(spark, s3, f"{lake_uri}/raw/", f"{lake_uri}/curated", progress=console.log)
     finally:
         spark.stop()
     if break_kind is not None:
@@ -84,20 +110,22 @@ def run(
     from pipelines.local_executor import run_definition
     from pipelines.validate import validate_definition
 
-    definition = definition_dict()
+    definition = definition_dict(default_bucket=bucket)
     problems = validate_definition(definition)
     if problems:
         for p in problems:
             console.print(f"[red]definition problem:[/red] {p}")
         raise typer.Exit(1)
+    parameters = {"StartDate": start.isoformat(), "EndDate": end.isoformat(), **overrides}
     result = run_definition(
         definition,
-        parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat()},
+        parameters=parameters,
         run_root=runs,
         lake_root=lake,
         registry_root=registry,
         progress=True,
         max_workers=workers,
+        s3_endpoint_url=s3_endpoint_url,
     )
     timings["pipeline"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
@@ -105,6 +133,34 @@ def run(
     _print_summary(console, world, etl_summary, result, timings, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
+
+
+def _overrides(pairs: list[str] | None, bucket: str) -> dict[str, str]:
+    """``--param`` pairs, checked against the definition's parameters before any work starts."""
+    from pipelines.definition import definition_dict
+    from pipelines.pipeline_cli import parse_param_pairs
+
+    params = parse_param_pairs(pairs)
+    declared = {p["Name"] for p in definition_dict(default_bucket=bucket).get("Parameters") or []}
+    unknown = sorted(set(params) - declared)
+    if unknown:
+        raise typer.BadParameter(f"unknown pipeline parameter(s) {', '.join(unknown)}; declared: {', '.join(sorted(declared))}", param_hint="--param")
+    return params
+
+
+def _s3_lake(endpoint: str, bucket: str, break_kind: str | None):
+    """The S3 lake of ``--s3-endpoint-url``; the bucket is created when the endpoint lacks it."""
+    import os
+
+    from processing.s3lake import ENDPOINT_ENV, S3Lake
+    from seed_infra.s3_staging import ensure_bucket
+
+    if break_kind is not None:
+        raise typer.BadParameter("--break rewrites curated files in the folder lake; it cannot be combined with --s3-endpoint-url", param_hint="--break")
+    os.environ[ENDPOINT_ENV] = endpoint  # this process's clients, awswrangler and the jobs it starts
+    s3 = S3Lake(endpoint)
+    ensure_bucket(s3, bucket)
+    return s3
 
 
 def _quiet_spark() -> None:

@@ -42,6 +42,19 @@ def _in_range(day: str, start: str | None, end: str | None) -> bool:
     return (start is None or day >= start) and (end is None or day <= end)
 
 
+def _wrangler():
+    """awswrangler, pointed at ``AWS_ENDPOINT_URL_S3`` when set (a moto server, or the local
+    executor's S3 lake); unset, it is AWS's own S3."""
+    import os
+
+    import awswrangler as wr
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+    if endpoint:
+        wr.config.s3_endpoint_url = endpoint
+    return wr
+
+
 def read_curated(uri: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
     """Curated offers with search date ``dt`` in [start, end] (either bound may be empty).
 
@@ -53,8 +66,7 @@ def read_curated(uri: str, start: str | None = None, end: str | None = None) -> 
         raise ValueError(f"start date {start} is after end date {end}")
     part = contract.PARTITION_COLUMN
     if uri.startswith("s3://"):
-        import awswrangler as wr
-
+        wr = _wrangler()
         df = wr.s3.read_parquet(
             uri.rstrip("/") + "/",
             dataset=True,
@@ -84,9 +96,7 @@ def read_curated(uri: str, start: str | None = None, end: str | None = None) -> 
 def read_outcomes(uri: str) -> pd.DataFrame:
     """Flight outcomes (``FLIGHT_OUTCOME_SCHEMA``) from an ``s3://`` prefix, a local folder or a file."""
     if uri.startswith("s3://"):
-        import awswrangler as wr
-
-        df = wr.s3.read_parquet(uri.rstrip("/") + "/", dataset=True)
+        df = _wrangler().s3.read_parquet(uri.rstrip("/") + "/", dataset=True)
     else:
         path = Path(uri)
         if not path.exists():
@@ -196,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
     offers = read_curated(a.curated_uri, a.start_date, a.end_date)
     outcomes = read_outcomes(a.outcomes_uri)
+    reader = "awswrangler" if a.curated_uri.startswith("s3://") else "pyarrow"
+    print(f"read {len(offers):,} curated offers from {a.curated_uri} and {len(outcomes):,} flight outcomes "
+          f"from {a.outcomes_uri} ({reader})")
     splits, summary = preprocess(offers, outcomes, a.validation_days, a.test_days)
     summary["inputs"] = {"curated_uri": a.curated_uri, "outcomes_uri": a.outcomes_uri,
                          "start_date": a.start_date, "end_date": a.end_date}

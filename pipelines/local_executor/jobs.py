@@ -1,8 +1,9 @@
 """Run one step of each supported type locally, with SageMaker's container contract.
 
 Processing and training jobs are local processes: ``SM_OPT_ML`` points at the step's
-``opt_ml`` folder, ``/opt/ml`` and ``s3://`` in their arguments are rewritten (lake.py), inputs are
-copied in before and outputs copied to the lake after. Each handler returns the step's
+``opt_ml`` folder, ``/opt/ml`` (and, with the folder lake, ``s3://``) in their arguments are
+rewritten (lake.py), inputs are copied in before and outputs copied to the lake after: files of a
+folder, or S3 downloads and uploads with the S3 lake. Each handler returns the step's
 properties, shaped like SageMaker's Describe* response so property references resolve.
 """
 
@@ -14,13 +15,12 @@ import re
 import signal
 import subprocess
 import sys
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from .expressions import Resolver, read_json_file, to_text
-from .lake import PathMapper, download, map_opt_ml, tail, upload
+from .lake import _Lake, map_opt_ml, tail
 from .plan import StepSpec
 
 # Fields that change how SageMaker provisions a job but mean nothing for a local process:
@@ -48,7 +48,8 @@ class StepContext:
     execution_id: str
     job_name: str
     resolver: Resolver
-    mapper: PathMapper
+    mapper: _Lake
+    """The lake (lake.py): a folder, or a real S3 API."""
     registry_root: Path
     processes: set = field(default_factory=set)
     """Live job processes of the whole execution, shared so that an interrupt can stop them all."""
@@ -108,6 +109,7 @@ def _environment(ctx: StepContext, declared: dict[str, Any], extra: dict[str, st
     """(full environment for the process, the part the step declared + the executor added)."""
     step_env = {k: ctx.mapper.map_text(to_text(v), ctx.opt_ml) for k, v in (declared or {}).items()}
     step_env.update(extra)
+    step_env.update(ctx.mapper.job_environment())
     step_env["SM_OPT_ML"] = str(ctx.opt_ml)
     env = dict(os.environ)
     for key, value in step_env.items():
@@ -198,7 +200,7 @@ def run_processing(ctx: StepContext) -> StepOutcome:
             raise StepFailed(f"input {inp.get('InputName')}: only S3Input is supported locally (not DatasetDefinition)")
         if s3.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"input {inp.get('InputName')}: S3DataType {s3['S3DataType']} is not supported locally")
-        download(ctx.mapper, s3["S3Uri"], map_opt_ml(s3["LocalPath"], ctx.opt_ml))
+        ctx.mapper.download(s3["S3Uri"], map_opt_ml(s3["LocalPath"], ctx.opt_ml))
     outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     for out in outputs:
         if "S3Output" not in out:
@@ -211,7 +213,7 @@ def run_processing(ctx: StepContext) -> StepOutcome:
 
     for out in outputs:
         s3 = out["S3Output"]
-        upload(ctx.mapper, map_opt_ml(s3["LocalPath"], ctx.opt_ml), s3["S3Uri"])
+        ctx.mapper.upload(map_opt_ml(s3["LocalPath"], ctx.opt_ml), s3["S3Uri"])
     props = dict(args)
     props.update(
         ProcessingJobName=ctx.job_name,
@@ -255,7 +257,7 @@ def run_training(ctx: StepContext) -> StepOutcome:
         if s3.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"channel {name}: S3DataType {s3['S3DataType']} is not supported locally")
         dest = ctx.opt_ml / "input" / "data" / name
-        download(ctx.mapper, s3["S3Uri"], dest)
+        ctx.mapper.download(s3["S3Uri"], dest)
         channels[name] = {k: v for k, v in ch.items() if k != "DataSource"} | {"S3Uri": s3["S3Uri"]}
         extra[f"SM_CHANNEL_{name.upper()}"] = str(dest)
     (config / "inputdataconfig.json").write_text(json.dumps(channels, indent=2))
@@ -282,10 +284,10 @@ def run_training(ctx: StepContext) -> StepOutcome:
         raise StepFailed("OutputDataConfig.S3OutputPath is required")
     prefix = f"{output_path.rstrip('/')}/{ctx.job_name}/output"
     model_uri = f"{prefix}/model.tar.gz"
-    _tar_dir(model_dir, ctx.mapper.s3_to_local(model_uri))
+    ctx.mapper.put_archive(model_dir, model_uri)
     props = dict(args)
     if any(output_data.iterdir()):
-        _tar_dir(output_data, ctx.mapper.s3_to_local(f"{prefix}/output.tar.gz"))
+        ctx.mapper.put_archive(output_data, f"{prefix}/output.tar.gz")
         props["OutputDataConfig"] = dict(props.get("OutputDataConfig") or {}) | {"OutputTarUri": f"{prefix}/output.tar.gz"}
     props.update(
         TrainingJobName=ctx.job_name,
@@ -295,16 +297,6 @@ def run_training(ctx: StepContext) -> StepOutcome:
         ModelArtifacts={"S3ModelArtifacts": model_uri},
     )
     return StepOutcome(properties=props)
-
-
-def _tar_dir(src: Path, dest: Path) -> None:
-    """``model.tar.gz`` with the folder's contents at the archive root, as SageMaker packs it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    with tarfile.open(tmp, "w:gz") as tar:
-        for path in sorted(src.rglob("*")):
-            tar.add(path, arcname=path.relative_to(src).as_posix(), recursive=False)
-    os.replace(tmp, dest)
 
 
 # ---- Condition, Fail --------------------------------------------------------------------------
@@ -332,10 +324,9 @@ def run_fail(ctx: StepContext) -> StepOutcome:
 
 
 def _read_metric(ctx: StepContext, uri: str, content_type: str | None) -> Any:
-    path = ctx.mapper.s3_to_local(uri)
     if content_type and "json" not in content_type.lower():
-        return path.read_text(errors="replace") if path.is_file() else None
-    return read_json_file(path, f"model metrics {uri}")
+        return ctx.mapper.read_text(uri)
+    return ctx.mapper.read_json(uri, f"model metrics {uri}")
 
 
 def _metrics(ctx: StepContext, model_metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -370,13 +361,19 @@ def run_register_model(ctx: StepContext) -> StepOutcome:
         raise StepFailed("InferenceSpecification.Containers[0].ModelDataUrl is required")
     container = containers[0]
     model_url = container["ModelDataUrl"]
-    model_path = ctx.mapper.s3_to_local(model_url) if model_url.startswith("s3://") else Path(model_url)
+    if model_url.startswith("s3://"):
+        model_artifact = ctx.mapper.registry_artifact(model_url)  # a lake file, or the S3 URI itself
+    elif ctx.mapper.is_s3:
+        raise StepFailed(f"ModelDataUrl {model_url!r} is not an s3:// URI")
+    else:
+        model_artifact = Path(model_url)
     metrics, metric_uris = _metrics(ctx, args.get("ModelMetrics") or {})
     from pipelines.registry import LocalRegistry  # lazy: the executor must import without it
 
-    record = LocalRegistry(ctx.registry_root).register(
+    s3 = ctx.mapper.s3 if ctx.mapper.is_s3 else None
+    record = LocalRegistry(ctx.registry_root, s3=s3).register(
         group=group,
-        model_data_path=model_path,
+        model_data_path=model_artifact,
         image_uri=to_text(container.get("Image")),
         approval_status=args.get("ModelApprovalStatus") or "PendingManualApproval",
         metrics=metrics,
@@ -401,7 +398,7 @@ def run_model(ctx: StepContext) -> StepOutcome:
     containers = [args["PrimaryContainer"]] if args.get("PrimaryContainer") else list(args.get("Containers") or [])
     for c in containers:
         url = c.get("ModelDataUrl")
-        if isinstance(url, str) and url.startswith("s3://") and not ctx.mapper.s3_to_local(url).exists():
+        if isinstance(url, str) and url.startswith("s3://") and not ctx.mapper.exists(url):
             raise StepFailed(f"ModelDataUrl {url} does not exist in the lake")
     name = ctx.job_name
     (ctx.step_dir / "model.json").write_text(json.dumps({"ModelName": name, **args}, indent=2, default=str))

@@ -151,3 +151,42 @@ def test_models_commands_sagemaker(aws_endpoint):
     assert approved.exit_code == 0 and "Approved" in approved.output
     rejected = invoke("models", "reject", pkg["ModelPackageArn"], "--reason", "rollback")
     assert rejected.exit_code == 0 and "Rejected" in rejected.output
+
+
+def test_models_commands_take_both_id_forms_on_sagemaker(aws_endpoint, monkeypatch):
+    """GROUP/VERSION (what the README shows) and the ARN, with requests held to the API's patterns."""
+    from api_patterns import validating
+
+    from pipelines.registry import SageMakerRegistry
+    from processing import aws
+
+    make = aws.client
+    monkeypatch.setattr(aws, "client", lambda service, **kw: validating(make(service, **kw)))
+    group = f"airfare-cli-{uuid.uuid4().hex[:8]}"
+    reg = SageMakerRegistry()
+    one = reg.register(group, "s3://airfare-lake/m/1/model.tar.gz", "img:1")
+    two = reg.register(group, "s3://airfare-lake/m/2/model.tar.gz", "img:2")
+
+    approved = invoke("models", "approve", f"{group}/1", "--sagemaker", "--description", "gates passed")
+    assert approved.exit_code == 0, approved.output
+    assert f"{one['ModelPackageArn']}: Approved" in approved.output
+    rejected = invoke("models", "reject", two["ModelPackageArn"], "--reason", "drift")
+    assert rejected.exit_code == 0 and f"{two['ModelPackageArn']}: Rejected" in rejected.output
+    assert [p["ModelApprovalStatus"] for p in reg.list(group)] == ["Approved", "Rejected"]
+    missing = invoke("models", "approve", f"{group}/7", "--sagemaker")
+    assert missing.exit_code == 1 and f"no model package {group}/7" in missing.output
+
+
+def test_models_commands_take_both_id_forms_locally(tmp_path):
+    from pipelines.registry import LocalRegistry
+
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(b"m")
+    reg = LocalRegistry(tmp_path / "registry")
+    reg.register("airfare-price", artifact, "img", "PendingManualApproval", {}, {})
+    reg.register("airfare-price", artifact, "img", "PendingManualApproval", {}, {})
+    assert invoke("models", "approve", "local:model-package/airfare-price/1", "--registry", tmp_path / "registry").exit_code == 0
+    assert invoke("models", "reject", "airfare-price/2", "--reason", "x", "--registry", tmp_path / "registry").exit_code == 0
+    assert [p["ModelApprovalStatus"] for p in reg.list("airfare-price")] == ["Approved", "Rejected"]
+    escape = invoke("models", "approve", "../1", "--registry", tmp_path / "registry")
+    assert escape.exit_code == 1 and "Error:" in escape.output and "is invalid" in escape.output
