@@ -190,3 +190,40 @@ def test_models_commands_take_both_id_forms_locally(tmp_path):
     assert [p["ModelApprovalStatus"] for p in reg.list("airfare-price")] == ["Approved", "Rejected"]
     escape = invoke("models", "approve", "../1", "--registry", tmp_path / "registry")
     assert escape.exit_code == 1 and "Error:" in escape.output and "is invalid" in escape.output
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_run_local_with_an_s3_endpoint_moves_data_through_s3(moto_server, tmp_path, monkeypatch, how):
+    """--s3-endpoint-url (or AWS_ENDPOINT_URL_S3): the job's input comes from S3 and its output goes back."""
+    import boto3
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    bucket = f"cli-{how}-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in/data.txt", Body=b"hello")
+    copy = "import pathlib, sys; pathlib.Path(sys.argv[2], 'copy.txt').write_bytes(pathlib.Path(sys.argv[1], 'data.txt').read_bytes())"
+    defn = {
+        "Version": "2020-12-01",
+        "Parameters": [],
+        "Steps": [{"Name": "Copy", "Type": "Processing", "Arguments": {
+            "AppSpecification": {"ImageUri": "img", "ContainerEntrypoint": ["python", "-c", copy, "/opt/ml/processing/in", "/opt/ml/processing/out"]},
+            "ProcessingInputs": [{"InputName": "in", "S3Input": {"S3Uri": f"s3://{bucket}/in/", "LocalPath": "/opt/ml/processing/in",
+                                                                 "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": f"s3://{bucket}/out/", "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]},
+            "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1}},
+            "RoleArn": "arn:aws:iam::123456789012:role/x"}}],
+    }  # fmt: skip
+    path = tmp_path / "copy.json"
+    path.write_text(json.dumps(defn))
+    if how == "flag":
+        extra = ["--s3-endpoint-url", moto_server]
+    else:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+        extra = []
+    result = invoke("pipeline", "run-local", "--definition", path, "-q", "--runs", tmp_path / "runs",
+                    "--lake", tmp_path / "lake", "--registry", tmp_path / "registry", *extra)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert s3.get_object(Bucket=bucket, Key="out/copy.txt")["Body"].read() == b"hello"
+    assert not (tmp_path / "lake").exists()
