@@ -150,15 +150,12 @@ def _overrides(pairs: list[str] | None, bucket: str) -> dict[str, str]:
 
 def _s3_lake(endpoint: str, bucket: str, break_kind: str | None):
     """The S3 lake of ``--s3-endpoint-url``; the bucket is created when the endpoint lacks it."""
-    import os
-
-    from processing.s3lake import ENDPOINT_ENV, S3Lake
+    from processing.s3lake import S3Lake
     from seed_infra.s3_staging import ensure_bucket
 
     if break_kind is not None:
         raise typer.BadParameter("--break rewrites curated files in the folder lake; it cannot be combined with --s3-endpoint-url", param_hint="--break")
-    os.environ[ENDPOINT_ENV] = endpoint  # this process's clients, awswrangler and the jobs it starts
-    s3 = S3Lake(endpoint)
+    s3 = S3Lake(endpoint)  # the jobs get the endpoint from the executor (AWS_ENDPOINT_URL_S3)
     ensure_bucket(s3, bucket)
     return s3
 

@@ -91,9 +91,16 @@ class S3Lake:
         """
         bucket, key = parse_s3_uri(uri)
         if key and not key.endswith("/"):
-            exact = [o for o in self.list(uri) if o["Key"] == key]
-            if exact:
-                return bucket, key.rsplit("/", 1)[0] + "/" if "/" in key else "", exact
+            from botocore.exceptions import ClientError
+
+            try:
+                head = self.client.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+            else:
+                obj = {"Key": key, "ETag": head.get("ETag", ""), "Size": head.get("ContentLength", 0)}
+                return bucket, key.rsplit("/", 1)[0] + "/" if "/" in key else "", [obj]
             key += "/"
         return bucket, key, list(self.list(f"s3://{bucket}/{key}"))
 

@@ -19,6 +19,7 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_ENDPOINT_URL_S3", None)  # the S3 lake's endpoint: tests pass it explicitly
 os.environ.pop("AWS_PROFILE", None)
 
 
