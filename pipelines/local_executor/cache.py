@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .expressions import Resolver
-from .lake import _Lake
+from .lake import Lake
 from .plan import StepSpec
 
 CACHEABLE = {"Processing", "Training"}
@@ -57,7 +57,7 @@ def _enabled(spec: StepSpec) -> bool:
     return bool((spec.raw.get("CacheConfig") or {}).get("Enabled"))
 
 
-def cache_key(spec: StepSpec, resolver: Resolver, mapper: _Lake) -> str:
+def cache_key(spec: StepSpec, resolver: Resolver, mapper: Lake) -> str:
     local = {"ProcessingJobName": _PLACEHOLDER_JOB, "TrainingJobName": _PLACEHOLDER_JOB}
     args = resolver.resolve(spec.arguments, local)
     h = hashlib.sha256()
@@ -70,7 +70,7 @@ def cache_key(spec: StepSpec, resolver: Resolver, mapper: _Lake) -> str:
     return h.hexdigest()
 
 
-def _outputs_exist(spec: StepSpec, properties: dict[str, Any], mapper: _Lake) -> bool:
+def _outputs_exist(spec: StepSpec, properties: dict[str, Any], mapper: Lake) -> bool:
     if spec.type == "Processing":
         outputs = (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         uris = [o["S3Output"]["S3Uri"] for o in outputs]
@@ -83,7 +83,7 @@ def _entry_path(cache_dir: Path, spec: StepSpec, key: str) -> Path:
     return cache_dir / spec.name / f"{key}.json"
 
 
-def lookup(cache_dir: Path, spec: StepSpec, resolver: Resolver, mapper: _Lake) -> tuple[str | None, dict | None]:
+def lookup(cache_dir: Path, spec: StepSpec, resolver: Resolver, mapper: Lake) -> tuple[str | None, dict | None]:
     """(key, entry) for a cache-enabled step; (None, None) when the step does not cache."""
     if not _enabled(spec):
         return None, None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .expressions import Resolver, read_json_file, to_text
-from .lake import _Lake, map_opt_ml, tail
+from .lake import Lake, map_opt_ml, tail
 from .plan import StepSpec
 
 # Fields that change how SageMaker provisions a job but mean nothing for a local process:
@@ -48,7 +48,7 @@ class StepContext:
     execution_id: str
     job_name: str
     resolver: Resolver
-    mapper: _Lake
+    mapper: Lake
     """The lake (lake.py): a folder, or a real S3 API."""
     registry_root: Path
     processes: set = field(default_factory=set)

@@ -43,7 +43,7 @@ def _check(uri: str) -> tuple[str, str]:
         raise LakeError(str(exc)) from None
 
 
-class _Lake:
+class Lake:
     """What both lakes share: ``/opt/ml`` rewriting and walking a job's arguments."""
 
     is_s3 = False
@@ -79,7 +79,7 @@ class _Lake:
         return {}
 
 
-class FolderLake(_Lake):
+class FolderLake(Lake):
     """A folder standing for S3: ``s3://bucket/key`` <-> ``<lake_root>/bucket/key``."""
 
     def __init__(self, lake_root: Path):
@@ -143,7 +143,7 @@ class FolderLake(_Lake):
 PathMapper = FolderLake  # the name the executor's tests and older callers use
 
 
-class S3Lake(_Lake):
+class S3Lake(Lake):
     """The lake behind a real S3 API; URIs stay ``s3://`` (validated), transfers are S3 calls."""
 
     is_s3 = True
@@ -213,7 +213,7 @@ class S3Lake(_Lake):
         return {ENDPOINT_ENV: self.endpoint_url} if self.endpoint_url else {}
 
 
-def make_lake(lake_root: Path, s3_endpoint_url: str | None = None, s3_client: Any = None) -> _Lake:
+def make_lake(lake_root: Path, s3_endpoint_url: str | None = None, s3_client: Any = None) -> Lake:
     """The folder lake, or the S3 one when an endpoint (or a client) is given."""
     if s3_endpoint_url or s3_client is not None:
         return S3Lake(s3_endpoint_url, s3_client)

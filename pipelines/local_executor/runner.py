@@ -25,7 +25,7 @@ from rich.markup import escape
 from . import cache as step_cache
 from .expressions import ExpressionError, Resolver, lookup
 from .jobs import HANDLERS, StepContext, StepFailed, StepOutcome, job_name, kill_group
-from .lake import LakeError, _Lake, make_lake
+from .lake import LakeError, Lake, make_lake
 from .plan import Plan, StepSpec, build_plan
 from .results import ExecutionResult, StepResult
 
@@ -47,7 +47,7 @@ class _Execution:
         plan: Plan,
         execution_id: str,
         run_dir: Path,
-        mapper: _Lake,
+        mapper: Lake,
         registry_root: Path,
         pipeline_name: str,
         console: Console | None,
