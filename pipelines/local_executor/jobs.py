@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .expressions import Resolver, read_json_file, to_text
+from .expressions import Resolver, to_text
 from .lake import Lake, map_opt_ml, tail
 from .plan import StepSpec
 
