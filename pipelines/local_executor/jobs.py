@@ -33,6 +33,9 @@ IGNORED_FIELDS = (
 )  # fmt: skip
 
 
+_CHANNEL = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")  # CreateTrainingJob's ChannelName pattern, less '.'/'..'
+
+
 class StepFailed(Exception):
     """The step ran and failed; ``reason`` is what SageMaker would show as FailureReason."""
 
@@ -251,6 +254,8 @@ def run_training(ctx: StepContext) -> StepOutcome:
     extra = {}
     for ch in args.get("InputDataConfig") or []:
         name = ch["ChannelName"]
+        if not _CHANNEL.match(name) or name in (".", ".."):  # it names a folder under /opt/ml/input/data
+            raise StepFailed(f"channel name {name!r} does not match {_CHANNEL.pattern}")
         s3 = (ch.get("DataSource") or {}).get("S3DataSource")
         if not s3:
             raise StepFailed(f"channel {name}: only S3DataSource is supported locally")

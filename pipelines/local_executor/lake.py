@@ -256,6 +256,8 @@ def map_opt_ml(path: str, opt_ml: Path) -> Path:
         rel = p.relative_to("/opt/ml")
     except ValueError:
         raise LakeError(f"container path {path!r} is not under /opt/ml; the local executor only maps /opt/ml") from None
+    if ".." in rel.parts:
+        raise LakeError(f"container path {path!r} climbs out of /opt/ml with '..'")
     return opt_ml / rel
 
 

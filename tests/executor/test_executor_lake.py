@@ -133,3 +133,12 @@ def test_replace_partitions_drops_stale_part_files_of_written_partitions_only(s3
     Objects(endpoint).replace_partitions(local, f"s3://{bucket}/cur/offers")
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="cur/")["Contents"])
     assert keys == ["cur/offers/dt=2026-01-05/part-new.parquet", "cur/offers/dt=2026-01-06/part-old.parquet"]
+
+
+def test_container_paths_cannot_climb_out_of_opt_ml(tmp_path):
+    from pipelines.local_executor.lake import map_opt_ml
+
+    assert map_opt_ml("/opt/ml/processing/in", tmp_path) == tmp_path / "processing/in"
+    for path in ("/opt/ml/../../etc", "/opt/ml/processing/../../../root"):
+        with pytest.raises(LakeError, match="climbs out"):
+            map_opt_ml(path, tmp_path)

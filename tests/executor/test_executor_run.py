@@ -260,3 +260,13 @@ def test_s3_lake_runs_the_same_dag_through_s3_calls(env_dirs, moto_server, monke
     s3.put_object(Bucket="bkt", Key="raw/a.txt", Body=b"changed")
     third = _run(d, definition, execution_id="s3-3", s3_endpoint_url=moto_server)
     assert third.step("Preprocess").cached_from is None
+
+
+def test_a_channel_name_cannot_name_a_folder_outside_the_job(env_dirs):
+    from executor_defs import training_step
+
+    d = env_dirs
+    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "ImageUri", "Type": "String", "DefaultValue": "img"}],
+                  "Steps": [training_step("TrainX", d["code"], channels={"..": "s3://bkt/raw/"}, hyperparameters={})]}  # fmt: skip
+    res = _run(d, definition)
+    assert res.status == "Failed" and "channel name '..'" in res.failure_reason
