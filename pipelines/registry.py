@@ -274,7 +274,7 @@ class SageMakerRegistry:
 
     def list(self, group: str | None = None) -> list[dict]:
         """Package summaries of one group, or of every group, oldest first."""
-        groups = [group] if group else self.groups()
+        groups = [_check_group(group)] if group else self.groups()
         out: list[dict] = []
         for g in groups:
             pages = self.sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=g)
