@@ -28,6 +28,7 @@ RUN pip install --no-cache-dir "pip==26.3" \
 
 COPY setup.py pyproject.toml requirements.in ./
 COPY pipelines/ pipelines/
+COPY core/ core/
 COPY processing/ processing/
 COPY training/ training/
 COPY evaluation/ evaluation/

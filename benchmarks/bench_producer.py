@@ -44,7 +44,7 @@ _AIRLINES = ["AA", "DL", "UA", "BA", "AF", "LH", "QF", "EK"]
 
 
 def synthetic_events(n: int, offers: int = 12) -> list[dict]:
-    """Contract-shaped searches (``processing.contract.SearchEvent``) with ``offers`` offers each."""
+    """Contract-shaped searches (``core.contract.SearchEvent``) with ``offers`` offers each."""
     base = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     out = []
     for i in range(n):
@@ -114,7 +114,7 @@ def offline_kinesis_client(latency_s: float = 0.0):
 
     from botocore.awsrequest import AWSResponse
 
-    from processing.aws import client
+    from core.aws import client
 
     kinesis = client(
         "kinesis",
@@ -154,7 +154,7 @@ def bench_moto(events: list[dict], repeats: int) -> tuple[float, float]:
 
     from moto.server import ThreadedMotoServer
 
-    from processing.aws import client
+    from core.aws import client
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

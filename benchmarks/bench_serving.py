@@ -10,7 +10,7 @@ prediction work without HTTP, JSON and validation. Stops by itself after ``--req
     .venv/bin/python benchmarks/bench_serving.py [--model-dir DIR] [--workers 2] [--connections 32]
 
 Without ``--model-dir`` a price model (300 trees, depth 8, as in NOTES-platform.md) is trained
-on the synthetic curated-like world of ``tests/training/conftest.py``.
+on the synthetic curated-like world of ``tests/small_world.py``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def _world_rows():
-    spec = importlib.util.spec_from_file_location("bench_world", ROOT / "tests" / "training" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("bench_world", ROOT / "tests" / "small_world.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     offers, outcomes, _ = mod.make_world(days=30, searches_per_day=60, seed=7)
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from training import model_io
+    from core import model_io
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         model_dir = args.model_dir or train_price_model(Path(tmp) / "price")

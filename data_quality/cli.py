@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from core.pipeline_contract import DQ_RESULT_FILE, DQ_VALIDATION_FILE, REPORT_HTML_FILE
+
 app = typer.Typer(no_args_is_help=True)
 
 EXIT_BLOCKING, EXIT_UNREADABLE = 1, 2
@@ -57,9 +59,9 @@ def dq(
     run = run_checks(curated_checks(table, ref, min_rows=min_rows, start_date=start, end_date=end), context=context)
     out = report or tables.offers_root(data).parent / "dq_report.html"
     summary = write_outputs(run, out.parent, "Data quality: curated offers")
-    if out.name != "report.html":
-        (out.parent / "report.html").replace(out)
-    for stray in ("dq_result.json", "validation.json"):
+    if out.name != REPORT_HTML_FILE:
+        (out.parent / REPORT_HTML_FILE).replace(out)
+    for stray in (DQ_RESULT_FILE, DQ_VALIDATION_FILE):
         (out.parent / stray).replace(out.with_name(f"{out.stem}.{stray}"))
 
     shown = [r for r in run.rows if show_all or not r["success"]]

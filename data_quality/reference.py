@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from processing import contract
+from core import contract
 
 REFERENCE_PATH = Path(__file__).with_name("reference.json")
 REFERENCE_VERSION = 1

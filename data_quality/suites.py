@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import great_expectations.expectations as gxe
 
-from processing import contract
+from core import contract
 
 SUITES_VERSION = 1
 BLOCKING, WARNING = "critical", "warning"  # GX severities

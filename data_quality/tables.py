@@ -17,9 +17,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from processing import contract
-
-SPLITS = ("train", "validation", "test")
+from core import contract
+from core.pipeline_contract import SPLITS
 
 
 class DataReadError(Exception):

@@ -1,8 +1,8 @@
-"""The Evaluate step: ``python -m evaluation.evaluate --model price|demand|anomaly``.
+"""The Evaluate step (run as ``python -m evaluation.entry --model price|demand|anomaly``).
 
-Reads (docs/contracts.md, paths via ``processing.sm_paths``, so ``SM_OPT_ML`` relocates them):
+Reads (docs/contracts.md, paths via ``core.sm_paths``, so ``SM_OPT_ML`` relocates them):
 - ``/opt/ml/processing/model/model.tar.gz``: the trained model (extracted to a temp dir,
-  loaded with ``training.model_io.load``);
+  loaded with ``core.model_io.load``);
 - ``/opt/ml/processing/test/``: the test split (``offers.parquet``, ``flights.parquet``);
 - ``/opt/ml/processing/truth/`` (optional): truth offers (``TRUTH_OFFER_SCHEMA``). On AWS there
   is no truth; the report then carries observable metrics only.
@@ -10,8 +10,8 @@ Writes ``/opt/ml/processing/evaluation/evaluation.json`` (the property file the 
 one PNG per plot and ``report.html`` (the plots inlined, with the key metrics).
 
 Failure contract: a failed leakage check still writes the report (``leakage.passed = false``),
-then writes the reason to ``/opt/ml/output/failure`` and exits 1. Any other error does the same
-without a report.
+then the job fails (``evaluation.entry``: reason to ``/opt/ml/output/message``, exit 1). Any other
+error does the same without a report.
 
 Anomaly model without truth: there are no labels, so precision/recall/F1 are written as
 ``null`` with ``labels_available: false`` and a note; the precision gate then fails (an unknown
@@ -20,15 +20,10 @@ precision is not a pass). Flag count, flag rate and the threshold are still repo
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
-import platform
-import sys
 import tarfile
 import tempfile
-import traceback
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +31,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from evaluation import gates, leakage, metrics, plots
-from evaluation.report import REPORT_FILENAME, metric, missing_paths, write_report
-from processing import contract, sm_paths
+from core import contract, metrics, model_io
+from evaluation import gates, leakage, plots
+from evaluation.report import missing_paths, write_report
+from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
 
 log = logging.getLogger("evaluation")
 
-MODEL_TABLE = {"price": "offers", "demand": "flights", "anomaly": "offers"}
 _VERSION_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost", "lightgbm", "skops", "matplotlib")
 
 
@@ -56,9 +51,9 @@ def extract_model(tar_path: str | Path, dest: str | Path) -> Path:
         raise FileNotFoundError(f"model artifact not found: {tar_path}")
     with tarfile.open(tar_path, "r:*") as tar:
         tar.extractall(dest, filter="data")  # refuses absolute paths, '..' and links out of dest
-    metas = sorted(dest.rglob("model_meta.json"), key=lambda p: len(p.parts))
+    metas = sorted(dest.rglob(MODEL_META_FILE), key=lambda p: len(p.parts))
     if not metas:
-        raise FileNotFoundError(f"{tar_path} holds no model_meta.json")
+        raise FileNotFoundError(f"{tar_path} holds no {MODEL_META_FILE}")
     return metas[0].parent
 
 
@@ -102,22 +97,12 @@ def join_truth(frame: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame 
     return aligned
 
 
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in _VERSION_PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Per-model evaluation: (report sections, plot paths)
 # ---------------------------------------------------------------------------------------------
 def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
     """Observed-price metrics on the rows the truth-free cleaning rule keeps, plus truth metrics."""
-    from processing.cleaning import price_outlier_mask
+    from core.cleaning import price_outlier_mask
 
     mask = price_outlier_mask(offers)
     clean = offers.loc[~mask]
@@ -128,7 +113,7 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
     report: dict[str, Any] = {
         "n_test": int(len(offers)),
         "regression_metrics": metrics.regression_metrics(y, pred),
-        "cleaning": {"rule": "processing.cleaning.price_outlier_mask", "n_removed": int(mask.sum()),
+        "cleaning": {"rule": "core.cleaning.price_outlier_mask", "n_removed": int(mask.sum()),
                      "n_kept": int(len(clean))},
         "segments": {"rmse_by_cabin": metrics.rmse_by_group(y, pred, clean["cabin"].astype(str))},
     }
@@ -275,7 +260,7 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
         **body,
         "model_info": {k: model.meta.get(k) for k in ("train_rows", "trees", "threshold", "target_transform", "libraries")
                        if k in model.meta},
-        "versions": library_versions(),
+        "versions": model_io.library_versions(_VERSION_PACKAGES),
     }
     passed, reasons = gates.check_gates(report, kind)
     report["default_gates"] = {"passed": passed, "reasons": reasons}
@@ -287,55 +272,9 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
 
 def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> dict:
     """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report."""
-    from training import model_io
-
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
         report, images = build_report(kind, model, test_dir, truth_dir, out_dir)
-    write_report(report, out_dir / REPORT_FILENAME)
-    plots.write_html(report, images, out_dir / "report.html", report["default_gates"]["reasons"])
+    write_report(report, out_dir / EVALUATION_FILE)
+    plots.write_html(report, images, out_dir / REPORT_HTML_FILE, report["default_gates"]["reasons"])
     return report
-
-
-def _write_failure(message: str) -> None:
-    path = sm_paths.failure_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(message[:1024])  # SageMaker keeps the first 1 KiB as FailureReason
-    except OSError:
-        log.exception("could not write %s", path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, choices=tuple(MODEL_TABLE))
-    parser.add_argument("--model-tar", type=Path, default=None, help="default /opt/ml/processing/model/model.tar.gz")
-    parser.add_argument("--test-dir", type=Path, default=None, help="default /opt/ml/processing/test")
-    parser.add_argument("--truth-dir", type=Path, default=None, help="default /opt/ml/processing/truth (optional)")
-    parser.add_argument("--output-dir", type=Path, default=None, help="default /opt/ml/processing/evaluation")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    model_tar = args.model_tar or sm_paths.processing_dir("model", "model.tar.gz")
-    test_dir = args.test_dir or sm_paths.processing_dir("test")
-    truth_dir = args.truth_dir or sm_paths.processing_dir("truth")
-    out_dir = args.output_dir or sm_paths.processing_dir("evaluation")
-    try:
-        report = run(args.model, model_tar, test_dir, truth_dir, out_dir)
-    except Exception as exc:  # noqa: BLE001 - the step's contract: reason to the failure file, exit 1
-        log.error("evaluation failed:\n%s", traceback.format_exc())
-        _write_failure(f"Evaluate {args.model}: {type(exc).__name__}: {exc}")
-        return 1
-    leak = report["leakage"]
-    if not leak["passed"]:
-        message = f"Evaluate {args.model}: leakage check failed: " + "; ".join(leak["reasons"])
-        log.error(message)
-        _write_failure(message)
-        return 1
-    log.info("evaluation of the %s model written to %s", args.model, out_dir / REPORT_FILENAME)
-    for line in report["default_gates"]["reasons"]:
-        log.info("gate %s", line)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

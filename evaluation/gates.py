@@ -1,7 +1,8 @@
 """Quality gates on an evaluation report, as plain functions.
 
-The pipeline gates with ConditionSteps on the same JSON paths; these functions give the same
-verdict to tests and to the ``airfare run`` summary, with readable reasons. A metric that is
+The pipeline gates with ConditionSteps on the gates of :mod:`core.pipeline_contract` (paths,
+operators, default thresholds); these functions give the same verdict on the same gates to tests
+and to the ``airfare run`` summary, with readable reasons. A metric that is
 missing or null (e.g. anomaly precision without labels) fails its gate: an unknown quality is
 not a pass. A failed leakage check fails every gate.
 
@@ -15,11 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import pipeline_contract
 from evaluation.report import get_path
 
 
 @dataclass(frozen=True)
 class Gate:
+    """A contract gate with its threshold for one check."""
+
     path: str
     op: str  # one of "<", "<=", ">", ">="
     threshold: float
@@ -30,27 +34,15 @@ class Gate:
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
-# The seed's thresholds (the pipeline's default parameter values).
-DEFAULT_GATES: dict[str, tuple[Gate, ...]] = {
-    "price": (
-        Gate("regression_metrics.rmse.value", "<", 15.0),
-        Gate("regression_metrics.r2.value", ">", 0.85),
-    ),
-    "demand": (Gate("multiclass_classification_metrics.accuracy.value", ">=", 0.85),),
-    "anomaly": (Gate("binary_classification_metrics.precision.value", ">=", 0.90),),
-}
-
 
 def gates_for(model: str, thresholds: Mapping[str, float] | None = None) -> tuple[Gate, ...]:
     """The model's gates, with thresholds overridden by path (``{"regression_metrics.rmse.value": 12}``)."""
-    if model not in DEFAULT_GATES:
-        raise ValueError(f"unknown model {model!r}; expected one of {tuple(DEFAULT_GATES)}")
+    gates = pipeline_contract.gates_of(model)  # ValueError on an unknown model
     thresholds = dict(thresholds or {})
-    gates = DEFAULT_GATES[model]
     unknown = set(thresholds) - {g.path for g in gates}
     if unknown:
         raise ValueError(f"no {model} gate on {sorted(unknown)}; gates: {[g.path for g in gates]}")
-    return tuple(Gate(g.path, g.op, float(thresholds.get(g.path, g.threshold))) for g in gates)
+    return tuple(Gate(g.path, g.op, float(thresholds.get(g.path, g.default))) for g in gates)
 
 
 def check_gates(

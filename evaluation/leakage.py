@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from processing import contract
+from core import contract
 
 CORR_LIMIT = 0.999
 MIN_ROWS_FOR_DATA_CHECK = 20

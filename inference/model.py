@@ -3,7 +3,7 @@
 SageMaker unpacks the model package's ``model.tar.gz`` into ``/opt/ml/model`` before it starts the
 container with ``serve``; the local executor and tests may instead hand over the tarball itself
 (or a folder holding it). All three lead to a folder with ``model_meta.json`` that
-:func:`training.model_io.load` reads, so serving uses the very loader (and feature code) that
+:func:`core.model_io.load` reads, so serving uses the very loader (and feature code) that
 evaluation used.
 """
 
@@ -13,8 +13,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from processing import sm_paths
-from training import model_io
+from core import sm_paths
+from core import model_io
+from core.pipeline_contract import MODEL_META_FILE
 
 ARCHIVE_NAME = "model.tar.gz"
 
@@ -36,9 +37,9 @@ def _extract(archive: Path) -> Path:
 
 def _meta_folder(root: Path) -> Path | None:
     """``root`` if it holds ``model_meta.json``, else its only sub-folder that does (a tar with a top folder)."""
-    if (root / model_io.META_FILE).is_file():
+    if (root / MODEL_META_FILE).is_file():
         return root
-    nested = [p.parent for p in root.glob(f"*/{model_io.META_FILE}")]
+    nested = [p.parent for p in root.glob(f"*/{MODEL_META_FILE}")]
     return nested[0] if len(nested) == 1 else None
 
 
@@ -57,7 +58,7 @@ def resolve_model_dir(path: str | Path | None = None) -> Path:
     else:
         raise ModelNotFound(f"model path {root} does not exist")
     if found is None:
-        raise ModelNotFound(f"no {model_io.META_FILE} in {root} (nor in a {ARCHIVE_NAME} there)")
+        raise ModelNotFound(f"no {MODEL_META_FILE} in {root} (nor in a {ARCHIVE_NAME} there)")
     return found
 
 

@@ -1,4 +1,4 @@
-"""From validated request rows to response records, through :mod:`training.model_io`.
+"""From validated request rows to response records, through :mod:`core.model_io`.
 
 The :class:`Predictor` owns one loaded model and its request validator. It never prepares
 features itself: rows become a DataFrame and go through ``LoadedModel``'s prediction methods,
@@ -15,8 +15,8 @@ import pandas as pd
 from pydantic import TypeAdapter
 
 from inference.schema import FieldSpec, field_specs, instance_adapter
-from processing import contract
-from training import model_io
+from core import contract
+from core import model_io
 
 
 @dataclass

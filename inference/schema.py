@@ -19,7 +19,7 @@ import pyarrow as pa
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import Required, TypedDict  # pydantic needs these on Python < 3.12
 
-from processing import contract
+from core import contract
 
 # Domain bounds per column name (inclusive unless noted); only applied to fields a model uses.
 _BOUNDS: dict[str, dict[str, float]] = {
@@ -98,7 +98,7 @@ def field_specs(meta: dict[str, Any]) -> list[FieldSpec]:
     specs = []
     for name in names:
         if kind == "demand" and name not in categorical:
-            # The demand table (processing.features) stores every numeric as float64, NaN allowed.
+            # The demand table (core.features) stores every numeric as float64, NaN allowed.
             k, nullable = "float", True
         elif name in _CURATED_TYPES:
             k = _kind_of(_CURATED_TYPES[name])

@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 
+from core import catalog
+from core.pipeline_contract import (
+    DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
+    EVALUATION_OUTPUT, GATES, MODEL_PACKAGE_GROUPS, MODELS, PREPROCESS_STEP, SPLITS, gates_of, gates_step_name,
+    report_name, step_name,
+)  # fmt: skip
 from pipelines import sdk
 
-MODELS = ("price", "demand", "anomaly")
-MODEL_PACKAGE_GROUPS = {m: f"airfare-{m}" for m in MODELS}
-
-DEFAULT_BUCKET = "airfare-lake"
 DEFAULT_PIPELINE_NAME = "airfare-pipeline"
 DEFAULT_IMAGE_URI = "airfare-mlops:latest"  # overridden with the ECR URI by CodeBuild (parameter ImageUri)
 DEFAULT_ROLE_ARN = "arn:aws:iam::000000000000:role/AirfareSageMakerExecution"
@@ -43,30 +44,6 @@ DEFAULT_END_DATE = "2026-12-31"
 
 # Container paths (docs/contracts.md, "Pipeline steps").
 PROCESSING = "/opt/ml/processing"
-SPLITS = ("train", "validation", "test")
-
-# Data-quality property file: what data_quality.step writes in dq_result.json and the gate reads.
-DQ_REPORT_PATHS = ("blocking_failures", "failed_expectations")
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One promotion gate: ``evaluation.json[path] <op> Parameters[parameter]``."""
-
-    model: str
-    metric: str
-    path: str
-    op: str  # "<", ">" or ">=": the seed's gates, exactly (RMSE < $15, R² > 0.85, ...)
-    parameter: str
-    default: float
-
-
-GATES: tuple[Gate, ...] = (
-    Gate("price", "rmse", "regression_metrics.rmse.value", "<", "PriceRmseMax", 15.0),
-    Gate("price", "r2", "regression_metrics.r2.value", ">", "PriceR2Min", 0.85),
-    Gate("demand", "accuracy", "multiclass_classification_metrics.accuracy.value", ">=", "DemandAccuracyMin", 0.85),
-    Gate("anomaly", "precision", "binary_classification_metrics.precision.value", ">=", "AnomalyPrecisionMin", 0.90),
-)
 
 
 # Gate operator -> the SDK condition that keeps a model (evaluated in the pipeline, not in Python).
@@ -78,19 +55,10 @@ CONDITIONS = {
 CONDITION_TYPES = {"<": "LessThan", ">": "GreaterThan", ">=": "GreaterThanOrEqualTo"}
 
 
-def step_name(kind: str, model: str) -> str:
-    """``step_name("Train", "price") == "TrainPrice"``: the one naming rule for per-model steps."""
-    return f"{kind}{model.capitalize()}"
-
-
-def report_name(model: str) -> str:
-    return f"{model.capitalize()}EvaluationReport"
-
-
 def get_pipeline(
     region: str | None = None,
     role: str | None = None,
-    default_bucket: str = DEFAULT_BUCKET,
+    default_bucket: str = catalog.DEFAULT_BUCKET,
     pipeline_name: str = DEFAULT_PIPELINE_NAME,
     image_uri: str = DEFAULT_IMAGE_URI,
     *,
@@ -102,13 +70,13 @@ def get_pipeline(
     security_group_ids: list[str] | None = None,
     volume_kms_key: str | None = None,
     output_kms_key: str | None = None,
-    artifacts_prefix: str = "pipeline-runs",
+    artifacts_prefix: str = catalog.key("pipeline_runs"),
     sagemaker_client=None,
 ):
     """Build the pipeline (an SDK ``Pipeline``); ``.definition()`` gives the JSON.
 
     ``role`` is the SageMaker execution role baked into every job (``upsert --role-arn``
-    rebuilds with the real one). ``sagemaker_client`` (from ``processing.aws.client``) is only
+    rebuilds with the real one). ``sagemaker_client`` (from ``core.aws.client``) is only
     needed to upsert. Step outputs go to
     ``s3://<default_bucket>/<artifacts_prefix>/<execution id>/<step>/<output>``.
     """
@@ -118,15 +86,16 @@ def get_pipeline(
 
     session = sdk.PipelineSession(
         boto_session=boto3.Session(region_name=region or _region()),
-        sagemaker_client=sagemaker_client,  # from processing.aws for upsert; unused when only building
+        sagemaker_client=sagemaker_client,  # from core.aws for upsert; unused when only building
         default_bucket=default_bucket,
     )
     role = role or DEFAULT_ROLE_ARN
 
     # ---- parameters: every runtime knob ------------------------------------------------------
-    curated_uri = sdk.ParameterString("CuratedDataUri", default_value=f"s3://{default_bucket}/curated/offers/")
-    outcomes_uri = sdk.ParameterString("OutcomesDataUri", default_value=f"s3://{default_bucket}/outcomes/flights/")
-    truth_uri = sdk.ParameterString("TruthDataUri", default_value=f"s3://{default_bucket}/truth/offers/")
+    lake = catalog.Catalog(bucket=default_bucket)
+    curated_uri = sdk.ParameterString("CuratedDataUri", default_value=lake.uri("offers"))
+    outcomes_uri = sdk.ParameterString("OutcomesDataUri", default_value=lake.uri("outcomes"))
+    truth_uri = sdk.ParameterString("TruthDataUri", default_value=lake.uri("truth_offers"))
     start_date = sdk.ParameterString("StartDate", default_value=DEFAULT_START_DATE)
     end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
     validation_days = sdk.ParameterInteger("ValidationDays", default_value=7)  # the last days before test
@@ -189,9 +158,9 @@ def get_pipeline(
 
     # ---- Preprocess: curated offers + outcomes -> time-split train/validation/test ---------------
     preprocess = sdk.ProcessingStep(
-        name="Preprocess",
-        step_args=processor("processing.preprocess").run(
-            outputs=[s3_output("Preprocess", s, f"{PROCESSING}/output/{s}") for s in SPLITS],
+        name=PREPROCESS_STEP,
+        step_args=processor("processing.entry").run(
+            outputs=[s3_output(PREPROCESS_STEP, s, f"{PROCESSING}/output/{s}") for s in SPLITS],
             arguments=["--curated-uri", curated_uri, "--outcomes-uri", outcomes_uri,
                        "--start-date", start_date, "--end-date", end_date,
                        # ContainerArguments are strings: Join turns the Integer parameters into text.
@@ -204,12 +173,12 @@ def get_pipeline(
         return preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
 
     # ---- DataQuality: Great Expectations on the splits; blocking failures stop the run ---------
-    dq_report = sdk.PropertyFile(name="DataQualityReport", output_name="dq", path="dq_result.json")
+    dq_report = sdk.PropertyFile(name=DQ_PROPERTY_FILE, output_name=DQ_OUTPUT, path=DQ_RESULT_FILE)
     data_quality = sdk.ProcessingStep(
-        name="DataQuality",
-        step_args=processor("data_quality.step").run(
+        name=DQ_STEP,
+        step_args=processor("data_quality.entry").run(
             inputs=[s3_input(s, split_uri(s), f"{PROCESSING}/input/{s}") for s in SPLITS],
-            outputs=[s3_output("DataQuality", "dq", f"{PROCESSING}/output/dq")],
+            outputs=[s3_output(DQ_STEP, DQ_OUTPUT, f"{PROCESSING}/output/{DQ_OUTPUT}")],
             # Freshness is judged against the window's end, not the wall clock.
             arguments=["--end-date", end_date],
         ),
@@ -217,7 +186,7 @@ def get_pipeline(
     )
     dq_get = {p: sdk.JsonGet(step_name=data_quality.name, property_file=dq_report, json_path=p) for p in DQ_REPORT_PATHS}
     fail_data_quality = sdk.FailStep(
-        name="FailDataQuality",
+        name=DQ_FAIL_STEP,
         error_message=sdk.Join(
             on="",
             values=["data quality failed: ", dq_get["blocking_failures"], " blocking failure(s): ",
@@ -264,7 +233,7 @@ def get_pipeline(
         train_steps[model] = sdk.TrainingStep(name=step_name("Train", model), step_args=trainer.train(input_data_config=channels))
 
     check_data_quality = sdk.ConditionStep(
-        name="CheckDataQuality",
+        name=DQ_CHECK_STEP,
         conditions=[sdk.ConditionEquals(left=dq_get["blocking_failures"], right=0)],
         if_steps=list(train_steps.values()),
         else_steps=[fail_data_quality],
@@ -274,16 +243,16 @@ def get_pipeline(
     evaluate_steps, reports = {}, {}
     for model in MODELS:
         train = train_steps[model]
-        reports[model] = report = sdk.PropertyFile(name=report_name(model), output_name="evaluation", path="evaluation.json")
+        reports[model] = report = sdk.PropertyFile(name=report_name(model), output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE)
         evaluate = sdk.ProcessingStep(
             name=step_name("Evaluate", model),
-            step_args=processor("evaluation.evaluate").run(
+            step_args=processor("evaluation.entry").run(
                 inputs=[
                     s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
                     s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
                     s3_input("truth", truth_uri, f"{PROCESSING}/truth"),
                 ],
-                outputs=[s3_output(step_name("Evaluate", model), "evaluation", f"{PROCESSING}/evaluation")],
+                outputs=[s3_output(step_name("Evaluate", model), EVALUATION_OUTPUT, f"{PROCESSING}/{EVALUATION_OUTPUT}")],
                 arguments=["--model", model],
             ),
             property_files=[report],
@@ -294,7 +263,7 @@ def get_pipeline(
     check_steps = []
     for model in MODELS:
         train, evaluate, report = train_steps[model], evaluate_steps[model], reports[model]
-        gates = [g for g in GATES if g.model == model]
+        gates = gates_of(model)
         metric = {g.metric: sdk.JsonGet(step_name=evaluate.name, property_file=report, json_path=g.path) for g in gates}
         conditions = [
             CONDITIONS[g.op](left=metric[g.metric], right=thresholds[g.parameter])
@@ -307,7 +276,7 @@ def get_pipeline(
         fail = sdk.FailStep(name=step_name("Fail", model), error_message=sdk.Join(on="", values=message))
 
         evaluation_json = sdk.Join(
-            on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"]
+            on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs[EVALUATION_OUTPUT].S3Output.S3Uri, EVALUATION_FILE]
         )
         builder = sdk.ModelBuilder(
             image_uri=image,
@@ -332,7 +301,7 @@ def get_pipeline(
             ),
         )
         check = sdk.ConditionStep(
-            name=step_name("Check", model) + "Gates",
+            name=gates_step_name(model),
             conditions=conditions,
             if_steps=[register],
             else_steps=[fail],
@@ -349,7 +318,7 @@ def get_pipeline(
 
 
 def _region() -> str:
-    from processing import aws
+    from core import aws
 
     return aws.region()
 
@@ -376,10 +345,10 @@ def upsert(role_arn: str, description: str | None = None, **kwargs) -> dict:
     """Create or update the pipeline in SageMaker with the jobs' role set to ``role_arn``.
 
     The definition is statically checked first; the SageMaker client comes from
-    ``processing.aws`` (so ``AWS_ENDPOINT_URL`` points it at moto in tests).
+    ``core.aws`` (so ``AWS_ENDPOINT_URL`` points it at moto in tests).
     """
+    from core import aws
     from pipelines.validate import validate_definition
-    from processing import aws
 
     with sdk.quiet():
         pipeline = get_pipeline(role=role_arn, sagemaker_client=aws.client("sagemaker"), **kwargs)
@@ -397,7 +366,7 @@ def start(pipeline_name: str = DEFAULT_PIPELINE_NAME, parameters: dict | None = 
     Parameter names are checked against the deployed definition so that a typo fails here
     rather than in SageMaker's execution.
     """
-    from processing import aws
+    from core import aws
 
     sm = aws.client("sagemaker")
     deployed = json.loads(sm.describe_pipeline(PipelineName=pipeline_name)["PipelineDefinition"])

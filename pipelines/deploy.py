@@ -1,6 +1,6 @@
 """Deploy an approved model package to a real-time endpoint, with data capture and autoscaling.
 
-Steps (all through :func:`processing.aws.client`, so moto serves them in tests):
+Steps (all through :func:`core.aws.client`, so moto serves them in tests):
 1. ``describe_model_package``: refuse anything that is not ``Approved``;
 2. ``create_model`` from the package's image and model data (our one image, started with ``serve``);
 3. ``create_endpoint_config``: one ``AllTraffic`` variant and ``DataCaptureConfig`` (request and
@@ -189,7 +189,7 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
     """Deploy ``package_arn`` to ``cfg.endpoint_name``; returns what was created and done."""
     cfg.check()
     if sm is None or autoscaling is None:
-        from processing import aws
+        from core import aws
 
         sm = sm or aws.client("sagemaker")
         autoscaling = autoscaling or aws.client("application-autoscaling")
@@ -284,7 +284,7 @@ def data_quality_schedule_request(
     if not (cron.startswith("cron(") and cron.endswith(")")):
         raise DeploymentError(f"schedule expression {cron!r} must be cron(...)")
     if image_uri is None:
-        from processing import aws
+        from core import aws
 
         image_uri = model_monitor_image(region or aws.region())
     baseline = baseline_uri.rstrip("/")
@@ -331,7 +331,7 @@ def data_quality_schedule_request(
 def create_data_quality_schedule(sm=None, **kwargs) -> str:
     """Create the schedule of :func:`data_quality_schedule_request`; returns its ARN."""
     if sm is None:
-        from processing import aws
+        from core import aws
 
         sm = aws.client("sagemaker")
     return sm.create_monitoring_schedule(**data_quality_schedule_request(**kwargs))["MonitoringScheduleArn"]

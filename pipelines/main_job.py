@@ -13,16 +13,16 @@ registry's artifacts then move through S3 calls.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer()
+from core.catalog import Catalog
 
-DEFAULT_BUCKET = "airfare-lake"
+app = typer.Typer()
+_DEFAULTS = Catalog()
 
 
 def _parse_date(value: str) -> dt.date:
@@ -38,13 +38,13 @@ def run(
     start_date: Annotated[str, typer.Option(help="First search date, YYYY-MM-DD.")] = "2026-01-05",
     days: Annotated[int, typer.Option(min=7, help="Days of searches to generate.")] = 60,
     searches_per_day: Annotated[int, typer.Option(min=50, help="Searches per day.")] = 1500,
-    lake: Annotated[Path, typer.Option(help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = Path(".lake"),
-    runs: Annotated[Path, typer.Option(help="Where pipeline runs keep their steps' files and logs.")] = Path("runs"),
-    registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = Path(".lake/registry"),
+    lake: Annotated[Path, typer.Option(help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
+    runs: Annotated[Path, typer.Option(help="Where pipeline runs keep their steps' files and logs.")] = _DEFAULTS.runs_root,
+    registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = _DEFAULTS.registry_root,
     workers: Annotated[int, typer.Option(min=1, help="Pipeline steps run at once.")] = 2,
     break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
     s3_endpoint_url: Annotated[str | None, typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3", help="Use this S3 API as the lake instead of the --lake folder (e.g. a moto server; https://s3.REGION.amazonaws.com for real buckets).")] = None,
-    bucket: Annotated[str, typer.Option(help="The lake's bucket (s3://BUCKET/raw/, curated/, pipeline-runs/, registry/).")] = DEFAULT_BUCKET,
+    bucket: Annotated[str, typer.Option(help="The lake's bucket (s3://BUCKET/raw/, curated/, pipeline-runs/, registry/).")] = _DEFAULTS.bucket,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter override Name=Value (repeatable), e.g. -p PriceRmseMax=20.")] = None,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
@@ -54,15 +54,14 @@ def run(
     start = _parse_date(start_date)
     end = start + dt.timedelta(days=days - 1)
     try:
-        from processing.s3lake import parse_s3_uri
+        from core.s3lake import parse_s3_uri
 
         parse_s3_uri(f"s3://{bucket}/")
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--bucket") from None
-    bucket_root = lake / bucket
+    lake_catalog = Catalog(bucket=bucket, lake_root=lake, registry_root=registry, runs_root=runs, s3_endpoint_url=s3_endpoint_url)
     overrides = _overrides(param, bucket)
-    s3 = _s3_lake(s3_endpoint_url, bucket, break_kind) if s3_endpoint_url else None
-    lake_uri = f"s3://{bucket}"
+    s3 = _s3_lake(lake_catalog, break_kind) if lake_catalog.in_s3 else None
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
@@ -73,11 +72,11 @@ def run(
 
     world_options = dict(seed=seed, start_date=start, days=days, searches_per_day=searches_per_day, progress=True)
     if s3 is None:
-        world = generate_world(bucket_root, **world_options)
+        world = generate_world(lake_catalog.bucket_dir, **world_options)
     else:
         from seed_infra.s3_staging import generate_world_to_s3
 
-        world = generate_world_to_s3(s3, lake_uri, **world_options)
+        world = generate_world_to_s3(s3, f"s3://{bucket}", **world_options)
     timings["generate"] = time.perf_counter() - t0
 
     # 2. Glue ETL on local Spark: raw -> curated Parquet (+ quarantine), counts reconciled.
@@ -89,44 +88,36 @@ def run(
     spark = spark_session()
     try:
         if s3 is None:
-            etl_summary = run_etl(spark, str(bucket_root / "raw"), str(bucket_root / "curated"), progress=console.log)
+            etl_summary = run_etl(spark, str(lake_catalog.path("raw")), str(lake_catalog.path("curated")), progress=console.log)
         else:
             from seed_infra.s3_staging import run_etl_via_s3
 
-            etl_summary = run_etl_via_s3(spark, s3, f"{lake_uri}/raw/", f"{lake_uri}/curated", progress=console.log)
+            etl_summary = run_etl_via_s3(spark, s3, lake_catalog.uri("raw"), lake_catalog.uri("curated"), progress=console.log)
     finally:
         spark.stop()
     if break_kind is not None:
-        from data_quality.breakage import break_curated
+        from seed_infra.world.breakage import break_curated
 
-        break_curated(bucket_root / "curated" / "offers", break_kind, seed=seed)
+        break_curated(lake_catalog.path("offers"), break_kind, seed=seed)
         console.print(f"[yellow]curated data broken on purpose:[/yellow] {break_kind}")
     timings["etl"] = time.perf_counter() - t0
 
     # 3. The SageMaker pipeline, built by the SDK, checked, and executed locally.
     console.rule("[bold]3/3 SageMaker pipeline (local executor)")
     t0 = time.perf_counter()
-    from pipelines.definition import definition_dict
-    from pipelines.local_executor import run_definition
-    from pipelines.validate import validate_definition
+    from pipelines.local_run import InvalidDefinition, run_locally
 
-    definition = definition_dict(default_bucket=bucket)
-    problems = validate_definition(definition)
-    if problems:
-        for p in problems:
+    try:
+        result = run_locally(
+            parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(), **overrides},
+            catalog=lake_catalog,
+            progress=True,
+            max_workers=workers,
+        )
+    except InvalidDefinition as e:
+        for p in e.problems:
             console.print(f"[red]definition problem:[/red] {p}")
-        raise typer.Exit(1)
-    parameters = {"StartDate": start.isoformat(), "EndDate": end.isoformat(), **overrides}
-    result = run_definition(
-        definition,
-        parameters=parameters,
-        run_root=runs,
-        lake_root=lake,
-        registry_root=registry,
-        progress=True,
-        max_workers=workers,
-        s3_endpoint_url=s3_endpoint_url,
-    )
+        raise typer.Exit(1) from None
     timings["pipeline"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
 
@@ -148,15 +139,15 @@ def _overrides(pairs: list[str] | None, bucket: str) -> dict[str, str]:
     return params
 
 
-def _s3_lake(endpoint: str, bucket: str, break_kind: str | None):
+def _s3_lake(lake_catalog: Catalog, break_kind: str | None):
     """The S3 lake of ``--s3-endpoint-url``; the bucket is created when the endpoint lacks it."""
-    from processing.s3lake import S3Lake
+    from core.s3lake import S3Lake
     from seed_infra.s3_staging import ensure_bucket
 
     if break_kind is not None:
         raise typer.BadParameter("--break rewrites curated files in the folder lake; it cannot be combined with --s3-endpoint-url", param_hint="--break")
-    s3 = S3Lake(endpoint)  # the jobs get the endpoint from the executor (AWS_ENDPOINT_URL_S3)
-    ensure_bucket(s3, bucket)
+    s3 = S3Lake(lake_catalog.s3_endpoint_url)  # the jobs get the endpoint from the executor (AWS_ENDPOINT_URL_S3)
+    ensure_bucket(s3, lake_catalog.bucket)
     return s3
 
 
@@ -172,9 +163,7 @@ def _quiet_spark() -> None:
 
 
 def _print_summary(console, world, etl_summary, result, timings, registry: Path) -> None:
-    from rich.table import Table
-
-    from evaluation.gates import check_gates
+    from pipelines.local_run import print_summary
 
     console.rule("[bold]Summary")
     console.print(
@@ -182,80 +171,5 @@ def _print_summary(console, world, etl_summary, result, timings, registry: Path)
         f"{etl_summary['curated_offers']:,} curated offers, {etl_summary['quarantined']:,} quarantined, "
         f"{etl_summary['duplicates']:,} duplicates"
     )
-    steps = Table(title=f"Pipeline execution {result.execution_id}: {result.status}")
-    steps.add_column("step")
-    steps.add_column("type")
-    steps.add_column("status")
-    steps.add_column("seconds", justify="right")
-    for s in result.steps:
-        colour = {"Succeeded": "green", "Failed": "red"}.get(s.status, "yellow")
-        steps.add_row(s.name, s.type, f"[{colour}]{s.status}[/{colour}]", f"{s.seconds:.1f}" if s.seconds else "")
-    console.print(steps)
-    if result.fail_message:
-        console.print(f"[red]Fail step:[/red] {result.fail_message}")
-
-    models = Table(title="Models (test split; truth = the world's noise-free prices and injected anomalies)")
-    for col in ("model", "metric", "value", "gate", "against truth"):
-        models.add_column(col)
-    for name in ("price", "demand", "anomaly"):
-        report_path = _evaluation_report(result, name)
-        if report_path is None:
-            models.add_row(name, "-", "-", "not evaluated", "")
-            continue
-        report = json.loads(report_path.read_text())
-        passed, reasons = check_gates(report, name)
-        for metric, value, truth_note in _headline(name, report):
-            models.add_row(name, metric, value, "[green]pass[/green]" if passed else f"[red]{'; '.join(reasons)}[/red]", truth_note)
-    console.print(models)
-
-    reports = Table(title="Reports (open in a browser)")
-    reports.add_column("step")
-    reports.add_column("report", overflow="fold")
-    for step_name in ("DataQuality", "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly"):
-        hits = sorted(Path(result.run_dir, step_name).rglob("report.html"))
-        if hits:
-            reports.add_row(step_name, str(hits[0]))
-    console.print(reports)
-
-    from pipelines.registry import LocalRegistry
-
-    reg = Table(title=f"Registered model packages ({registry})")
-    for col in ("group", "version", "status"):
-        reg.add_column(col)
-    reg.add_column("model data", overflow="fold")
-    for pkg in LocalRegistry(registry).list():
-        reg.add_row(pkg["ModelPackageGroupName"], str(pkg["ModelPackageVersion"]), pkg["ModelApprovalStatus"], pkg["ModelDataUrl"])
-    console.print(reg)
-    console.print(
-        "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + f"; run folder: {result.run_dir}"
-    )
-
-
-def _evaluation_report(result, model: str) -> Path | None:
-    step = next((s for s in result.steps if s.name == f"Evaluate{model.capitalize()}"), None)
-    if step is None or step.status != "Succeeded":
-        return None
-    hits = sorted(Path(result.run_dir, step.name).rglob("evaluation.json"))
-    return hits[0] if hits else None
-
-
-def _headline(model: str, report: dict) -> list[tuple[str, str, str]]:
-    """The figures a reviewer looks at first, with the truth-based counterpart beside each."""
-    t = report.get("truth") or {}
-    if model == "price":
-        m = report["regression_metrics"]
-        floor = (t.get("noise_floor_rmse") or {}).get("value")
-        vs_true = (t.get("rmse_vs_true_price") or {}).get("value")
-        return [
-            ("RMSE $", f"{m['rmse']['value']:.2f}", f"vs noise-free price {vs_true:.2f}; noise floor {floor:.2f}" if vs_true is not None and floor is not None else ""),
-            ("R²", f"{m['r2']['value']:.3f}", ""),
-        ]
-    if model == "demand":
-        m = report["multiclass_classification_metrics"]
-        base = report.get("baseline", {}).get("majority_class_accuracy", {}).get("value")
-        return [("accuracy", f"{m['accuracy']['value']:.3f}", f"majority-class baseline {base:.3f}" if base is not None else "")]
-    m = report["binary_classification_metrics"]
-    return [
-        ("precision", f"{m['precision']['value']:.3f}", "against injected anomalies"),
-        ("recall", f"{m['recall']['value']:.3f}", ""),
-    ]
+    print_summary(console, result, registry)
+    console.print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

@@ -6,13 +6,15 @@ Light at import time (typer and stdlib); the SDK, boto3 and the executor load in
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from core.catalog import DEFAULT_BUCKET, Catalog
+
 app = typer.Typer(no_args_is_help=True)
+_DEFAULTS = Catalog()
 
 ParamOpt = Annotated[
     Optional[list[str]],
@@ -52,13 +54,6 @@ def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _check_params(params: dict[str, str], definition: dict) -> None:
-    declared = {p["Name"] for p in definition.get("Parameters") or []}
-    unknown = sorted(set(params) - declared)
-    if unknown:
-        _fail(f"unknown parameter(s) {', '.join(unknown)}; the definition declares: {', '.join(sorted(declared))}")
-
-
 def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnets, security_groups, kms_key) -> dict:
     from pipelines.definition import DEFAULT_IMAGE_URI
 
@@ -89,7 +84,7 @@ def definition(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON here instead of stdout.")] = None,
     role_arn: RoleOpt = None,
     pipeline_name: NameOpt = "airfare-pipeline",
-    bucket: BucketOpt = "airfare-lake",
+    bucket: BucketOpt = DEFAULT_BUCKET,
     image_uri: ImageOpt = None,
     spot: SpotOpt = True,
     max_runtime: MaxRunOpt = 3600,
@@ -129,7 +124,7 @@ def validate(file: Annotated[Path, typer.Argument(help="Pipeline definition JSON
 def upsert(
     role_arn: RoleOpt = None,
     pipeline_name: NameOpt = "airfare-pipeline",
-    bucket: BucketOpt = "airfare-lake",
+    bucket: BucketOpt = DEFAULT_BUCKET,
     image_uri: ImageOpt = None,
     spot: SpotOpt = True,
     max_runtime: MaxRunOpt = 3600,
@@ -183,9 +178,9 @@ def run_local(
         Optional[Path], typer.Option("--definition", help="Definition JSON (default: build it now, as `definition` does).")
     ] = None,
     param: ParamOpt = None,
-    lake: Annotated[Path, typer.Option(help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = Path(".lake"),
-    runs: Annotated[Path, typer.Option(help="Folder of local runs (one sub-folder per execution).")] = Path("runs"),
-    registry: Annotated[Path, typer.Option(help="Local model registry root.")] = Path(".lake/registry"),
+    lake: Annotated[Path, typer.Option(help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
+    runs: Annotated[Path, typer.Option(help="Folder of local runs (one sub-folder per execution).")] = _DEFAULTS.runs_root,
+    registry: Annotated[Path, typer.Option(help="Local model registry root.")] = _DEFAULTS.registry_root,
     execution_id: Annotated[Optional[str], typer.Option(help="Execution id (default: a new one).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Steps run in parallel when independent.")] = 1,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run steps even when a cached result matches.")] = False,
@@ -201,62 +196,27 @@ def run_local(
 
     The lake is the --lake folder, or with --s3-endpoint-url a real S3 API.
     """
-    from pipelines.validate import validate_definition, validate_file
+    from rich.console import Console
 
-    if definition_file is not None:
-        problems = validate_file(definition_file)
-        if problems:
-            _print_problems(problems, str(definition_file))
-            raise typer.Exit(1)
-        defn = json.loads(definition_file.read_text())
-    else:
-        from pipelines.definition import definition_dict
+    from pipelines.local_executor import DefinitionError
+    from pipelines.local_run import InvalidDefinition, print_summary, run_locally
 
-        defn = definition_dict(image_uri=os.environ.get("AIRFARE_IMAGE_URI") or "airfare-mlops:latest")
-        problems = validate_definition(defn)
-        if problems:
-            _print_problems(problems, "built definition")
-            raise typer.Exit(1)
     params = parse_param_pairs(param)
-    _check_params(params, defn)
-
-    from pipelines.local_executor import DefinitionError, run_definition
-
     try:
-        result = run_definition(
-            defn,
+        result = run_locally(
+            definition_file,
             parameters=params,
-            run_root=runs,
-            lake_root=lake,
-            registry_root=registry,
+            catalog=Catalog(lake_root=lake, registry_root=registry, runs_root=runs, s3_endpoint_url=s3_endpoint_url),
             execution_id=execution_id,
             progress=not quiet,
             max_workers=workers,
             use_cache=not no_cache,
-            s3_endpoint_url=s3_endpoint_url,
         )
+    except InvalidDefinition as e:
+        _print_problems(e.problems, e.source)
+        raise typer.Exit(1) from None
     except (DefinitionError, ValueError) as e:
         _fail(str(e))
-    _print_result(result)
+    print_summary(Console(), result, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
-
-
-def _print_result(result) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    colors = {"Succeeded": "green", "Failed": "red", "Skipped": "yellow", "NotRun": "dim"}
-    table = Table(title=f"execution {result.execution_id}: {result.status}")
-    for col in ("step", "type", "status", "seconds", "detail"):
-        table.add_column(col, justify="right" if col == "seconds" else "left")
-    for s in result.steps:
-        detail = s.failure_reason or (f"cached from {s.cached_from}" if s.cached_from else "")
-        color = colors.get(s.status, "white")
-        secs = f"{s.seconds:.1f}" if s.seconds is not None else ""
-        table.add_row(s.name, s.type, f"[{color}]{s.status}[/{color}]", secs, detail)
-    console = Console()
-    console.print(table)
-    if result.fail_message:
-        console.print(f"[red]{result.fail_message}[/red]")
-    console.print(f"run folder: {result.run_dir}")

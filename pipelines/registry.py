@@ -24,14 +24,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from core.catalog import Catalog
+
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
-DEFAULT_LOCAL_ROOT = Path(".lake/registry")
+DEFAULT_LOCAL_ROOT = Catalog().registry_root
 LOCAL_ARN_PREFIX = "local:model-package/"
 _GROUP_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's EntityName pattern
 _PACKAGE_ID = re.compile(r"^(?P<group>[^/]+)/(?P<version>[1-9][0-9]{0,9})$")
 # DescribeModelPackage's ModelPackageArn pattern (botocore's sagemaker service model).
 SAGEMAKER_PACKAGE_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[\S]{1,2048}$")
-REGISTRY_S3_PREFIX = "registry"
 
 
 class RegistryError(Exception):
@@ -74,7 +75,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 class LocalRegistry:
     """A model registry in a folder: one sub-folder per group, one per version (1, 2, ...).
 
-    With ``s3`` (a ``processing.s3lake.S3Lake``), artifacts given as ``s3://`` URIs are copied
+    With ``s3`` (a ``core.s3lake.S3Lake``), artifacts given as ``s3://`` URIs are copied
     server-side to ``s3://<their bucket>/registry/<group>/<version>/`` and ``ModelDataUrl`` is that
     URI, as SageMaker's registry keeps S3 URIs; the package records stay in the folder.
     """
@@ -115,11 +116,13 @@ class LocalRegistry:
         group_dir.mkdir(parents=True, exist_ok=True)
         version_dir, version = self._claim_next_version(group_dir)
         if in_s3:
-            from processing.s3lake import join, parse_s3_uri
+            from core.s3lake import join, parse_s3_uri
 
             bucket, key = parse_s3_uri(model_data_path)
             name = key.rstrip("/").rsplit("/", 1)[-1]
-            model_data_url = self.s3.copy(model_data_path, join(f"s3://{bucket}", REGISTRY_S3_PREFIX, group, str(version), name))
+            from core import catalog
+
+            model_data_url = self.s3.copy(model_data_path, join(f"s3://{bucket}", catalog.key("registry"), group, str(version), name))
         else:
             target = version_dir / model_data_path.name
             if model_data_path.is_dir():
@@ -216,11 +219,11 @@ class LocalRegistry:
 
 
 class SageMakerRegistry:
-    """SageMaker Model Registry through boto3 (processing/aws.py, so moto works in tests)."""
+    """SageMaker Model Registry through boto3 (core/aws.py, so moto works in tests)."""
 
     def __init__(self, sm_client: Any = None):
         if sm_client is None:
-            from processing import aws
+            from core import aws
 
             sm_client = aws.client("sagemaker")
         self.sm = sm_client

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.catalog import Catalog
+
 app = typer.Typer(no_args_is_help=True)
 
 RegistryOpt = Annotated[Path, typer.Option("--registry", help="Local registry root.")]
@@ -45,7 +47,7 @@ def _run(fn):
 
 def _metric_summary(pkg: dict) -> str:
     """Gate metrics of a local package's evaluation report, e.g. 'rmse=9.8 r2=0.97'."""
-    from pipelines.definition import GATES
+    from core.pipeline_contract import GATES
 
     metrics = pkg.get("Metrics") or {}
     parts = []
@@ -62,7 +64,7 @@ def _metric_summary(pkg: dict) -> str:
 def list_(
     group: Annotated[Optional[str], typer.Option("--group", "-g", help="Only this model package group.")] = None,
     sagemaker: SageMakerOpt = False,
-    registry: RegistryOpt = Path(".lake/registry"),
+    registry: RegistryOpt = Catalog().registry_root,
 ) -> None:
     """List model packages, oldest version first."""
     from rich.console import Console
@@ -93,7 +95,7 @@ def approve(
     package: PackageArg,
     description: Annotated[Optional[str], typer.Option(help="Approval note.")] = None,
     sagemaker: SageMakerOpt = False,
-    registry: RegistryOpt = Path(".lake/registry"),
+    registry: RegistryOpt = Catalog().registry_root,
 ) -> None:
     """Approve a model package (deployment takes the newest approved version)."""
     reg = _registry(sagemaker, registry, package)
@@ -106,7 +108,7 @@ def reject(
     package: PackageArg,
     reason: Annotated[str, typer.Option("--reason", help="Why it is rejected (kept with the package).")],
     sagemaker: SageMakerOpt = False,
-    registry: RegistryOpt = Path(".lake/registry"),
+    registry: RegistryOpt = Catalog().registry_root,
 ) -> None:
     """Reject a model package, with a reason."""
     reg = _registry(sagemaker, registry, package)

@@ -8,12 +8,14 @@ so this module proves, without running anything, that every reference resolves:
 - ``{"Get": "Steps.S...."}``: S exists and is not the referring step; ``ProcessingOutputConfig.Outputs['x']``
   names an output of S; ``ModelArtifacts`` is read from a training step;
 - ``{"Std:JsonGet": ...}``: the property file is declared on that step, its output exists, and the
-  JSON path is one the report really writes (``evaluation.report.REPORT_PATHS`` for evaluation
-  reports, :data:`pipelines.definition.DQ_REPORT_PATHS` for the data-quality result);
+  JSON path is one the report really writes (``REPORT_PATHS`` for evaluation reports,
+  ``DQ_REPORT_PATHS`` for the data-quality result, both in :mod:`core.pipeline_contract`); which
+  report a property file is comes from its name (``report_kinds``, passed in or the contract's);
 - ``Std:Join`` is well formed; ``DependsOn``, ``IfSteps`` and ``ElseSteps`` name existing steps;
 - step names are unique and the step graph has no cycle.
 
-Pure stdlib on dicts: no SageMaker SDK import, so the local executor can call it cheaply.
+Pure stdlib on dicts: it imports only the pipeline contract, never the SageMaker SDK or the
+definition, so the local executor can call it cheaply.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
+
+from core import pipeline_contract
 
 EXECUTION_VARIABLES = {
     "PipelineExecutionId",
@@ -60,19 +64,9 @@ class Problem:
 
 
 def known_report_paths() -> dict[str, set[str]]:
-    """Property-file kind -> JSON paths its file really contains.
-
-    Kinds are ``dq`` and one per model. Evaluation paths come from ``evaluation.report`` when
-    that module exists; otherwise from the gate paths fixed in docs/contracts.md.
-    """
-    from pipelines.definition import DQ_REPORT_PATHS, GATES, MODELS
-
-    paths: dict[str, set[str]] = {"dq": set(DQ_REPORT_PATHS)}
-    try:
-        from evaluation.report import REPORT_PATHS  # written by the evaluation package
-    except ImportError:
-        REPORT_PATHS = {m: ["model", *(g.path for g in GATES if g.model == m)] for m in MODELS}
-    for model, model_paths in REPORT_PATHS.items():
+    """Report kind (``dq`` or a model) -> JSON paths its file really contains."""
+    paths: dict[str, set[str]] = {"dq": set(pipeline_contract.DQ_REPORT_PATHS)}
+    for model, model_paths in pipeline_contract.REPORT_PATHS.items():
         paths[model] = set(model_paths)
     return paths
 
@@ -129,23 +123,15 @@ def _property_files(step: _Step) -> dict[str, dict]:
     return {p.get("PropertyFileName"): p for p in step.body.get("PropertyFiles") or [] if isinstance(p, dict)}
 
 
-def _report_kind(step: _Step, prop: dict, models: set[str]) -> str | None:
-    """Which report a property file is: ``dq``, a model name, or None when unknown."""
-    app = (step.body.get("Arguments") or {}).get("AppSpecification") or {}
-    argv = [a for a in (app.get("ContainerEntrypoint") or []) + (app.get("ContainerArguments") or []) if isinstance(a, str)]
-    if prop.get("FilePath") == "dq_result.json" or "data_quality.step" in argv:
-        return "dq"
-    if "--model" in argv and argv.index("--model") + 1 < len(argv):
-        return argv[argv.index("--model") + 1]
-    for model in models:  # fall back on the naming rule Evaluate<Model>
-        if step.name.lower() == f"evaluate{model}":
-            return model
-    return None
+def validate_definition(defn: dict, report_kinds: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every problem found in ``defn`` (an empty list means the definition is sound).
 
-
-def validate_definition(defn: dict) -> list[Problem]:
-    """Every problem found in ``defn`` (an empty list means the definition is sound)."""
+    ``report_kinds`` maps a property file's name to the report it holds (``dq`` or a model);
+    default: the pipeline contract's names (``pipeline_contract.report_kinds()``). The JSON
+    paths read from a property file of unknown kind are not checked.
+    """
     problems: list[Problem] = []
+    report_kinds = pipeline_contract.report_kinds() if report_kinds is None else dict(report_kinds)
     if not isinstance(defn, dict):
         return [Problem("$", "the definition must be a JSON object")]
 
@@ -172,7 +158,6 @@ def validate_definition(defn: dict) -> list[Problem]:
         steps[s.name] = s
 
     report_paths = known_report_paths()
-    models = set(report_paths) - {"dq"}
     edges: dict[str, set[str]] = {name: set() for name in steps}
 
     def check_get(ref: Any, where: str, current: _Step) -> None:
@@ -246,7 +231,7 @@ def validate_definition(defn: dict) -> list[Problem]:
         if not isinstance(path, str) or not path:
             problems.append(Problem(where, f"JsonGet Path must be a non-empty string, got {path!r}"))
             return
-        kind = _report_kind(target, prop, models)
+        kind = report_kinds.get(prop_name)
         allowed = report_paths.get(kind) if kind else None
         if allowed is not None and _PATH_INDEX.sub("", path) not in allowed:
             problems.append(Problem(where, f"JSON path {path!r} is not in the {kind} report of {prop_name!r} "
@@ -301,7 +286,7 @@ def validate_definition(defn: dict) -> list[Problem]:
     return problems
 
 
-def validate_file(path: Path | str) -> list[Problem]:
+def validate_file(path: Path | str, report_kinds: Mapping[str, str] | None = None) -> list[Problem]:
     """Load a definition JSON file and validate it; unreadable files are reported as problems."""
     path = Path(path)
     try:
@@ -312,4 +297,4 @@ def validate_file(path: Path | str) -> list[Problem]:
         return [Problem(str(path), f"cannot read: {e}")]
     except json.JSONDecodeError as e:
         return [Problem(f"{path}:{e.lineno}:{e.colno}", f"not valid JSON: {e.msg}")]
-    return validate_definition(defn)
+    return validate_definition(defn, report_kinds)

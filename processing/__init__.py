@@ -1,1 +1,1 @@
-"""Curated data contract and the Preprocess step."""
+"""The Preprocess step: curated offers and outcomes -> time-split train/validation/test tables."""

@@ -1,6 +1,6 @@
 """The Preprocess step: curated offers + flight outcomes -> time-split train/validation/test.
 
-Run as ``python -m processing.preprocess --curated-uri URI --outcomes-uri URI --start-date D
+Run as ``python -m processing.entry --curated-uri URI --outcomes-uri URI --start-date D
 --end-date D [--validation-days N --test-days N]`` (docs/contracts.md). Splits are by search
 date, never random: a model is judged on days after the ones it learned from, as in production.
 Each split folder holds ``offers.parquet`` (curated rows, contract types) and ``flights.parquet``
@@ -9,10 +9,8 @@ Each split folder holds ``offers.parquet`` (curated rows, contract types) and ``
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +18,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from processing import contract, sm_paths
-from processing.features import build_demand_table, search_date_of
+from core import contract
+from core.features import build_demand_table, search_date_of
+from core.pipeline_contract import SPLITS
 
-SPLITS = ("train", "validation", "test")
 DEFAULT_VALIDATION_DAYS = 7
 DEFAULT_TEST_DAYS = 7
 
@@ -191,36 +189,3 @@ def write_splits(splits: dict[str, dict[str, pd.DataFrame]], summary: dict, out_
     (out_root / "split_summary.json").write_text(text)
     for name in splits:  # also inside each split: a SageMaker output uploads only its own folder
         (out_root / name / "split_summary.json").write_text(text)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="processing.preprocess", description=__doc__.splitlines()[0])
-    p.add_argument("--curated-uri", required=True)
-    p.add_argument("--outcomes-uri", required=True)
-    p.add_argument("--start-date", default="")
-    p.add_argument("--end-date", default="")
-    p.add_argument("--validation-days", type=int, default=DEFAULT_VALIDATION_DAYS)
-    p.add_argument("--test-days", type=int, default=DEFAULT_TEST_DAYS)
-    p.add_argument("--output-dir", default=None, help="default: /opt/ml/processing/output (SM_OPT_ML aware)")
-    a = p.parse_args(argv)
-
-    offers = read_curated(a.curated_uri, a.start_date, a.end_date)
-    outcomes = read_outcomes(a.outcomes_uri)
-    reader = "awswrangler" if a.curated_uri.startswith("s3://") else "pyarrow"
-    print(f"read {len(offers):,} curated offers from {a.curated_uri} and {len(outcomes):,} flight outcomes "
-          f"from {a.outcomes_uri} ({reader})")
-    splits, summary = preprocess(offers, outcomes, a.validation_days, a.test_days)
-    summary["inputs"] = {"curated_uri": a.curated_uri, "outcomes_uri": a.outcomes_uri,
-                         "start_date": a.start_date, "end_date": a.end_date}
-    out_root = Path(a.output_dir) if a.output_dir else sm_paths.processing_dir("output")
-    write_splits(splits, summary, out_root)
-    for name, s in summary["splits"].items():
-        print(f"{name:>10}: {s['start_date']} .. {s['end_date']}  offers={s['offers']:,}  flights={s['flights']:,}  {s['demand_classes']}")
-    ds_ = summary["demand_table"]
-    print(f"demand table: {ds_['snapshots']:,} snapshots, {ds_.get('dropped_without_outcome', 0):,} dropped "
-          f"without an outcome ({ds_.get('dropped_flights_without_outcome', 0):,} flights); written to {out_root}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

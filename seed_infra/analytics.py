@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-DEFAULT_CURATED = Path(".lake/airfare-lake/curated")
+from core import catalog
+
+DEFAULT_CURATED = catalog.Catalog().path("curated")
 
 
 class QueryError(ValueError):
@@ -27,14 +29,14 @@ def connect(curated: Path | str = DEFAULT_CURATED):
     import duckdb
 
     curated = Path(curated)
-    offers = curated / "offers"
+    offers = curated / catalog.relative("offers", "curated")
     if not any(offers.glob("**/*.parquet")):
         raise QueryError(f"no curated offers under {offers} (run `airfare etl` first)")
     con = duckdb.connect()
     con.execute(
         f"CREATE VIEW offers AS SELECT * FROM read_parquet({_sql_str(offers / '**' / '*.parquet')}, hive_partitioning = true, hive_types_autocast = false)"
     )
-    quarantine = curated / "quarantine"
+    quarantine = curated / catalog.relative("quarantine", "curated")
     if any(quarantine.glob("**/*.jsonl")):
         con.execute(
             "CREATE VIEW quarantine AS SELECT * FROM read_json("

@@ -5,7 +5,7 @@ Kinesis wants it: events are serialised once with orjson (one JSON document plus
 that Firehose writes JSON lines to ``raw/``), packed into PutRecords calls within the service
 limits (500 records, 5 MiB counting data and partition keys), and the *failed records* of a
 partial failure are re-sent with exponential backoff and full jitter. Throttling of a whole
-call is retried by botocore (``processing.aws.RETRY_CONFIG``), not here.
+call is retried by botocore (``core.aws.RETRY_CONFIG``), not here.
 
 Nothing is lost silently: a record that can never be accepted (larger than 1 MiB, no usable
 partition key, not serialisable) goes to ``ProduceResult.rejects`` with a reason, and records
@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from processing.contract import partition_key
+from core.contract import partition_key
 
 # Kinesis Data Streams limits (PutRecords): https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
 MAX_RECORDS_PER_REQUEST = 500
@@ -251,7 +251,7 @@ class KinesisProducer:
         clock: Callable[[], float] = time.perf_counter,
     ):
         if client is None:
-            from processing.aws import client as aws_client
+            from core.aws import client as aws_client
 
             client = aws_client("kinesis")
         self.stream_name = stream_name
@@ -387,7 +387,7 @@ class _BatchStats:
 def stream_exists(stream_name: str, client: Any = None) -> bool:
     """Whether ``stream_name`` exists (checked before a long run starts consuming the generator)."""
     if client is None:
-        from processing.aws import client as aws_client
+        from core.aws import client as aws_client
 
         client = aws_client("kinesis")
     try:

@@ -37,7 +37,7 @@ DEFAULT_RAW_PREFIX = "raw/"
 def _glue_client():
     """Glue client: the project's factory when packaged with it, plain boto3 in a bare Lambda zip."""
     try:
-        from processing.aws import client
+        from core.aws import client
     except ImportError:
         import boto3
 

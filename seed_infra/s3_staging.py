@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from processing import contract
-from processing.s3lake import S3Lake, join, parse_s3_uri, staging_dir
+from core import contract
+from core.s3lake import S3Lake, join, parse_s3_uri, staging_dir
 
 
 def ensure_bucket(lake: S3Lake, bucket: str) -> None:

@@ -84,8 +84,8 @@ def write_zip(path, files):
             info.external_attr = 0o644 << 16
             z.writestr(info, src.read_bytes(), zipfile.ZIP_DEFLATED)
 
-# glue_job.py imports seed_infra.etl and processing.contract: ship both packages.
-src = [(p, str(p.relative_to(root))) for pkg in ("processing", "seed_infra") for p in (root / pkg).rglob("*.py")
+# glue_job.py imports seed_infra.etl and core.contract: ship both packages.
+src = [(p, str(p.relative_to(root))) for pkg in ("core", "seed_infra") for p in (root / pkg).rglob("*.py")
        if "__pycache__" not in p.parts]
 write_zip(work / "airfare_src.zip", src)
 write_zip(work / "lambda.zip", [(root / "seed_infra/lambda_trigger.py", "lambda_trigger.py")])

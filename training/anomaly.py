@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from processing.cleaning import price_outlier_mask
-from processing.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
-from training import model_io
+from core.cleaning import price_outlier_mask
+from core.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
+from core import model_io
 from training import price as price_model
 from training.params import merge_params
 
@@ -89,19 +89,6 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float,
     return {"threshold": float(cuts[i]), "precision": float(p[i]), "precision_lower_bound": float(lower[i]),
             "recall": float(tp[i] / y.sum()), "target_precision": float(target_precision), "z": float(z),
             "target_met": bool(met)}
-
-
-def binary_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import f1_score, precision_score, recall_score
-
-    return {
-        "precision": float(precision_score(y, flagged, zero_division=0)),
-        "recall": float(recall_score(y, flagged, zero_division=0)),
-        "f1": float(f1_score(y, flagged, zero_division=0)),
-        "positives": int(y.sum()),
-        "flagged": int(flagged.sum()),
-        "rows": int(len(y)),
-    }
 
 
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | Path, labels: pd.DataFrame,

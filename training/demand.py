@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from processing import contract
-from processing.features import DEMAND_CATEGORICAL, DEMAND_FEATURES, DEMAND_NUMERIC, category_levels, model_matrix
-from training import model_io
+from core import contract
+from core.features import DEMAND_CATEGORICAL, DEMAND_FEATURES, DEMAND_NUMERIC, category_levels, model_matrix
+from core import model_io
 from training.params import merge_params
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,9 @@
 Reads ``/opt/ml/input/config/hyperparameters.json`` (SageMaker passes every value as a string),
 the channels ``train`` and ``validation`` (the Preprocess split folders) and, for the anomaly
 model, ``labels`` (truth offers: offer_id, is_anomaly); writes the model to ``/opt/ml/model``.
-Any failure writes its reason to ``/opt/ml/output/failure`` and exits non-zero, which is how
-SageMaker (and the local executor) report ``FailureReason``. Paths honour ``SM_OPT_ML``.
+Run through the job shell (:mod:`core.job`): any failure writes its reason to
+``/opt/ml/output/failure`` and exits 1, which is how SageMaker (and the local executor) report
+``FailureReason``. Paths honour ``SM_OPT_ML``.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ import json
 import logging
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from processing import sm_paths
+from core import sm_paths
+from core.job import run_job
+from core.pipeline_contract import MODEL_TABLE
 
 log = logging.getLogger("training")
 
-# Which table of a Preprocess split each model trains on.
-TABLE_OF = {"price": "offers.parquet", "demand": "flights.parquet", "anomaly": "offers.parquet"}
 # Hyperparameters that are not numbers.
 _STRING_PARAMS = {"model", "target_transform", "features"}
 
@@ -77,7 +77,7 @@ def read_channel(name: str, table: str | None = None, required: bool = True) -> 
     if table and root.is_dir() and any(root.rglob(table)):
         return pd.concat([pd.read_parquet(f) for f in sorted(root.rglob(table))], ignore_index=True)
     files = [root] if root.is_file() else sorted(f for f in root.rglob("*.parquet") if f.is_file())
-    if table and root.is_dir() and any(f.name in TABLE_OF.values() for f in files):
+    if table and root.is_dir() and any(f.name in {f"{t}.parquet" for t in MODEL_TABLE.values()} for f in files):
         raise FileNotFoundError(f"channel {name!r} at {root} has no {table}")
     if not files:
         if required:
@@ -90,9 +90,9 @@ def run(params: dict[str, Any], model_dir: Path) -> dict[str, Any]:
     """Train the model named by ``params['model']`` from the channels into ``model_dir``; return its meta."""
     params = dict(params)
     kind = str(params.pop("model", "")).strip().lower()
-    if kind not in TABLE_OF:
-        raise ValueError(f"hyperparameter 'model' must be one of {sorted(TABLE_OF)}, got {kind!r}")
-    table = TABLE_OF[kind]
+    if kind not in MODEL_TABLE:
+        raise ValueError(f"hyperparameter 'model' must be one of {sorted(MODEL_TABLE)}, got {kind!r}")
+    table = f"{MODEL_TABLE[kind]}.parquet"
     train_df = read_channel("train", table)
     val_df = read_channel("validation", table, required=(kind == "anomaly"))
     log.info("model=%s train rows=%d validation rows=%s params=%s", kind, len(train_df),
@@ -111,31 +111,20 @@ def run(params: dict[str, Any], model_dir: Path) -> dict[str, Any]:
     return anomaly.train(train_df, val_df, model_dir, labels, params)
 
 
-def main() -> int:
-    """``train``: run the training job; on failure write ``/opt/ml/output/failure`` and return 1.
-
-    The console script wrapper passes the return value to ``sys.exit``.
-    """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+def _train(_args) -> None:
     t0 = time.perf_counter()
-    try:
-        params = read_hyperparameters()
-        model_dir = sm_paths.model_dir()
-        model_dir.mkdir(parents=True, exist_ok=True)
-        meta = run(params, model_dir)
-        log.info("training done in %.1fs; model in %s; validation: %s", time.perf_counter() - t0, model_dir,
-                 meta.get("validation_metrics") or meta.get("validation"))
-        return 0
-    except Exception as exc:  # the container contract: any failure -> failure file + non-zero exit
-        reason = f"{type(exc).__name__}: {exc}"
-        log.error("training failed: %s\n%s", reason, traceback.format_exc())
-        failure = sm_paths.failure_file()
-        try:
-            failure.parent.mkdir(parents=True, exist_ok=True)
-            failure.write_text(reason[:1024])
-        except OSError:
-            log.exception("could not write %s", failure)
-        return 1
+    params = read_hyperparameters()
+    model_dir = sm_paths.model_dir()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    meta = run(params, model_dir)
+    log.info("training done in %.1fs; model in %s; validation: %s", time.perf_counter() - t0, model_dir,
+             meta.get("validation_metrics") or meta.get("validation"))
+
+
+def main() -> int:
+    """``train``: run the training job (SageMaker passes no arguments); on failure the reason goes
+    to ``/opt/ml/output/failure`` and the exit code is 1. The console script passes it to ``sys.exit``."""
+    return run_job("training", _train, kind="training")
 
 
 if __name__ == "__main__":

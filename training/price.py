@@ -3,7 +3,7 @@
 Why a log target: prices are multiplicative (distance x cabin x booking window x airline x
 noise), so log-price makes the structure additive for the trees and the noise homoscedastic;
 predictions are exponentiated back. Training rows flagged by
-:func:`processing.cleaning.price_outlier_mask` are dropped first, so glitches teach nothing.
+:func:`core.cleaning.price_outlier_mask` are dropped first, so glitches teach nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from processing import contract
-from processing.cleaning import price_outlier_mask
-from processing.features import category_levels, model_matrix
-from training import model_io
+from core import contract, metrics
+from core.cleaning import price_outlier_mask
+from core.features import category_levels, model_matrix
+from core import model_io
 from training.params import merge_params
 
 log = logging.getLogger(__name__)
@@ -95,17 +95,6 @@ def clean_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return df.loc[~mask], int(mask.sum())
 
 
-def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    return {
-        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
-        "mae": float(mean_absolute_error(y, pred)),
-        "r2": float(r2_score(y, pred)),
-        "rows": int(len(y)),
-    }
-
-
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir: str | Path,
           params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit on clean training rows (early stopping on clean validation rows), save UBJ + meta; return meta."""
@@ -169,7 +158,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         "files": {"xgb": model_io.PRICE_FILE},
         "hyperparameters": p,
         "trees": int(booster.num_boosted_rounds()),
-        "cleaning": {"rule": "processing.cleaning.price_outlier_mask", "train_rows_removed": removed,
+        "cleaning": {"rule": "core.cleaning.price_outlier_mask", "train_rows_removed": removed,
                      "validation_rows_removed": val_removed},
         "train_rows": int(len(train_clean)),
         "training_seconds": round(fit_seconds, 3),
@@ -177,7 +166,8 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     model_io.write_meta(model_dir, meta)
     if val_clean is not None and len(val_clean):
         pred = model_io.load(model_dir).predict_price(val_clean)
-        meta["validation_metrics"] = regression_metrics(val_clean[contract.PRICE_TARGET].to_numpy(dtype=float), pred)
+        scores = metrics.regression_metrics(val_clean[contract.PRICE_TARGET].to_numpy(dtype=float), pred)
+        meta["validation_metrics"] = {name: m["value"] for name, m in scores.items()}
         model_io.write_meta(model_dir, meta)
         log.info("price: validation %s", meta["validation_metrics"])
     log.info("price: trained in %.1fs (%s trees)", fit_seconds, meta["trees"])

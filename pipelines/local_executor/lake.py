@@ -9,8 +9,8 @@ Two lakes with one interface (what a job's inputs, outputs and property files ne
   and step code that reads ``s3://`` itself (Preprocess through awswrangler) reaches the same
   endpoint through ``AWS_ENDPOINT_URL_S3``.
 
-``/opt/ml/...`` -> ``<run>/<step>/opt_ml/...`` (processing/sm_paths.py) applies to both. Every
-``s3://`` URI is validated (processing/s3lake.py): no ``..``, no absolute key, nothing outside the lake.
+``/opt/ml/...`` -> ``<run>/<step>/opt_ml/...`` (core/sm_paths.py) applies to both. Every
+``s3://`` URI is validated (core/s3lake.py): no ``..``, no absolute key, nothing outside the lake.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from processing.s3lake import S3UriError, parse_s3_uri
+from core.s3lake import S3UriError, parse_s3_uri
 
 _S3 = re.compile(r"s3://[^\s\"',;]+")
 # /opt/ml as a path of its own (not inside another path such as /x/opt/ml).
@@ -149,7 +149,7 @@ class S3Lake(Lake):
     is_s3 = True
 
     def __init__(self, endpoint_url: str | None = None, client: Any = None):
-        from processing.s3lake import S3Lake as _S3
+        from core.s3lake import S3Lake as _S3
 
         self.s3 = _S3(endpoint_url=endpoint_url, client=client)
         self.endpoint_url = endpoint_url
@@ -208,7 +208,7 @@ class S3Lake(Lake):
         return uri
 
     def job_environment(self) -> dict[str, str]:
-        from processing.s3lake import ENDPOINT_ENV
+        from core.s3lake import ENDPOINT_ENV
 
         return {ENDPOINT_ENV: self.endpoint_url} if self.endpoint_url else {}
 

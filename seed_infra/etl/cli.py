@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from core import catalog
 from rich.console import Console
 from rich.table import Table
 
@@ -64,7 +66,7 @@ def etl(
         return
     raw, out = Path(raw), Path(out)
     if break_kind is not None:
-        from data_quality.breakage import KINDS
+        from seed_infra.world.breakage import KINDS
 
         if break_kind not in KINDS:
             raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
@@ -90,17 +92,18 @@ def etl(
             if owned:
                 spark.stop()
     console.print(summary_table(summary))
-    console.print(f"wrote {out / 'offers'} and {out / 'etl_summary.json'}")
+    offers_dir = out / catalog.relative("offers", "curated")
+    console.print(f"wrote {offers_dir} and {out / catalog.relative('etl_summary', 'curated')}")
     if break_kind is not None:
-        from data_quality.breakage import break_curated
+        from seed_infra.world.breakage import break_curated
 
-        break_curated(out / "offers", break_kind, seed=break_seed)
-        console.print(f"[yellow]broke[/yellow] {out / 'offers'} on purpose: {break_kind}")
+        break_curated(offers_dir, break_kind, seed=break_seed)
+        console.print(f"[yellow]broke[/yellow] {offers_dir} on purpose: {break_kind}")
 
 
 def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break_kind: str | None, endpoint: str | None) -> None:
     """`airfare etl` on s3:// locations (seed_infra/s3_staging.py does the staging)."""
-    from processing.s3lake import S3Lake, S3UriError, parse_s3_uri
+    from core.s3lake import S3Lake, S3UriError, parse_s3_uri
 
     for name, value in (("--raw", raw), ("--out", out)):
         try:
@@ -139,7 +142,7 @@ def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL; the curated offers are the table `offers` (and `quarantine` locally)")],
-    curated: Annotated[Path, typer.Option(help="local curated folder (holds offers/)")] = Path(".lake/airfare-lake/curated"),
+    curated: Annotated[Path, typer.Option(help="local curated folder (holds offers/)")] = catalog.Catalog().path("curated"),
     athena: Annotated[bool, typer.Option("--athena", help="run in Athena through awswrangler instead of local DuckDB")] = False,
     database: Annotated[str, typer.Option(help="Glue database (with --athena)")] = "airfare",
     workgroup: Annotated[str | None, typer.Option(help="Athena workgroup (with --athena)")] = None,

@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from processing import contract
+from core import catalog, contract
 from seed_infra.etl import transform
 
-OFFERS_DIR = "offers"
-QUARANTINE_DIR = "quarantine"
-SUMMARY_FILE = "etl_summary.json"
+# The curated folder's layout (core.catalog): the run writes under the folder it is given.
+OFFERS_DIR = catalog.relative("offers", "curated")
+QUARANTINE_DIR = catalog.relative("quarantine", "curated")
+SUMMARY_FILE = catalog.relative("etl_summary", "curated")
 # Up to this many curated events, the (route, departure date, day) counts are broadcast (they have
 # at most one row per event); above it Spark picks the join.
 ROUTE_DATE_BROADCAST_MAX_EVENTS = 5_000_000

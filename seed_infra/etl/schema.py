@@ -1,4 +1,4 @@
-"""Spark schemas and field rules derived from the data contract (processing/contract.py).
+"""Spark schemas and field rules derived from the data contract (core/contract.py).
 
 The raw event schema is not written by hand: it is walked out of the pydantic ``SearchEvent``
 model, so an additive change to the contract reaches the ETL's parser and its validation rules
@@ -20,7 +20,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 from pyspark.sql import types as T
 
-from processing import contract
+from core import contract
 
 CORRUPT_COLUMN = "_corrupt_record"
 

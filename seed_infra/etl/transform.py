@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from processing import contract
+from core import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.schema import CURATED_SPARK_TYPES, spark_schema
 from seed_infra.etl.validate import CORRUPT_COLUMN, event_problem, explain_invalid, offers_problem, price_usd, worse

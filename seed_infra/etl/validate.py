@@ -15,7 +15,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pydantic import ValidationError
 
-from processing import contract
+from core import contract
 from seed_infra.etl.schema import CORRUPT_COLUMN, EVENT_LEAVES, OFFER_LEAVES, Leaf
 
 # rank: lower wins when a record breaks several rules

@@ -20,7 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from processing import contract
+from core import contract
 from seed_infra.world.network import build_network
 from seed_infra.world.params import COUNTRY_CURRENCY, FARE_BUCKETS, WorldParams
 

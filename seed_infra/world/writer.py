@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from processing import contract
+from core import catalog, contract
 from seed_infra.world.generator import (
     _FLIGHT_CODE,
     DEFAULT_ANOMALY_RATE,
@@ -44,7 +44,7 @@ from seed_infra.world.params import EFFECTS_DOC, WorldParams
 
 GZIP_LEVEL = 3  # fast; JSON lines still shrink about 8x (6: 17 % smaller files, gzip about 2.3x slower)
 # What `generate_world` owns under its folder, replaced on every run (nothing else is touched).
-WORLD_FOLDERS = ("raw", "outcomes/flights", "truth")
+WORLD_FOLDERS = tuple(catalog.key(d) for d in catalog.WORLD_DATASETS)  # raw, outcomes/flights, truth
 TRUTH_ROW_GROUP = 250_000
 _MAX_IN_FLIGHT_BYTES = 128 << 20  # uncompressed raw lines queued for the writer thread
 _MAX_IN_FLIGHT_PARTS = 48
@@ -218,10 +218,10 @@ def generate_world(
     world = World(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day,
                   anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
     clear_world_folders(out)
-    for sub in ("raw", "outcomes/flights", "truth/offers"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    for dataset in ("raw", "outcomes", "truth_offers"):
+        (out / catalog.key(dataset)).mkdir(parents=True, exist_ok=True)
     summary = WorldSummary(out_dir=out, seed=seed, start_date=start_date, days=days)
-    truth = _TruthWriter(out / "truth" / "offers")
+    truth = _TruthWriter(out / catalog.key("truth_offers"))
     n_cabins = len(contract.CABINS)
     sq_err, sq_n = np.zeros(n_cabins), np.zeros(n_cabins)
     seen = np.zeros(world.net.n_schedules * world.n_dep_days, dtype=bool)  # flights offered so far
@@ -249,7 +249,7 @@ def generate_world(
                         continue
                     world.encode([c for _, _, c in batch])
                     for hour, part, chunk in batch:
-                        path = out / "raw" / f"dt={search_day.isoformat()}" / f"hour={hour:02d}" / f"part-{part:05d}.json.gz"
+                        path = out / catalog.key("raw") / f"dt={search_day.isoformat()}" / f"hour={hour:02d}" / f"part-{part:05d}.json.gz"
                         pending.append((pool.submit(_write_raw, path, chunk.lines), len(chunk.lines)))
                         in_flight += len(chunk.lines)
                         while pending and (in_flight > _MAX_IN_FLIGHT_BYTES or len(pending) > _MAX_IN_FLIGHT_PARTS):
@@ -279,7 +279,7 @@ def generate_world(
     flat = np.flatnonzero(seen)
     codes = (flat // world.n_dep_days) * _FLIGHT_CODE + flat % world.n_dep_days
     outcomes = flight_outcomes(world, codes)
-    summary.outcomes_file = out / "outcomes" / "flights" / "part-00000.parquet"
+    summary.outcomes_file = out / catalog.key("outcomes") / "part-00000.parquet"
     pq.write_table(outcomes, summary.outcomes_file, compression="zstd")
     summary.flights = outcomes.num_rows
     classes = outcomes.column("demand_class").to_pylist()
@@ -289,7 +289,7 @@ def generate_world(
     summary.noise_floor_by_cabin_usd = {
         c: round(float(np.sqrt(sq_err[i] / sq_n[i])), 4) for i, c in enumerate(contract.CABINS) if sq_n[i]
     }
-    summary.world_json = out / "truth" / "world.json"
+    summary.world_json = out / catalog.key("world")
     summary.world_json.write_text(json.dumps(_world_doc(world, summary), indent=2, sort_keys=False) + "\n")
     summary.seconds = time.perf_counter() - t0
     return summary

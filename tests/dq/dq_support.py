@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from processing import contract
+from core import contract
 
 AIRPORTS = {"JFK": "US", "LAX": "US", "ORD": "US", "LHR": "GB", "CDG": "FR", "FRA": "DE", "NRT": "JP", "SIN": "SG"}
 CABIN_P = {"economy": 0.7, "premium_economy": 0.12, "business": 0.13, "first": 0.05}

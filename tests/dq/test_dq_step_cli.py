@@ -8,7 +8,8 @@ import pytest
 from dq_support import END, make_offers, write_curated, write_splits
 from typer.testing import CliRunner
 
-from data_quality import breakage, step
+from data_quality import entry, step
+from seed_infra.world import breakage
 from data_quality.reference import build_reference, write_reference
 
 
@@ -20,7 +21,7 @@ def ref_path(tmp_path_factory, reference):
 def test_step_on_clean_splits_writes_the_three_outputs(tmp_path, clean_offers, clean_flights, ref_path, monkeypatch):
     write_splits(clean_offers, clean_flights, tmp_path / "processing" / "input")
     monkeypatch.setenv("SM_OPT_ML", str(tmp_path))  # the local executor's mapping of /opt/ml
-    assert step.main(["--end-date", END.isoformat(), "--reference", str(ref_path)]) == 0
+    assert entry.main(["--end-date", END.isoformat(), "--reference", str(ref_path)]) == 0
     out = tmp_path / "processing" / "output" / "dq"
     result = json.loads((out / "dq_result.json").read_text())
     assert result["blocking_failures"] == 0, result["failed_expectations"]
@@ -51,14 +52,15 @@ def test_step_names_broken_labels_and_split_order(tmp_path, clean_offers, clean_
     assert json.loads((tmp_path / "out" / "dq_result.json").read_text())["failed_expectations"] == summary["failed_expectations"]
 
 
-def test_step_exits_non_zero_only_when_unreadable(tmp_path, capsys):
-    assert step.main(["--input-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "out")]) == step.EXIT_UNREADABLE
-    assert "cannot read" in capsys.readouterr().err
+def test_step_fails_only_when_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setenv("SM_OPT_ML", str(tmp_path / "opt_ml"))
+    assert entry.main(["--input-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "out")]) == 1
+    assert "DataQuality: cannot read the input" in (tmp_path / "opt_ml" / "output" / "message").read_text()
 
 
 def test_step_rejects_a_bad_date():
     with pytest.raises(SystemExit) as exc:
-        step.main(["--end-date", "14/01/2026"])
+        entry.main(["--end-date", "14/01/2026"])
     assert exc.value.code == 2
 
 

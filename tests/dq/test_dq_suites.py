@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from dq_support import END
 
-from data_quality import breakage, tables
+from data_quality import tables
+from seed_infra.world import breakage
 from data_quality.suites import DQConfig
 from data_quality.validate import curated_checks, run_checks, summarize
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from data_quality.breakage import break_curated
+from seed_infra.world.breakage import break_curated
 from pipelines.definition import definition_dict
 from pipelines.local_executor import run_definition
 from pipelines.registry import LocalRegistry
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration]
 
 BUCKET = "airfare-lake"
 START = dt.date(2026, 1, 5)
@@ -108,7 +108,7 @@ def test_failing_price_gate_ends_in_fail_step_and_registers_no_price_model(clean
     assert not any(p["ModelPackageGroupName"] == "airfare-price" for p in LocalRegistry(registry).list())
 
 
-# Each breakage and the expectation that must name it (data_quality/breakage.py).
+# Each breakage and the expectation that must name it (seed_infra/world/breakage.py).
 BREAKAGES = {
     "missing_column": "days_to_departure",  # the vanished column reads as all-null: not_null names it
     "price_units": "price_usd",

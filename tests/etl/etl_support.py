@@ -39,7 +39,7 @@ def offer(offer_id: str, airline: str, amount: float, currency: str = "USD", dep
 
 def event(event_id: str, offers: list[dict] | None = None, *, origin="JFK", destination="LAX", event_time="2026-03-01T10:30:00Z",
           departure_date="2026-03-10", cabin="economy", trip_type="one_way", return_date=None, **kw) -> dict:
-    """One SearchEvent as the front end sends it (processing.contract.SearchEvent)."""
+    """One SearchEvent as the front end sends it (core.contract.SearchEvent)."""
     e = {
         "schema_version": 1,
         "event_id": event_id,

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from seed_infra import analytics
 from seed_infra.etl.cli import app
 
+pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m integration`
+
 runner = CliRunner()
 
 

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from etl_support import event, mutate, offer, write_raw
 
-from processing import contract
+from core import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.job import NoRawDataError, run_etl
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
 DAY, NEXT = "2026-03-01", "2026-03-02"
 

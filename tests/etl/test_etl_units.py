@@ -10,7 +10,7 @@ import pytest
 from etl_support import event, mutate
 from pyspark.sql import types as T
 
-from processing import contract
+from core import contract
 from seed_infra import glue_job
 from seed_infra.etl import lookups, schema, validate
 

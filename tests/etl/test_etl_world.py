@@ -10,10 +10,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
-from processing import contract
+from core import contract
 from seed_infra.etl.job import run_etl
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,6 @@ def eval_models(eval_world, eval_splits, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def loaded_models(eval_models):
-    from training import model_io
+    from core import model_io
 
     return {k: model_io.load(d) for k, d in eval_models.items()}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from processing import contract
+from core import contract
 
 ROUTES = [("JFK", "LAX", 3980.0, True), ("LHR", "JFK", 5540.0, False), ("SFO", "SEA", 1090.0, True),
           ("CDG", "FCO", 1100.0, False), ("ORD", "MIA", 1920.0, True)]

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from eval_world import add_search_columns, fare_class_for
 
-from processing.cleaning import price_outlier_mask
-from processing.features import build_demand_table
+from core.cleaning import price_outlier_mask
+from core.features import build_demand_table
 
 
 @pytest.fixture(scope="module")

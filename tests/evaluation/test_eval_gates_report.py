@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from core import pipeline_contract
 from evaluation import gates, report
 
 
@@ -61,14 +62,17 @@ def test_get_path_and_missing_paths():
 
 
 def test_gate_paths_are_report_paths():
-    for model, paths in report.GATE_PATHS.items():
-        assert set(paths) <= set(report.REPORT_PATHS[model])
-        assert [g.path for g in gates.DEFAULT_GATES[model]] == paths
+    for g in pipeline_contract.GATES:
+        assert g.path in pipeline_contract.REPORT_PATHS[g.model]
+    for model in pipeline_contract.MODELS:
+        assert [(g.path, g.op, g.threshold) for g in gates.gates_for(model)] == [
+            (g.path, g.op, g.default) for g in pipeline_contract.gates_of(model)
+        ]
 
 
 def test_write_report_is_strict_json(tmp_path):
     np = pytest.importorskip("numpy")
-    out = report.write_report({"a": report.metric(np.float64("nan")), "b": np.arange(2), "c": (1, 2.5)}, tmp_path / "x" / "e.json")
+    out = report.write_report({"a": pipeline_contract.metric(np.float64("nan")), "b": np.arange(2), "c": (1, 2.5)}, tmp_path / "x" / "e.json")
     assert json.loads(out.read_text()) == {"a": {"value": None}, "b": [0, 1], "c": [1, 2.5]}
     with pytest.raises(TypeError, match="cannot write"):
         report.to_jsonable({"x": object()})

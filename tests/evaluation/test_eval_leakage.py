@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import leakage
-from processing import contract
+from core import contract
 
 
 def _offers(n=200, seed=0):

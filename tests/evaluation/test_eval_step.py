@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from eval_world import make_tar
 
-from evaluation import evaluate, gates
+from evaluation import entry, evaluate, gates
 from evaluation.report import missing_paths
 
 
@@ -37,7 +37,7 @@ def opt_ml(tmp_path, monkeypatch, eval_splits, eval_world):
 def test_step_writes_complete_report_with_truth(kind, opt_ml, eval_models):
     """Real reports hold every path of REPORT_PATHS (+ TRUTH_PATHS): the pipeline's static check relies on it."""
     out = opt_ml(eval_models[kind])
-    assert evaluate.main(["--model", kind]) == 0
+    assert entry.main(["--model", kind]) == 0
     report = json.loads((out / "evaluation.json").read_text())
     assert missing_paths(report, kind, with_truth=kind != "demand") == []
     assert report["model"] == kind and report["leakage"]["passed"] is True
@@ -50,7 +50,7 @@ def test_step_writes_complete_report_with_truth(kind, opt_ml, eval_models):
 
 def test_price_report_values_are_sane(opt_ml, eval_models):
     out = opt_ml(eval_models["price"])
-    assert evaluate.main(["--model", "price"]) == 0
+    assert entry.main(["--model", "price"]) == 0
     r = json.loads((out / "evaluation.json").read_text())
     rm, truth = r["regression_metrics"], r["truth"]
     assert rm["n"]["value"] == r["cleaning"]["n_kept"] == r["n_test"] - r["cleaning"]["n_removed"]
@@ -64,7 +64,7 @@ def test_price_report_values_are_sane(opt_ml, eval_models):
 
 def test_demand_report_has_confusion_and_baseline(opt_ml, eval_models, eval_splits):
     out = opt_ml(eval_models["demand"], with_truth=False)
-    assert evaluate.main(["--model", "demand"]) == 0
+    assert entry.main(["--model", "demand"]) == 0
     r = json.loads((out / "evaluation.json").read_text())
     cm = r["multiclass_classification_metrics"]["confusion_matrix"]
     assert cm["labels"] == ["low", "medium", "high"]
@@ -75,7 +75,7 @@ def test_demand_report_has_confusion_and_baseline(opt_ml, eval_models, eval_spli
 
 def test_anomaly_without_truth_reports_unknown_precision(opt_ml, eval_models):
     out = opt_ml(eval_models["anomaly"], with_truth=False)
-    assert evaluate.main(["--model", "anomaly"]) == 0  # the step itself succeeds...
+    assert entry.main(["--model", "anomaly"]) == 0  # the step itself succeeds...
     r = json.loads((out / "evaluation.json").read_text())
     assert missing_paths(r, "anomaly") == [] and "truth" not in r
     bcm = r["binary_classification_metrics"]
@@ -87,7 +87,7 @@ def test_anomaly_without_truth_reports_unknown_precision(opt_ml, eval_models):
 
 def test_anomaly_with_truth_reports_kinds(opt_ml, eval_models):
     out = opt_ml(eval_models["anomaly"])
-    assert evaluate.main(["--model", "anomaly"]) == 0
+    assert entry.main(["--model", "anomaly"]) == 0
     r = json.loads((out / "evaluation.json").read_text())
     assert r["binary_classification_metrics"]["labels_available"] is True
     assert set(r["truth"]["recall_by_kind"]) <= {"spike", "drop"}
@@ -104,8 +104,8 @@ def test_leaky_model_fails_the_step(opt_ml, eval_models, tmp_path):
     meta["features"] = [*meta["features"], "price_usd"]  # declared input: the target itself
     (leaky / "model_meta.json").write_text(json.dumps(meta))
     out = opt_ml(leaky)
-    assert evaluate.main(["--model", "price"]) == 1
-    failure = (tmp_path / "output" / "failure").read_text()
+    assert entry.main(["--model", "price"]) == 1
+    failure = (tmp_path / "output" / "message").read_text()
     assert "leakage check failed" in failure and "price_usd" in failure
     r = json.loads((out / "evaluation.json").read_text())
     assert r["leakage"]["passed"] is False
@@ -114,11 +114,11 @@ def test_leaky_model_fails_the_step(opt_ml, eval_models, tmp_path):
 
 def test_wrong_model_kind_and_missing_inputs_fail_cleanly(opt_ml, eval_models, tmp_path):
     opt_ml(eval_models["demand"])
-    assert evaluate.main(["--model", "price"]) == 1
-    assert "holds the 'demand' model" in (tmp_path / "output" / "failure").read_text()
+    assert entry.main(["--model", "price"]) == 1
+    assert "holds the 'demand' model" in (tmp_path / "output" / "message").read_text()
     (tmp_path / "processing" / "model" / "model.tar.gz").unlink()
-    assert evaluate.main(["--model", "demand"]) == 1
-    assert "model artifact not found" in (tmp_path / "output" / "failure").read_text()
+    assert entry.main(["--model", "demand"]) == 1
+    assert "model artifact not found" in (tmp_path / "output" / "message").read_text()
 
 
 def test_read_truth_filters_rows(tmp_path, eval_world):

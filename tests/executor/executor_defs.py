@@ -17,7 +17,7 @@ JOBS = {
         """Writes train/test CSVs; reads an optional raw input; echoes its argv."""
         import json, os, sys
         from pathlib import Path
-        from processing.sm_paths import processing_dir
+        from core.sm_paths import processing_dir
 
         args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
         rows = int(args.get("--rows", "3"))
@@ -36,7 +36,7 @@ JOBS = {
         """A training job following the container contract."""
         import json, os, sys
         from pathlib import Path
-        from processing.sm_paths import hyperparameters_file, model_dir, training_channel, failure_file
+        from core.sm_paths import hyperparameters_file, model_dir, training_channel, failure_file
 
         hps = json.loads(hyperparameters_file().read_text())
         if hps.get("crash") == "true":
@@ -57,7 +57,7 @@ JOBS = {
     "tj_evaluate.py": '''
         """Evaluates: unpacks model.tar.gz and writes evaluation.json with the rmse it is given."""
         import json, sys, tarfile
-        from processing.sm_paths import processing_dir
+        from core.sm_paths import processing_dir
 
         args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
         with tarfile.open(processing_dir("model", "model.tar.gz")) as tar:

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from pipelines.local_executor.lake import FolderLake, LakeError, S3Lake
-from processing.s3lake import S3UriError, join, parse_s3_uri
+from core.s3lake import S3UriError, join, parse_s3_uri
 
 ESCAPES = [
     "s3://bucket//etc/passwd",  # empty first segment: an absolute key
@@ -121,7 +121,7 @@ def test_s3_lake_uploads_reads_and_fingerprints(s3, tmp_path):
 
 
 def test_replace_partitions_drops_stale_part_files_of_written_partitions_only(s3, tmp_path):
-    from processing.s3lake import S3Lake as Objects
+    from core.s3lake import S3Lake as Objects
 
     client, bucket, endpoint = s3
     for key in ("cur/offers/dt=2026-01-05/part-old.parquet", "cur/offers/dt=2026-01-06/part-old.parquet"):

@@ -10,6 +10,8 @@ from executor_defs import env_dirs, price_pipeline, processing_step, read_json  
 
 from pipelines.local_executor import DefinitionError, run_definition
 
+pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m integration`
+
 
 def _run(dirs, definition, **kw):
     kw.setdefault("progress", False)

@@ -1,8 +1,7 @@
 """Three tiny models trained with the project's trainers on the training tests' synthetic world.
 
-The world maker is imported from ``tests/training/conftest.py`` by file path (conftest modules
-cannot be imported by name), so inference tests use exactly the curated-like frame the trainer
-tests use, at a smaller size.
+The world maker is imported from ``tests/small_world.py`` by file path, so inference tests use
+exactly the curated-like frame the trainer tests use, at a smaller size.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-_WORLD_FILE = Path(__file__).resolve().parents[1] / "training" / "conftest.py"
+_WORLD_FILE = Path(__file__).resolve().parents[1] / "small_world.py"
 
 
 def _load_world_module():

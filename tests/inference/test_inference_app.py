@@ -13,8 +13,9 @@ from starlette.testclient import TestClient
 
 from inference.app import create_app
 from inference.model import ModelNotFound, resolve_model_dir
-from processing import contract
-from training import model_io
+from core import contract
+from core import model_io
+from core.pipeline_contract import MODEL_META_FILE
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,7 @@ def test_model_from_a_tarball(model_dirs, price_rows, tmp_path):
         for f in model_dirs["price"].iterdir():
             tar.add(f, arcname=f.name)
     # the tarball itself, and a folder that holds it (what the local executor leaves)
-    assert (resolve_model_dir(archive) / model_io.META_FILE).is_file()
+    assert (resolve_model_dir(archive) / MODEL_META_FILE).is_file()
     with TestClient(create_app(tmp_path)) as c:
         assert c.get("/ping").status_code == 200
         r = _post(c, {"instances": rows[:3]})

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from pipelines import deploy, deploy_cli
 from pipelines.registry import SageMakerRegistry
-from processing import aws
+from core import aws
 
 ROLE = "arn:aws:iam::123456789012:role/airfare-dev-sagemaker-endpoint"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/airfare-dev:abc123"

@@ -18,7 +18,9 @@ import pytest
 from inference_support import records
 
 from inference import entry
-from training import model_io
+from core import model_io
+
+pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m integration`
 
 START_TIMEOUT_S = 30
 

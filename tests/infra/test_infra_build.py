@@ -150,12 +150,12 @@ def test_setup_script_zips_what_the_glue_job_and_lambda_import(tmp_path):
         assert z.namelist() == ["lambda_trigger.py"]
     with zipfile.ZipFile(src) as z:
         names = set(z.namelist())
-    assert {"seed_infra/etl/job.py", "processing/contract.py", "seed_infra/__init__.py", "processing/__init__.py"} <= names
+    assert {"seed_infra/etl/job.py", "core/contract.py", "seed_infra/__init__.py", "core/__init__.py"} <= names
     assert not any("__pycache__" in n for n in names)
     # The zip first on sys.path, as --extra-py-files puts it on Glue: the job's modules load from it.
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import seed_infra.etl.job as j, processing.contract as c;"
+        "import seed_infra.etl.job as j, core.contract as c;"
         "assert j.__file__.startswith(sys.argv[1]) and c.__file__.startswith(sys.argv[1]), (j.__file__, c.__file__)"
     )
     proc = subprocess.run([sys.executable, "-c", probe, str(src)], capture_output=True, text=True, cwd=tmp_path, timeout=120)

@@ -15,6 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m integration`
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "seed_infra"
 ACCOUNT = "123456789012"

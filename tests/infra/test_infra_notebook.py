@@ -12,6 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m integration`
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "pipeline_upsert.ipynb"
 KERNEL = "airfare-infra-test"

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pytest
 from cfnlint.decode import decode
 
-from pipelines.definition import MODEL_PACKAGE_GROUPS
-from processing.contract import CURATED_OFFER_SCHEMA, PARTITION_COLUMN
+from core.pipeline_contract import MODEL_PACKAGE_GROUPS
+from core.contract import CURATED_OFFER_SCHEMA, PARTITION_COLUMN
 from seed_infra import lambda_trigger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,7 +196,7 @@ def test_glue_job_runs_the_entry_script_with_the_arguments_it_reads():
     for arg in re.findall(r'"(\w+)"', required):
         if arg != "JOB_NAME":  # Glue passes JOB_NAME itself
             assert f"--{arg}" in job["DefaultArguments"], f"glue_job.py requires --{arg}"
-    # Its imports (seed_infra.etl, processing.contract) ship as --extra-py-files.
+    # Its imports (seed_infra.etl, core.contract) ship as --extra-py-files.
     assert "--extra-py-files" in job["DefaultArguments"]
     assert job["ExecutionProperty"]["MaxConcurrentRuns"] == 1
 
@@ -397,7 +397,7 @@ def glue_job_imports() -> set[str]:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top in ("seed_infra", "processing"):
+                if top in ("seed_infra", "core"):
                     parts = name.split(".")
                     for i in range(1, len(parts) + 1):  # packages' __init__ run too
                         if (f := _module_file(".".join(parts[:i]))) is not None:

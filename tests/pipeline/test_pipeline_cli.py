@@ -56,7 +56,7 @@ def test_validate_ok_and_broken(definition_file, tmp_path):
 
 
 def test_upsert_and_start_against_moto(aws_endpoint):
-    from processing import aws
+    from core import aws
 
     name = f"airfare-test-{uuid.uuid4().hex[:8]}"
     role = "arn:aws:iam::123456789012:role/AirfareSageMakerExecution"
@@ -158,7 +158,7 @@ def test_models_commands_take_both_id_forms_on_sagemaker(aws_endpoint, monkeypat
     from api_patterns import validating
 
     from pipelines.registry import SageMakerRegistry
-    from processing import aws
+    from core import aws
 
     make = aws.client
     monkeypatch.setattr(aws, "client", lambda service, **kw: validating(make(service, **kw)))

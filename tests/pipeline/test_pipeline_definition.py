@@ -8,7 +8,8 @@ import socket
 import pytest
 
 from pipelines import sdk
-from pipelines.definition import CONDITION_TYPES, GATES, MODEL_PACKAGE_GROUPS, MODELS, definition_dict, get_pipeline
+from core.pipeline_contract import GATES, MODEL_PACKAGE_GROUPS, MODELS
+from pipelines.definition import CONDITION_TYPES, definition_dict, get_pipeline
 from pipelines.validate import validate_definition
 
 
@@ -118,7 +119,7 @@ def test_dag_edges(defn):
 def test_processing_contract(defn):
     steps = by_name(defn)
     pre = steps["Preprocess"]["Arguments"]
-    assert pre["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.preprocess"]
+    assert pre["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.entry"]
     args = pre["AppSpecification"]["ContainerArguments"]
     assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date", "--validation-days", "--test-days"]
     assert [a["Get"] for a in args[1:8:2]] == [
@@ -131,7 +132,7 @@ def test_processing_contract(defn):
     assert pre["AppSpecification"]["ImageUri"] == {"Get": "Parameters.ImageUri"}
 
     dq = steps["DataQuality"]
-    assert dq["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "data_quality.step"]
+    assert dq["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "data_quality.entry"]
     ins = {i["InputName"]: i["S3Input"]["LocalPath"] for i in dq["Arguments"]["ProcessingInputs"]}
     assert ins == {s: f"/opt/ml/processing/input/{s}" for s in ("train", "validation", "test")}
     assert dq["PropertyFiles"] == [{"PropertyFileName": "DataQualityReport", "OutputName": "dq", "FilePath": "dq_result.json"}]
@@ -147,7 +148,7 @@ def test_processing_contract(defn):
     for model in MODELS:
         ev = steps[f"Evaluate{model.capitalize()}"]
         app = ev["Arguments"]["AppSpecification"]
-        assert app["ContainerEntrypoint"] + app["ContainerArguments"] == ["python", "-m", "evaluation.evaluate", "--model", model]
+        assert app["ContainerEntrypoint"] + app["ContainerArguments"] == ["python", "-m", "evaluation.entry", "--model", model]
         ins = {i["InputName"]: (i["S3Input"]["LocalPath"], i["S3Input"]["S3Uri"]) for i in ev["Arguments"]["ProcessingInputs"]}
         assert ins["model"] == ("/opt/ml/processing/model", {"Get": f"Steps.Train{model.capitalize()}.ModelArtifacts.S3ModelArtifacts"})
         assert ins["test"][0] == "/opt/ml/processing/test"

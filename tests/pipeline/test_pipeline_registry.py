@@ -126,7 +126,7 @@ def test_local_registry_refuses_bad_groups_and_sagemaker_arns(tmp_path, artifact
 def test_sagemaker_ids_resolve_to_arns_the_api_accepts(aws_endpoint):
     from api_patterns import PatternError, validating
 
-    from processing import aws
+    from core import aws
 
     sm = validating(aws.client("sagemaker"))
     # The hook is real: the request the CLI used to send fails here as it fails on AWS.

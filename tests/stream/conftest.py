@@ -60,7 +60,7 @@ def make_events():
 
 @pytest.fixture()
 def kinesis(aws_endpoint):
-    from processing.aws import client
+    from core.aws import client
 
     return client("kinesis")
 

@@ -89,7 +89,7 @@ def slow_glue_runs(aws_endpoint):
 
 @pytest.fixture()
 def glue_job(aws_endpoint, monkeypatch):
-    from processing.aws import client
+    from core.aws import client
 
     glue = client("glue")
     name = f"airfare-etl-{uuid.uuid4().hex[:8]}"
@@ -155,4 +155,4 @@ def test_lambda_module_needs_only_boto3_and_stdlib():
     tree = ast.parse(inspect.getsource(lambda_trigger))
     top = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     top |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
-    assert top - set(sys.stdlib_module_names) <= {"boto3", "processing", "__future__"}  # processing is optional (ImportError fallback)
+    assert top - set(sys.stdlib_module_names) <= {"boto3", "core", "__future__"}  # core is optional (ImportError fallback)

@@ -111,7 +111,7 @@ def test_produce_real_world_events(cli, stream, read_stream):
     docs = [orjson.loads(d) for d in read_stream(stream)]
     assert len({d["event_id"] for d in docs}) == 120
     assert {d["event_time"][:10] for d in docs} == {"2026-01-05", "2026-01-06", "2026-01-07"}
-    from processing.contract import SearchEvent
+    from core.contract import SearchEvent
 
     for d in docs[:20]:
         SearchEvent.model_validate(d)

@@ -8,7 +8,7 @@ import threading
 import orjson
 import pytest
 
-from processing.contract import SearchEvent, partition_key
+from core.contract import SearchEvent, partition_key
 from seed_infra.kinesis_producer import (
     MAX_BYTES_PER_REQUEST,
     MAX_RECORD_BYTES,

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from training import entry, model_io
+from core import model_io
+from training import entry
+from core.pipeline_contract import MODEL_META_FILE
 
 
 def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
@@ -36,7 +38,7 @@ def test_main_trains_each_model_from_string_hyperparameters(kind, tmp_path, monk
     root = _opt_ml(tmp_path, monkeypatch, splits, hp, labels=world[2] if kind == "anomaly" else None)
     assert entry.main() == 0
     assert not (root / "output" / "failure").exists()
-    meta = json.loads((root / "model" / model_io.META_FILE).read_text())
+    meta = json.loads((root / "model" / MODEL_META_FILE).read_text())
     assert meta["model"] == kind
     assert meta["hyperparameters"]["n_estimators"] == 40 and meta["hyperparameters"]["seed"] == 7
     assert model_io.load(root / "model").kind == kind

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from processing import contract
-from processing.cleaning import price_outlier_mask
-from training import anomaly, demand, model_io, price
+from core import contract
+from core.cleaning import price_outlier_mask
+from core import model_io
+from training import anomaly, demand, price
+from core.pipeline_contract import MODEL_META_FILE
 
 FAST = {"n_estimators": 60, "nthread": 1}
 
@@ -39,7 +41,7 @@ def test_price_learns_and_round_trips(price_model, splits):
     again = model_io.load(d).predict_price(clean.sample(frac=1.0, random_state=1).sort_index())
     np.testing.assert_array_equal(pred, again)
     assert (d / model_io.PRICE_FILE).read_bytes()[:1] == b"{"  # UBJ object marker, not a pickle
-    saved = json.loads((d / model_io.META_FILE).read_text())
+    saved = json.loads((d / MODEL_META_FILE).read_text())
     assert saved["category_levels"]["airline"] == sorted(test["airline"].unique())
 
 
@@ -118,7 +120,7 @@ def test_choose_threshold_prefers_recall_at_target_precision():
 def test_load_rejects_unknown_dirs(tmp_path):
     with pytest.raises(FileNotFoundError):
         model_io.load(tmp_path)
-    (tmp_path / model_io.META_FILE).write_text(json.dumps({"model": "weather"}))
+    (tmp_path / MODEL_META_FILE).write_text(json.dumps({"model": "weather"}))
     with pytest.raises(ValueError, match="unknown model kind"):
         model_io.load(tmp_path)
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from processing import contract
+from core import contract
 from seed_infra.world import World, generate_world, iter_search_events
 
 START = dt.date(2026, 3, 2)

@@ -11,7 +11,7 @@ import datetime as dt
 
 import numpy as np
 
-from processing import contract
+from core import contract
 from seed_infra.world.generator import _DEVICES, _TIERS, EventColumns, World
 
 

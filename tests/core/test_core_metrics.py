@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from evaluation import metrics as m
+from core import metrics as m
 
 
 def test_regression_metrics_match_sklearn():

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from processing import contract
+from core import catalog, contract
 
 KINDS = ("missing_column", "price_units", "null_burst", "duplicated_day", "stale_window", "shifted_distribution")
 PRICE_COLUMNS = ["price_amount", "price_usd", "competitor_min_price_usd", "competitor_median_price_usd", "route_cabin_median_price_usd"]
@@ -98,12 +98,14 @@ def _target_schema(columns: list[str]) -> pa.Schema:
 
 def break_curated(curated_offers_dir: Path, kind: str, *, seed: int = 0) -> Path:
     """Apply a breakage to a curated offers folder (``dt=...`` partitions) in place; returns the folder."""
-    from data_quality.tables import offers_root, read_curated_offers
-
     _check_kind(kind)
-    root = offers_root(Path(curated_offers_dir))
-    broken = break_offers(read_curated_offers(root).frame, kind, seed=seed)
     part = contract.PARTITION_COLUMN
+    root = Path(curated_offers_dir)
+    offers = root / catalog.relative("offers", "curated")
+    if offers.is_dir() and not any(root.glob(f"{part}=*")):  # given the curated folder itself
+        root = offers
+    hive = pads.partitioning(pa.schema([(part, pa.string())]), flavor="hive")
+    broken = break_offers(pads.dataset(root, format="parquet", partitioning=hive).to_table().to_pandas(), kind, seed=seed)
     table = pa.Table.from_pandas(broken, schema=_target_schema(list(broken.columns)), preserve_index=False)
     for d in root.glob(f"{part}=*"):
         shutil.rmtree(d)

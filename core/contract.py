@@ -32,7 +32,8 @@ CABINS = ("economy", "premium_economy", "business", "first")
 TRIP_TYPES = ("one_way", "round_trip")
 DEVICES = ("web", "mobile", "app")
 LOYALTY_TIERS = ("none", "silver", "gold", "platinum")
-DEMAND_CLASSES = ("low", "medium", "high")
+# The demand classes are a pipeline fact too (report paths); defined once, in the stdlib-only module.
+from core.pipeline_contract import DEMAND_CLASSES  # noqa: E402,F401
 
 # Demand class from a flight's final load factor (WORLD.md: low < 70 %, medium 70-90 %, high > 90 %).
 DEMAND_LOW_BELOW = 0.70

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from evaluation.report import metric
+from core.pipeline_contract import metric
 
 
 def _as_1d(name: str, values: Any, dtype: Any = None) -> np.ndarray:

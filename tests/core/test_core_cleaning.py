@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processing.cleaning import price_outlier_mask
+from core.cleaning import price_outlier_mask
 
 
 def _frame(prices, comp, route):

@@ -3,7 +3,7 @@
 A model directory holds the model file(s) and ``model_meta.json`` (which model it is, its
 features, category levels, thresholds, metrics, library versions). :func:`load` reads any of the
 three and gives one object whose prediction methods prepare features with the same code as
-training (:mod:`processing.features`), so training, evaluation and inference cannot drift.
+training (:mod:`core.features`), so training, evaluation and inference cannot drift.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from processing import contract
-from processing.features import anomaly_frame, model_matrix
+from core import contract
+from core.pipeline_contract import MODEL_META_FILE, MODELS
+from core.features import anomaly_frame, model_matrix
 
-META_FILE = "model_meta.json"
-MODEL_KINDS = ("price", "demand", "anomaly")
 # Files per model kind.
 PRICE_FILE = "price_xgb.ubj"
 DEMAND_XGB_FILE = "demand_xgb.ubj"
@@ -31,19 +30,20 @@ ANOMALY_FILE = "anomaly_iforest.skops"
 _SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
 
 
-def library_versions() -> dict[str, str]:
-    import lightgbm
-    import sklearn
-    import xgboost
+# The libraries a saved model depends on; evaluation reports a longer list with the same function.
+MODEL_LIBRARIES = ("xgboost", "lightgbm", "scikit-learn", "pandas", "numpy")
+_MODULE_OF = {"scikit-learn": "sklearn"}  # distribution name -> import name where they differ
 
-    return {
-        "python": platform.python_version(),
-        "xgboost": xgboost.__version__,
-        "lightgbm": lightgbm.__version__,
-        "scikit-learn": sklearn.__version__,
-        "pandas": pd.__version__,
-        "numpy": np.__version__,
-    }
+
+def library_versions(libraries: tuple[str, ...] = MODEL_LIBRARIES) -> dict[str, str]:
+    """Python's and each library's version (``__version__`` of the imported module: the
+    distribution of xgboost is ``xgboost-cpu``, so package metadata would miss it)."""
+    import importlib
+
+    out = {"python": platform.python_version()}
+    for name in libraries:
+        out[name] = importlib.import_module(_MODULE_OF.get(name, name)).__version__
+    return out
 
 
 def best_booster(model):
@@ -57,10 +57,10 @@ def best_booster(model):
 
 def write_meta(model_dir: str | Path, meta: dict[str, Any]) -> Path:
     """Write ``model_meta.json`` (adds library versions) and return its path."""
-    if meta.get("model") not in MODEL_KINDS:
-        raise ValueError(f"meta['model'] must be one of {MODEL_KINDS}")
+    if meta.get("model") not in MODELS:
+        raise ValueError(f"meta['model'] must be one of {MODELS}")
     meta = {**meta, "libraries": library_versions(), "schema_version": contract.SCHEMA_VERSION}
-    path = Path(model_dir) / META_FILE
+    path = Path(model_dir) / MODEL_META_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(meta, indent=2, default=_json_default))
     return path
@@ -153,9 +153,9 @@ class LoadedModel:
 def load(model_dir: str | Path) -> LoadedModel:
     """Load the model in ``model_dir`` (a folder with ``model_meta.json``)."""
     model_dir = Path(model_dir)
-    meta_path = model_dir / META_FILE
+    meta_path = model_dir / MODEL_META_FILE
     if not meta_path.exists():
-        raise FileNotFoundError(f"no {META_FILE} in {model_dir}")
+        raise FileNotFoundError(f"no {MODEL_META_FILE} in {model_dir}")
     meta = json.loads(meta_path.read_text())
     kind = meta.get("model")
     models: dict[str, Any] = {}
@@ -174,7 +174,7 @@ def load(model_dir: str | Path) -> LoadedModel:
         if meta["files"].get("norm"):
             models["norm"] = load(model_dir / meta["files"]["norm"])
     else:
-        raise ValueError(f"{meta_path}: unknown model kind {kind!r} (expected one of {MODEL_KINDS})")
+        raise ValueError(f"{meta_path}: unknown model kind {kind!r} (expected one of {MODELS})")
     for m in models.values():
         if hasattr(m, "set_param"):
             m.set_param({"nthread": 1})

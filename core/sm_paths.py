@@ -39,4 +39,10 @@ def model_dir() -> Path:
 
 
 def failure_file() -> Path:
+    """A training job's failure reason: SageMaker returns its first 1 KiB as ``FailureReason``."""
     return opt_ml("output", "failure")
+
+
+def message_file() -> Path:
+    """A processing job's exit message: SageMaker returns its first 1 KiB as ``ExitMessage``."""
+    return opt_ml("output", "message")

@@ -8,9 +8,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from processing import contract
-from processing.features import DEMAND_FEATURES, DEMAND_LEAKY, build_demand_table
-from processing.preprocess import main, read_curated, split_dates, to_contract_table
+from core import contract
+from core.features import DEMAND_FEATURES, DEMAND_LEAKY, build_demand_table
+from processing.entry import main
+from processing.preprocess import read_curated, split_dates, to_contract_table
 
 
 def test_split_is_by_time_without_overlap(splits):

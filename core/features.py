@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from processing import contract
+from core import contract
 
 # ---------------------------------------------------------------------------------------------
 # Generic matrix preparation

@@ -1,6 +1,7 @@
 """A small synthetic world in the curated schema, with a known price function, demand and glitches.
 
-Built here (not by the real generator) so the trainer tests are fast and know the answer.
+Built here (not by the real generator) so the trainer tests are fast and know the answer. Its
+fixtures ``world`` and ``splits`` are shared through tests/conftest.py (tests/{core,processing,training}).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processing import contract
+from core import contract
 
 ROUTES = [("JFK", "LAX", 3980.0, True), ("LHR", "JFK", 5540.0, False), ("SFO", "SEA", 1090.0, True),
           ("CDG", "FCO", 1100.0, False)]

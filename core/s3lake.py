@@ -70,7 +70,7 @@ class S3Lake:
 
     def __init__(self, endpoint_url: str | None = None, client: Any = None):
         if client is None:
-            from processing import aws
+            from core import aws
 
             client = aws.client("s3", **({"endpoint_url": endpoint_url} if endpoint_url else {}))
         self.client = client
