@@ -84,6 +84,6 @@ def run_etl_via_s3(
             for day in sorted(scope):
                 lake.delete_prefix(join(out_uri, dataset, f"{contract.PARTITION_COLUMN}={day}") + "/")
             lake.replace_partitions(out / dataset, join(out_uri, dataset))
-        summary["raw_path"], summary["out_path"] = raw_uri, out_uri
+        summary["raw_path"], summary["out_path"] = raw_uri.rstrip("/"), out_uri.rstrip("/")  # as run_etl writes them
         lake.put_bytes((json.dumps(summary, indent=2, default=str) + "\n").encode(), join(out_uri, SUMMARY_FILE))
     return summary
