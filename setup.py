@@ -4,7 +4,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-PACKAGES = ["core", "pipelines", "processing", "training", "evaluation", "inference", "data_quality", "seed_infra"]
+PACKAGES = ["core", "pipelines", "processing", "training", "evaluation", "inference", "data_quality", "seed_infra", "monitoring"]
 
 
 def _requirements() -> list[str]:

@@ -1,16 +1,22 @@
-"""One-record POST /invocations on the price model: requests/s and p50/p99 against a real server.
+"""Serving throughput and latency: `serve` against `mlflow models serve` of the same model, and the fast path's parts.
 
-Starts the ``serve`` console script (uvicorn, uvloop + httptools, one XGBoost thread per worker)
-on loopback, drives it with a small keep-alive HTTP/1.1 client on asyncio (cheap enough not to be
-the bottleneck on a 2-core box the way httpx would be), and compares with a baseline measured in
-the same run: ``model_io.predict_price`` on a one-row DataFrame in this process, i.e. the same
-prediction work without HTTP, JSON and validation. Stops by itself after ``--requests`` or
-``--duration`` seconds, whichever comes first.
+For each model (price, demand, anomaly) this starts our ``serve`` (uvicorn, uvloop + httptools, one
+model thread per worker) and ``mlflow models serve`` of the same trained model (a pyfunc around
+``model_io``'s DataFrame path: the same predictions), and drives each from another process with
+``wrk`` (keep-alive, ``--latency``): one-record and 100-record requests at 1, 8 and 64 connections.
+It prints req/s, p50 and p99 per cell and the ratio serve/mlflow. Without ``wrk`` on PATH it says so
+and uses a small asyncio load generator in a child process (less accurate); without mlflow it skips
+the baseline and says so. ``--micro`` adds the in-process figures that chose the fast path: one-row
+prediction through pandas (the training path), through the native libraries on an array, and through
+the treelite/tl2cgen compiled library, and the request handler with and without data capture.
 
-    .venv/bin/python benchmarks/bench_serving.py [--model-dir DIR] [--workers 2] [--connections 32]
+    .venv/bin/python benchmarks/bench_serving.py [--models price] [--connections 1,8,64] [--records 1,100]
+        [--duration 5] [--workers 2] [--no-mlflow] [--micro] [--model-root DIR]
 
-Without ``--model-dir`` a price model (300 trees, depth 8, as in NOTES-platform.md) is trained
-on the synthetic curated-like world of ``tests/small_world.py``.
+Without ``--model-root`` (folders price/, demand/, anomaly/ of ``model_meta.json`` models, e.g. a
+registry version's artifacts) the three models are trained on the training tests' synthetic world.
+This is a benchmark, not a test: CI never runs it. On a shared machine the figures are far below a
+quiet one's: report the load average next to them (the script prints it).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +39,8 @@ import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("price", "demand", "anomaly")
+MLFLOW_WRAPPER = ROOT / "benchmarks" / "mlflow_pyfunc.py"
 
 
 def _free_port() -> int:
@@ -39,156 +49,356 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _world_rows():
+def _world():
     spec = importlib.util.spec_from_file_location("bench_world", ROOT / "tests" / "small_world.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    offers, outcomes, _ = mod.make_world(days=30, searches_per_day=60, seed=7)
-    return offers, outcomes
-
-
-def train_price_model(target: Path) -> Path:
     from processing.preprocess import preprocess
-    from training import price
 
-    offers, outcomes = _world_rows()
+    offers, outcomes, truth = mod.make_world(days=30, searches_per_day=60, seed=7, anomaly_rate=0.03)
     splits, _ = preprocess(offers, outcomes, validation_days=5, test_days=5)
-    price.train(splits["train"]["offers"], splits["validation"]["offers"], target,
-                {"n_estimators": 300, "max_depth": 8, "early_stopping_rounds": 1000, "nthread": 2})
+    return splits, truth
+
+
+def train_models(root: Path, splits, truth) -> dict[str, Path]:
+    """Price as `make run` trains it (depth-2 additive trees, ~700), demand and anomaly with their defaults, on a small world."""
+    from training import anomaly, demand, price
+
+    price.train(splits["train"]["offers"], splits["validation"]["offers"], root / "price", {"nthread": 2})
+    demand.train(splits["train"]["flights"], splits["validation"]["flights"], root / "demand", {"nthread": 2})
+    anomaly.train(splits["train"]["offers"], splits["validation"]["offers"], root / "anomaly",
+                  truth[["offer_id", "is_anomaly"]], {"nthread": 2})
+    return {k: root / k for k in KINDS}
+
+
+def request_rows(model_dir: Path, splits, n: int = 200) -> list[dict]:
+    from inference.schema import field_specs
+    from core import model_io
+
+    m = model_io.load(model_dir)
+    fields = [s.name for s in field_specs(m.meta)]
+    frame = splits["test"]["flights" if m.kind == "demand" else "offers"]
+    frame = frame.sample(min(n, len(frame)), random_state=1, replace=len(frame) < n)
+    return json.loads(frame[fields].to_json(orient="records"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------------------------
+def _wait_ping(proc, url: str, timeout_s: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer in {timeout_s:.0f} s")
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def start_serve(model_dir: Path, port: int, workers: int, capture: Path | None = None) -> subprocess.Popen:
+    serve = Path(sys.executable).with_name("serve")
+    cmd = [str(serve)] if serve.exists() else [sys.executable, "-m", "inference.entry"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--model-dir", str(model_dir), "--workers", str(workers),
+            "--log-level", "warning"]
+    if capture is not None:
+        cmd += ["--capture", str(capture), "--endpoint-name", "bench"]
+    proc = subprocess.Popen(cmd, env=dict(os.environ))
+    try:
+        _wait_ping(proc, f"http://127.0.0.1:{port}/ping", 180)
+        time.sleep(1.0)  # the other workers load their copy
+    except Exception:
+        _stop(proc)
+        raise
+    return proc
+
+
+def mlflow_available() -> str | None:
+    """Why mlflow cannot serve here, or None."""
+    if importlib.util.find_spec("mlflow") is None:
+        return "mlflow is not installed"
+    if not Path(sys.executable).with_name("mlflow").exists() and shutil.which("mlflow") is None:
+        return "the mlflow command is not on PATH"
+    return None
+
+
+def save_mlflow_model(model_dir: Path, target: Path) -> Path:
+    import mlflow.pyfunc
+
+    sys.path.insert(0, str(MLFLOW_WRAPPER.parent))
+    from mlflow_pyfunc import AirfareModel  # noqa: E402 - the wrapper travels with the model (code_paths)
+
+    mlflow.pyfunc.save_model(path=str(target), python_model=AirfareModel(), artifacts={"model_dir": str(model_dir)},
+                             code_paths=[str(MLFLOW_WRAPPER)])
     return target
 
 
-def sample_rows(model, n: int = 200) -> list[dict]:
-    import json
-
-    offers, _ = _world_rows()
-    return json.loads(offers.sample(n, random_state=1)[model.features].to_json(orient="records"))
-
-
-def baseline(model, rows: list[dict], seconds: float) -> dict:
-    """Direct per-row calls in this process: the work a request needs minus HTTP."""
-    import pandas as pd
-
-    frames = [pd.DataFrame([r]) for r in rows]
-    lat, i, t_end = [], 0, time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        model.predict_price(frames[i % len(frames)])
-        lat.append(time.perf_counter() - t0)
-        i += 1
-    total = sum(lat)
-    return {"count": len(lat), "rps": len(lat) / total, "p50_ms": 1e3 * np.percentile(lat, 50),
-            "p99_ms": 1e3 * np.percentile(lat, 99)}
-
-
-async def _connection(port: int, bodies: list[bytes], budget: dict, lat: list, errors: list) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+def start_mlflow(model_path: Path, port: int, workers: int) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("mlflow")
+    cmd = [str(exe) if exe.exists() else "mlflow", "models", "serve", "-m", str(model_path), "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           # mlflow execs `uvicorn` by name: the venv's bin must be on PATH
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while budget["left"] > 0 and time.perf_counter() < budget["deadline"]:
-            budget["left"] -= 1
-            body = bodies[budget["left"] % len(bodies)]
-            req = (b"POST /invocations HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        _wait_ping(proc, f"http://127.0.0.1:{port}/ping", 240)
+    except Exception:
+        _stop(proc)
+        raise
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generation (another process)
+# ---------------------------------------------------------------------------------------------
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("%s", "rb")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+    for u in ("us", "ms", "s", "m"):
+        if text.endswith(u):
+            return float(text[: -len(u)]) * units[u]
+    return float(text)
+
+
+def run_wrk(url: str, body: bytes, connections: int, seconds: float, tmp: Path) -> dict:
+    body_file, script = tmp / "body.json", tmp / "post.lua"
+    body_file.write_bytes(body)
+    script.write_text(_WRK_SCRIPT % body_file)
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
+                          "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    res: dict = {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": 0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            res["rps"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "99%"):
+            res["p50_ms" if parts[0] == "50%" else "p99_ms"] = _wrk_ms(parts[1])
+        elif "Non-2xx" in line or "Socket errors" in line:
+            res["errors"] += sum(int(x.strip(",")) for x in parts if x.strip(",").isdigit())
+    return res
+
+
+async def _connection(host, port, path, body, deadline, lat, errors):
+    reader, writer = await asyncio.open_connection(host, port)
+    req = (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    try:
+        while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             writer.write(req)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            payload = await reader.readexactly(length)
+            length = next((int(x[15:]) for x in head.split(b"\r\n") if x[:15].lower() == b"content-length:"), 0)
+            await reader.readexactly(length)
             lat.append(time.perf_counter() - t0)
             if not head.startswith(b"HTTP/1.1 200"):
-                errors.append(head.split(b"\r\n", 1)[0] + b" " + payload[:200])
+                errors.append(1)
     finally:
         writer.close()
 
 
-async def _drive(port: int, bodies: list[bytes], connections: int, requests: int, seconds: float) -> dict:
-    budget = {"left": requests, "deadline": time.perf_counter() + seconds}
+def _asyncio_load(url: str, body_file: str, connections: int, seconds: float) -> None:
+    """Child-process entry of the fallback generator: prints one JSON line."""
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    body = Path(body_file).read_bytes()
     lat: list[float] = []
-    errors: list[bytes] = []
+    errors: list[int] = []
+
+    async def go():
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(_connection(u.hostname, u.port, u.path, body, deadline, lat, errors) for _ in range(connections)))
+
     t0 = time.perf_counter()
-    await asyncio.gather(*(_connection(port, bodies, budget, lat, errors) for _ in range(connections)))
+    asyncio.run(go())
     wall = time.perf_counter() - t0
-    return {"count": len(lat), "errors": len(errors), "first_error": errors[0].decode(errors="replace") if errors else None,
-            "rps": len(lat) / wall, "p50_ms": 1e3 * np.percentile(lat, 50), "p99_ms": 1e3 * np.percentile(lat, 99),
-            "wall_s": wall}
+    print(json.dumps({"rps": len(lat) / wall, "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+                      "p99_ms": 1e3 * float(np.percentile(lat, 99)), "errors": len(errors)}))
 
 
-def start_server(model_dir: Path, port: int, workers: int, timeout_s: float = 60) -> subprocess.Popen:
-    serve = Path(sys.executable).with_name("serve")
-    cmd = [str(serve)] if serve.exists() else [sys.executable, "-m", "inference.entry"]
-    env = {**os.environ, "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
-    proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(port), "--model-dir", str(model_dir),
-                             "--log-level", "warning"], env=env)
-    deadline = time.monotonic() + timeout_s
-    import httpx
-
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                # every worker loads its own model: give the others a moment after the first answers
-                time.sleep(1.0 if workers > 1 else 0)
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("serve did not answer /ping in time")
+def run_load(url: str, body: bytes, connections: int, seconds: float, tmp: Path) -> dict:
+    if shutil.which("wrk"):
+        return run_wrk(url, body, connections, seconds, tmp)
+    body_file = tmp / "body.json"
+    body_file.write_bytes(body)
+    out = subprocess.run([sys.executable, __file__, "--_load", url, str(body_file), str(connections), str(seconds)],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model-dir", type=Path, default=None)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--requests", type=int, default=20_000)
-    p.add_argument("--duration", type=float, default=15.0, help="Stop the load after this many seconds.")
-    p.add_argument("--baseline-seconds", type=float, default=3.0)
-    args = p.parse_args(argv)
+# ---------------------------------------------------------------------------------------------
+# In-process micro-benchmark (the fast-path choice)
+# ---------------------------------------------------------------------------------------------
+def _per_call_us(fn, seconds: float) -> float:
+    for _ in range(20):
+        fn()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    return 1e6 * (time.perf_counter() - t0) / n
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+def micro(model_dir: Path, rows: list[dict], seconds: float, tmp: Path) -> dict:
+    import pandas as pd
+
+    from inference.app import create_app
+    from inference.capture import CaptureWriter
+    from inference.fast import FastModel
+    from inference.predict import Predictor
     from core import model_io
 
-    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        model_dir = args.model_dir or train_price_model(Path(tmp) / "price")
-        model = model_io.load(model_dir)
-        rows = sample_rows(model)
-        bodies = [orjson.dumps({"instances": [r]}) for r in rows]
-        print(f"price model: {model.meta.get('trees')} trees, {len(model.features)} features; "
-              f"{os.cpu_count()} cores, {args.workers} workers, {args.connections} connections")
+    m = model_io.load(model_dir)
+    frame = pd.DataFrame(rows[:1])
+    dataframe_path = {"price": m.predict_price, "demand": m.predict_demand_proba, "anomaly": m.anomaly_score}[m.kind]
+    out = {"dataframe (training path)": _per_call_us(lambda: dataframe_path(frame), seconds)}
+    p = Predictor(m, "native")
+    valid = p.validate(rows[:1])
+    out["arrays + native library"] = _per_call_us(lambda: p.predict(valid), seconds)
+    fast = FastModel(m, "compiled")
+    out["arrays + tl2cgen compiled"] = _per_call_us(lambda: fast.predict(valid), seconds)
+    body = orjson.dumps(rows[0])
+    loop = asyncio.new_event_loop()
 
-        base = baseline(model, rows, args.baseline_seconds)
-        print(f"baseline  model_io.predict_price, one-row DataFrame, in-process: {base['rps']:8.0f} calls/s  "
-              f"p50 {base['p50_ms']:.3f} ms  p99 {base['p99_ms']:.3f} ms  ({base['count']} calls)")
+    def handler(app):
+        sys.path.insert(0, str(ROOT / "tests" / "inference"))
+        from inference_support import asgi_call
 
-        port = _free_port()
-        proc = start_server(model_dir, port, args.workers)
-        try:
+        headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
+        return lambda: asgi_call(app, "POST", "/invocations", body, headers, loop=loop)
+
+    plain = create_app(model_dir)
+    plain.load()
+    out["whole request handler (parse, validate, predict, encode)"] = _per_call_us(handler(plain), seconds)
+    writer = CaptureWriter(tmp / "capture", "bench", percent=100)
+    captured = create_app(model_dir, capture=writer)
+    captured.load()
+    out["whole request handler, 100 % capture"] = _per_call_us(handler(captured), seconds)
+    writer.close()
+    loop.close()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--_load":
+        _asyncio_load(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default=",".join(KINDS))
+    p.add_argument("--model-root", type=Path, default=None)
+    p.add_argument("--connections", default="1,8,64")
+    p.add_argument("--records", default="1,100")
+    p.add_argument("--duration", type=float, default=5.0, help="Seconds of load per cell.")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--no-mlflow", action="store_true")
+    p.add_argument("--micro", action="store_true", help="Also the in-process fast-path figures.")
+    p.add_argument("--micro-seconds", type=float, default=2.0)
+    p.add_argument("--capture-check", action="store_true", help="Also one-record, 64 connections with 100 %% capture.")
+    p.add_argument("--json", type=Path, default=None, help="Write all figures here.")
+    args = p.parse_args(argv)
+    kinds = [k.strip() for k in args.models.split(",") if k.strip()]
+    conns = [int(c) for c in args.connections.split(",")]
+    sizes = [int(r) for r in args.records.split(",")]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    print(f"load generator: {'wrk -t1' if shutil.which('wrk') else 'asyncio child process (wrk not on PATH)'}; "
+          f"{os.cpu_count()} cores, {args.workers} workers per server; load average before: {os.getloadavg()}")
+    mlflow_why = "--no-mlflow" if args.no_mlflow else mlflow_available()
+    if mlflow_why:
+        print(f"mlflow baseline skipped: {mlflow_why}")
+    results: dict = {"load_average_before": os.getloadavg(), "cells": [], "micro": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp_name:
+        tmp = Path(tmp_name)
+        splits, truth = _world()
+        dirs = ({k: args.model_root / k for k in kinds} if args.model_root else train_models(tmp / "models", splits, truth))
+        for kind in kinds:
+            rows = request_rows(dirs[kind], splits)
+            bodies = {n: orjson.dumps(rows[0]) if n == 1 else orjson.dumps({"instances": (rows * (n // len(rows) + 1))[:n]})
+                      for n in sizes}
+            mlflow_bodies = {n: orjson.dumps({"dataframe_records": (rows * (n // len(rows) + 1))[:n]}) for n in sizes}
+            if args.micro:
+                figures = micro(dirs[kind], rows, args.micro_seconds, tmp)
+                results["micro"][kind] = figures
+                print(f"\n{kind}: in-process, one record, µs per call")
+                for name, us in figures.items():
+                    print(f"  {name:58s} {us:9.1f}")
+            servers = [("serve", "/invocations", bodies)]
+            if not mlflow_why:
+                servers.append(("mlflow", "/invocations", mlflow_bodies))
+            table: dict = {}
+            for server, path, server_bodies in servers:
+                port = _free_port()
+                try:
+                    if server == "serve":
+                        proc = start_serve(dirs[kind], port, args.workers)
+                    else:
+                        proc = start_mlflow(save_mlflow_model(dirs[kind], tmp / f"mlflow-{kind}"), port, args.workers)
+                except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
+                    print(f"{server} for {kind} did not start: {e}")
+                    continue
+                try:
+                    for n in sizes:
+                        for c in conns:
+                            r = run_load(f"http://127.0.0.1:{port}{path}", server_bodies[n], c, args.duration, tmp)
+                            table[(server, n, c)] = r
+                            results["cells"].append({"model": kind, "server": server, "records": n, "connections": c, **r})
+                finally:
+                    _stop(proc)
+            print(f"\n{kind}: req/s, p50/p99 ms ({args.duration:g} s per cell)")
+            print(f"  {'records':>7} {'conns':>5} | {'serve req/s':>11} {'p50':>7} {'p99':>7} | "
+                  f"{'mlflow req/s':>12} {'p50':>7} {'p99':>8} | {'ratio':>6}")
+            for n in sizes:
+                for c in conns:
+                    s, m = table.get(("serve", n, c)), table.get(("mlflow", n, c))
+                    line = f"  {n:>7} {c:>5} | "
+                    line += f"{s['rps']:>11.0f} {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} | " if s else f"{'-':>27} | "
+                    line += f"{m['rps']:>12.0f} {m['p50_ms']:>7.1f} {m['p99_ms']:>8.1f} | " if m else f"{'-':>29} | "
+                    line += f"{s['rps'] / m['rps']:>6.1f}" if s and m and m["rps"] else f"{'-':>6}"
+                    errs = (s or {}).get("errors", 0) + (m or {}).get("errors", 0)
+                    print(line + (f"  ({errs} errors)" if errs else ""))
+        if args.capture_check and "price" in dirs:
+            port = _free_port()
+            proc = start_serve(dirs["price"], port, args.workers, capture=tmp / "capture")
             try:
-                import uvloop
-
-                uvloop.install()
-            except ImportError:
-                pass
-            asyncio.run(_drive(port, bodies, min(4, args.connections), 200, 5))  # warm-up
-            res = asyncio.run(_drive(port, bodies, args.connections, args.requests, args.duration))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        print(f"serve     POST /invocations, one record, loopback:            {res['rps']:8.0f} req/s    "
-              f"p50 {res['p50_ms']:.3f} ms  p99 {res['p99_ms']:.3f} ms  ({res['count']} requests, "
-              f"{res['errors']} errors, {res['wall_s']:.1f} s)")
-        if res["errors"]:
-            print(f"first error: {res['first_error']}")
-        print(f"ratio     server req/s / in-process calls/s: {res['rps'] / base['rps']:.2f}")
-        return 1 if res["errors"] else 0
+                body = orjson.dumps(request_rows(dirs["price"], splits)[0])
+                r = run_load(f"http://127.0.0.1:{port}/invocations", body, 64, args.duration, tmp)
+            finally:
+                _stop(proc)
+            base = next((c for c in results["cells"] if c["model"] == "price" and c["server"] == "serve"
+                         and c["records"] == 1 and c["connections"] == 64), None)
+            results["capture"] = r
+            print(f"\nprice, one record, 64 connections, 100 % capture: {r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms"
+                  + (f" ({r['rps'] / base['rps']:.2f} of the run without capture)" if base else ""))
+    results["load_average_after"] = os.getloadavg()
+    print(f"\nload average after: {results['load_average_after']}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ DATASETS: dict[str, str] = {
     "quarantine": "curated/quarantine",  # rejected records, dt=YYYY-MM-DD/*.json
     "etl_summary": "curated/etl_summary.json",
     "outcomes": "outcomes/flights",  # the revenue-management export: final load factor per flight
+    "incident_labels": "labels/incidents",  # the price-integrity team's verdicts: dt=<verdict date>/, _manifest.json
     "truth": "truth",  # the simulator's answer key (never read by a production path)
     "truth_offers": "truth/offers",
     "world": "truth/world.json",
@@ -32,7 +33,7 @@ DATASETS: dict[str, str] = {
     "registry": "registry",  # registered artifacts of the local registry over an S3 lake: <group>/<version>/
 }
 # What the world generator owns and replaces on every run (nothing else under the bucket).
-WORLD_DATASETS = ("raw", "outcomes", "truth")
+WORLD_DATASETS = ("raw", "outcomes", "incident_labels", "truth")
 
 
 def key(dataset: str) -> str:

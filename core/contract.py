@@ -11,6 +11,9 @@ Layers:
   (``CURATED_OFFER_SCHEMA``), Parquet partitioned by ``dt`` (the search date, UTC).
 - **Flight outcomes**: one row per operated flight, observable after departure
   (``FLIGHT_OUTCOME_SCHEMA``); the final load factor gives the demand class.
+- **Incident labels**: price incidents confirmed (or cleared) by the airline's review of its price
+  alerts and by external reports: partial, delayed, slightly wrong (``INCIDENT_LABEL_SCHEMA``);
+  what production trains and gates the anomaly model on.
 - **Truth**: what no airline knows (noise-free price, injected anomalies), written by the
   generator only, keyed by ``offer_id``, never a feature (``TRUTH_OFFER_SCHEMA``).
 """
@@ -240,6 +243,29 @@ FLIGHT_OUTCOME_SCHEMA = pa.schema(
 )
 
 # ---------------------------------------------------------------------------------------------
+# Incident labels (the price-integrity team's feed: what production knows about anomalies)
+# ---------------------------------------------------------------------------------------------
+# One row per reviewed offer, Parquet under ``labels/incidents/dt=<confirmation date>/``, plus a
+# ``_manifest.json`` (``INCIDENT_MANIFEST``) saying up to when the feed is complete. An offer that
+# is not in the feed was never reviewed: it is not a confirmed negative.
+INCIDENT_LABEL_SCHEMA = pa.schema(
+    [
+        pa.field("offer_id", pa.string(), metadata={"description": "the reviewed offer (curated offer_id)"}),
+        pa.field("event_id", pa.string(), metadata={"description": "its search event (Model Monitor eventId)"}),
+        pa.field("search_time", pa.timestamp("us", tz="UTC"), metadata={"description": "when the price was quoted"}),
+        pa.field("confirmed_at", pa.timestamp("us", tz="UTC"), metadata={"description": "when the verdict was recorded"}),
+        pa.field("is_incident", pa.bool_(), metadata={"description": "true: confirmed price incident; false: reviewed and cleared"}),
+        pa.field("source", pa.string(), metadata={"description": "alert_review|partner|social_media"}),
+    ]
+)
+INCIDENT_COLUMNS = tuple(INCIDENT_LABEL_SCHEMA.names)
+INCIDENT_SOURCES = ("alert_review", "partner", "social_media")
+INCIDENT_MANIFEST = "_manifest.json"  # {"as_of": ISO time, "review_window_days": N, "schema_version": 1}
+# Reviews of an offer are recorded within this many days of its quote; after that an unreviewed
+# offer stays unreviewed (the price-integrity team's service level).
+INCIDENT_REVIEW_WINDOW_DAYS = 7
+
+# ---------------------------------------------------------------------------------------------
 # Truth (generator only; evaluation may read it, features never may)
 # ---------------------------------------------------------------------------------------------
 TRUTH_OFFER_SCHEMA = pa.schema(
@@ -299,6 +325,8 @@ FORBIDDEN_FEATURES = {
     "load_factor",
     "seats_sold",
     *TRUTH_COLUMNS,
+    "is_incident",
+    "confirmed_at",
     "event_id",
     "session_id",
     "user_id",

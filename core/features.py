@@ -230,12 +230,21 @@ def _rolling_sum(frame: pd.DataFrame, group: list[str], value: str, window: str,
     return pd.Series(rolled.to_numpy(), index=f.index).reindex(frame.index)
 
 
-def build_demand_table(offers: pd.DataFrame, outcomes: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
-    """Snapshot features per (flight_key, search date), labelled from ``outcomes`` when given.
+# Offer columns the per-day snapshot aggregation reads (Preprocess projects a day's offers to these).
+DEMAND_SOURCE_COLUMNS = [
+    "flight_key", "event_id", "offer_id", "route", "departure_date", "flight_number", "airline", "origin", "destination",
+    "distance_km", "is_domestic", "departure_weekday", "departure_month", "departure_hour", "is_weekend_departure",
+    "days_to_nearest_holiday", "is_holiday_window", "is_nonstop", "is_red_eye", "cabin", "seats_left", "price_usd",
+    "days_to_departure", "route_searches_day", "route_date_searches_day", "price_vs_route_median",
+    "price_vs_competitor_median", contract.PARTITION_COLUMN, "event_time",
+]  # fmt: skip
 
-    Every feature uses offers of that search date or earlier only. Returns the table and stats:
-    ``snapshots``, ``labelled``, ``dropped_without_outcome`` (flights with no outcome yet, e.g.
-    departing after the data ends, are dropped and counted).
+
+def demand_snapshots(offers: pd.DataFrame) -> pd.DataFrame:
+    """Per-(flight_key, search date) aggregates of the offers of those search dates (stage 1).
+
+    Every group lies within one search date, so this can run one day at a time and the results
+    be concatenated: Preprocess streams the window day by day and never holds it whole.
     """
     need = {"flight_key", "route", "departure_date", "cabin", "seats_left", "price_usd", "event_id",
             "route_searches_day", "route_date_searches_day", "days_to_departure"}
@@ -269,10 +278,49 @@ def build_demand_table(offers: pd.DataFrame, outcomes: pd.DataFrame | None = Non
         economy_min_price_usd=("_eco_price", "min"),
     )
     t = g.agg(**agg).reset_index()
+    for c in t.columns:  # categoricals of one day's read would not concatenate with another day's
+        if isinstance(t[c].dtype, pd.CategoricalDtype):
+            t[c] = t[c].astype(object)
+    return t
 
+
+def build_demand_table(offers: pd.DataFrame, outcomes: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """Snapshot features per (flight_key, search date), labelled from ``outcomes`` when given.
+
+    Every feature uses offers of that search date or earlier only. Returns the table and stats:
+    ``snapshots``, ``labelled``, ``dropped_without_outcome`` (flights with no outcome yet, e.g.
+    departing after the data ends, are dropped and counted).
+    """
+    return demand_table_from_snapshots(demand_snapshots(offers), outcomes)
+
+
+def route_date_days(offers_or_snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Searches per (route, departure date, search day): the series the route-date volume features sum.
+
+    From offers or snapshots of any subset of days (a ``max`` per key, so partial results combine
+    with another ``max``). Built from every offer, it keeps those features exact when the demand
+    table itself holds only a sample of flights.
+    """
+    df = offers_or_snapshots
+    if "search_date" not in df.columns:
+        df = df.assign(search_date=search_date_of(df).to_numpy())
+    df = df.assign(departure_date=pd.to_datetime(df["departure_date"]).astype("datetime64[ns]"),
+                   route=df["route"].astype(str))
+    return (df.groupby(["route", "departure_date", "search_date"], observed=True)["route_date_searches_day"]
+            .max().reset_index())
+
+
+def demand_table_from_snapshots(t: pd.DataFrame, outcomes: pd.DataFrame | None = None,
+                                route_dates: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """Stage 2 of :func:`build_demand_table`: the cross-day features (volume so far, trend) and labels.
+
+    Takes :func:`demand_snapshots` of every search date of the window (one row per flight and
+    day: far fewer rows than offers), or of a sample of flights together with ``route_dates``
+    (:func:`route_date_days` of every offer).
+    """
+    t = t.reset_index(drop=True)
     # Route-date search volume so far and its trend (one value per route, departure date, search day).
-    rd = (t.groupby(["route", "departure_date", "search_date"], observed=True)["route_date_searches_day"]
-          .max().reset_index())
+    rd = route_date_days(t) if route_dates is None else route_dates
     rd = rd.sort_values(["route", "departure_date", "search_date"])
     rd["route_date_searches_cum"] = rd.groupby(["route", "departure_date"], observed=True)["route_date_searches_day"].cumsum()
     rd["route_date_searches_7d"] = _rolling_sum(rd, ["route", "departure_date"], "route_date_searches_day", "7D")

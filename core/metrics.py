@@ -224,3 +224,46 @@ def recall_by_group(y_true: Any, y_flag: Any, groups: Any) -> dict[str, dict[str
         str(key): {"recall": metric(float(part["hit"].mean())), "n": int(len(part))}
         for key, part in frame.groupby("g", sort=True)
     }
+
+
+def incident_label_metrics(status: Any, flags: Any, threshold: float | None, min_reviewed_share: float) -> dict[str, Any]:
+    """The flags against the incident feed (``core.labels`` statuses), counted honestly.
+
+    - precision = confirmed / reviewed among the flags (incident vs cleared); flags nobody
+      reviewed are neither true nor false positives. It is null (unknown, so the gate fails) when
+      fewer than ``min_reviewed_share`` of the flags whose review window closed were reviewed,
+      or none was: a model whose alerts nobody checked cannot be said to be precise;
+    - ``precision_if_unreviewed_false``: every unreviewed closed flag counted as a false alarm,
+      a lower bound on the true precision (up to wrong verdicts);
+    - recall = confirmed incidents flagged / confirmed incidents (open windows included: a
+      verdict is a verdict);
+    - flags whose window is still open are left out of both and counted.
+    """
+    status = _as_1d("status", status, object)
+    flags = _binary("flags", flags)
+    _check_same_length(status=status, flags=flags)
+    inc, clr, unr, opn = (status == "incident"), (status == "cleared"), (status == "unreviewed"), (status == "open")
+    tp, fp, un, op = (int((flags & m).sum()) for m in (inc, clr, unr, opn))
+    reviewed = tp + fp
+    closed = reviewed + un
+    share = reviewed / closed if closed else None
+    known = reviewed > 0 and share is not None and share >= min_reviewed_share
+    precision = tp / reviewed if known else None
+    recall = tp / int(inc.sum()) if inc.any() else None
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": metric(precision),
+        "recall": metric(recall),
+        "f1": metric(f1),
+        "threshold": metric(threshold),
+        "n_flagged": metric(int(flags.sum())),
+        "flag_rate": metric(float(flags.mean()) if len(flags) else None),
+        "reviewed_share_of_flags": metric(share),
+        "min_reviewed_share": min_reviewed_share,
+        "precision_reviewed": metric(tp / reviewed if reviewed else None),
+        "precision_if_unreviewed_false": metric(tp / closed if closed else None),
+        "n_positive": metric(int(inc.sum())),
+        "flags_by_label": {"incident": tp, "cleared": fp, "unreviewed": un, "open": op},
+    }

@@ -29,13 +29,19 @@ DQ_VALIDATION_FILE = "validation.json"  # the full Great Expectations validation
 REPORT_HTML_FILE = "report.html"  # the human-readable report of DataQuality and Evaluate<Model>
 
 # ---- steps and their outputs (the one naming rule for per-model steps) ----------------------------
-PREPROCESS_STEP = "Preprocess"
+PREPROCESS_STEP = "Preprocess"  # the map: n instances, each streams its days into a shard
+MERGE_STEP = "MergeSplits"  # the reduce: shards -> the train/validation/test splits every later step reads
+SHARDS_OUTPUT = "shards"
 DQ_STEP = "DataQuality"
 DQ_CHECK_STEP = "CheckDataQuality"
 DQ_FAIL_STEP = "FailDataQuality"
 DQ_OUTPUT = "dq"  # DataQuality's output name (and its folder under /opt/ml/processing/output)
 DQ_PROPERTY_FILE = "DataQualityReport"
 EVALUATION_OUTPUT = "evaluation"  # Evaluate<Model>'s output name (and its folder)
+# Model Monitor: Evaluate<Model>'s second output (data/: the model's inputs from the train split,
+# model/: test predictions vs labels), baselined by DataQualityCheck<Model> / ModelQualityCheck<Model>.
+MONITORING_OUTPUT = "monitoring"
+QUALITY_PROBLEM_TYPES = {"price": "Regression", "demand": "MulticlassClassification", "anomaly": "BinaryClassification"}
 
 
 def step_name(kind: str, model: str) -> str:
@@ -90,7 +96,7 @@ REPORT_PATHS: dict[str, list[str]] = {
 }
 """Every dotted JSON path that each model's report always contains (with or without truth)."""
 
-# Present only when the truth folder was given (the generator's ground truth).
+# Present only when the truth was given (TruthDataUri: the simulator's answer key, never on AWS).
 TRUTH_PATHS: dict[str, list[str]] = {
     "price": [
         "truth.rmse_vs_true_price.value",
@@ -101,6 +107,8 @@ TRUTH_PATHS: dict[str, list[str]] = {
     ],
     "demand": [],
     "anomaly": [
+        "truth.precision.value",
+        "truth.recall.value",
         "truth.pr_auc.value",
         "truth.roc_auc.value",
         "truth.recall_by_kind",

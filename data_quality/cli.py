@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from core.cli_checks import date_callback, existing_dir_callback, existing_path_callback
 from core.pipeline_contract import DQ_RESULT_FILE, DQ_VALIDATION_FILE, REPORT_HTML_FILE
 
 app = typer.Typer(no_args_is_help=True)
@@ -20,22 +21,17 @@ EXIT_BLOCKING, EXIT_UNREADABLE = 1, 2
 
 
 def _parse_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}") from None
+    return None if value is None else dt.date.fromisoformat(value)  # checked by date_callback
 
 
 @app.command("dq")
 def dq(
-    data: Annotated[Path, typer.Option("--data", help="curated offers folder (holding dt=YYYY-MM-DD/ partitions, or its parent)")],
-    start_date: Annotated[str | None, typer.Option("--start-date", help="first dt to validate (YYYY-MM-DD)")] = None,
-    end_date: Annotated[str | None, typer.Option("--end-date", help="last dt; also the expected window end for freshness")] = None,
+    data: Annotated[Path, typer.Option("--data", callback=existing_dir_callback, help="curated offers folder (holding dt=YYYY-MM-DD/ partitions, or its parent)")],
+    start_date: Annotated[str | None, typer.Option("--start-date", callback=date_callback, help="first dt to validate (YYYY-MM-DD)")] = None,
+    end_date: Annotated[str | None, typer.Option("--end-date", callback=date_callback, help="last dt; also the expected window end for freshness")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="where to write the HTML report [default: DATA/../dq_report.html]")] = None,
-    reference: Annotated[Path | None, typer.Option("--reference", help="distribution reference JSON [default: data_quality/reference.json]")] = None,
-    min_rows: Annotated[int | None, typer.Option("--min-rows", help="row-count floor [default: 1000]")] = None,
+    reference: Annotated[Path | None, typer.Option("--reference", callback=existing_path_callback, help="distribution reference JSON [default: data_quality/reference.json]")] = None,
+    min_rows: Annotated[int | None, typer.Option("--min-rows", min=0, help="row-count floor [default: 1000]")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="list passed expectations too")] = False,
 ) -> None:
     """Validate a curated offers folder by hand. Exit 1 if a blocking expectation fails, 2 if unreadable."""
@@ -49,6 +45,10 @@ def dq(
 
     console = Console()
     start, end = _parse_date(start_date), _parse_date(end_date)
+    if start and end and start > end:
+        raise typer.BadParameter(f"{start_date} is after --end-date {end_date}", param_hint="--start-date")
+    if report is not None and report.is_dir():
+        raise typer.BadParameter(f"{report} is a folder; give a file name", param_hint="--report")
     try:
         table = tables.read_curated_offers(data, start, end)
         ref = load_reference(reference)
@@ -84,8 +84,8 @@ def dq(
 
 @app.command("dq-reference")
 def dq_reference(
-    data: Annotated[Path, typer.Option("--data", help="curated offers folder of a known-good world")],
-    flights: Annotated[Path | None, typer.Option("--flights", help="a flights (demand) Parquet file, or a splits folder holding */flights.parquet")] = None,
+    data: Annotated[Path, typer.Option("--data", callback=existing_dir_callback, help="curated offers folder of a known-good world")],
+    flights: Annotated[Path | None, typer.Option("--flights", callback=existing_path_callback, help="a flights (demand) Parquet file, or a splits folder holding */flights.parquet")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="where to write [default: data_quality/reference.json]")] = None,
 ) -> None:
     """Refresh the distribution reference from a known-good world (review the diff, then commit it)."""

@@ -23,8 +23,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--model-tar", type=Path, default=None, help="default /opt/ml/processing/model/model.tar.gz")
     p.add_argument("--test-dir", type=Path, default=None, help="default /opt/ml/processing/test")
-    p.add_argument("--truth-dir", type=Path, default=None, help="default /opt/ml/processing/truth (optional)")
+    p.add_argument("--truth-uri", default="",
+                   help="the simulator's truth offers (s3:// prefix or folder) for the 'against truth' columns;"
+                        " empty (the default, as on AWS): none")
+    p.add_argument("--truth-dir", type=Path, default=None, help="a local truth folder (same as --truth-uri)")
+    p.add_argument("--labels-dir", type=Path, default=None,
+                   help="the incident feed (anomaly model), default /opt/ml/processing/labels")
     p.add_argument("--output-dir", type=Path, default=None, help="default /opt/ml/processing/evaluation")
+    p.add_argument("--train-dir", type=Path, default=None, help="default /opt/ml/processing/train (monitoring baseline)")
+    p.add_argument("--monitoring-dir", type=Path, default=None,
+                   help="default /opt/ml/processing/monitoring when the train split is there (Model Monitor datasets)")
     return p
 
 
@@ -32,12 +40,17 @@ def _run(args: argparse.Namespace) -> None:
     from evaluation.evaluate import run
 
     out_dir = args.output_dir or sm_paths.processing_dir(EVALUATION_OUTPUT)
+    train_dir = args.train_dir or sm_paths.processing_dir("train")
     report = run(
         args.model,
         args.model_tar or sm_paths.processing_dir("model", "model.tar.gz"),
         args.test_dir or sm_paths.processing_dir("test"),
-        args.truth_dir or sm_paths.processing_dir("truth"),
+        # the truth is optional: --truth-uri, else a truth input folder if one was mounted
+        args.truth_uri.strip() or args.truth_dir or sm_paths.processing_dir("truth"),
         out_dir,
+        args.labels_dir or sm_paths.processing_dir("labels"),
+        train_dir,
+        args.monitoring_dir or (sm_paths.processing_dir("monitoring") if train_dir.exists() else None),
     )
     leak = report["leakage"]
     if not leak["passed"]:

@@ -4,8 +4,11 @@ Reads (docs/contracts.md, paths via ``core.sm_paths``, so ``SM_OPT_ML`` relocate
 - ``/opt/ml/processing/model/model.tar.gz``: the trained model (extracted to a temp dir,
   loaded with ``core.model_io.load``);
 - ``/opt/ml/processing/test/``: the test split (``offers.parquet``, ``flights.parquet``);
-- ``/opt/ml/processing/truth/`` (optional): truth offers (``TRUTH_OFFER_SCHEMA``). On AWS there
-  is no truth; the report then carries observable metrics only.
+- ``/opt/ml/processing/labels/`` (anomaly model): the incident feed (``core.labels``), what
+  the anomaly metrics and its gate are computed against;
+- ``--truth-uri`` (optional, default empty): the simulator's truth offers (``TRUTH_OFFER_SCHEMA``),
+  an ``s3://`` prefix or a folder, only for the report's ``truth`` ("against truth") columns. On
+  AWS there is no truth; the report then carries observable metrics only.
 Writes ``/opt/ml/processing/evaluation/evaluation.json`` (the property file the gates read),
 one PNG per plot and ``report.html`` (the plots inlined, with the key metrics).
 
@@ -13,8 +16,8 @@ Failure contract: a failed leakage check still writes the report (``leakage.pass
 then the job fails (``evaluation.entry``: reason to ``/opt/ml/output/message``, exit 1). Any other
 error does the same without a report.
 
-Anomaly model without truth: there are no labels, so precision/recall/F1 are written as
-``null`` with ``labels_available: false`` and a note; the precision gate then fails (an unknown
+Anomaly model without the incident feed: there are no labels, so precision/recall/F1 are written
+as ``null`` with ``labels_available: false`` and a note; the precision gate then fails (an unknown
 precision is not a pass). Flag count, flag rate and the threshold are still reported.
 """
 
@@ -35,6 +38,7 @@ from core import contract, metrics, model_io
 from evaluation import gates, leakage, plots
 from evaluation.report import missing_paths, write_report
 from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
+from monitoring.datasets import predictions_frame
 
 log = logging.getLogger("evaluation")
 
@@ -71,6 +75,17 @@ def read_truth(folder: str | Path | None, offer_ids: Any | None = None) -> pd.Da
 
     The truth covers the whole world, so rows are filtered while reading instead of loading it.
     """
+    if folder is not None and str(folder).startswith("s3://"):
+        import awswrangler as wr
+
+        truth = wr.s3.read_parquet(str(folder).rstrip("/") + "/", dataset=True)
+        missing = [c for c in ("offer_id", "is_anomaly") if c not in truth.columns]
+        if missing:
+            raise ValueError(f"truth at {folder} lacks columns {missing}")
+        truth = truth[[c for c in contract.TRUTH_COLUMNS if c in truth.columns]]
+        if offer_ids is not None:
+            truth = truth.loc[truth["offer_id"].astype(str).isin(set(pd.Series(offer_ids).astype(str)))]
+        return truth.drop_duplicates("offer_id")
     if folder is None or not Path(folder).exists():
         return None
     files = sorted(p for p in Path(folder).rglob("*.parquet") if p.is_file())
@@ -100,7 +115,8 @@ def join_truth(frame: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame 
 # ---------------------------------------------------------------------------------------------
 # Per-model evaluation: (report sections, plot paths)
 # ---------------------------------------------------------------------------------------------
-def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path,
+                   sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Observed-price metrics on the rows the truth-free cleaning rule keeps, plus truth metrics."""
     from core.cleaning import price_outlier_mask
 
@@ -110,6 +126,8 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
         raise ValueError("the cleaning rule removed every test offer")
     y = clean[contract.PRICE_TARGET].to_numpy(dtype=float)
     pred = np.asarray(model.predict_price(clean), dtype=float)
+    if sink is not None:  # the model-quality baseline: predictions vs labels
+        sink["predictions"] = predictions_frame("price", y, pred)
     report: dict[str, Any] = {
         "n_test": int(len(offers)),
         "regression_metrics": metrics.regression_metrics(y, pred),
@@ -158,7 +176,7 @@ def evaluate_price(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None,
     return report, images
 
 
-def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[dict, list[Path]]:
+def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path, sink: dict | None = None) -> tuple[dict, list[Path]]:
     """Multiclass metrics of the demand class per flight snapshot, against the majority baseline."""
     target = contract.DEMAND_TARGET
     if target not in flights.columns:
@@ -170,6 +188,8 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     y = labelled[target].astype(str).to_numpy(dtype=object)
     proba = np.asarray(model.predict_demand_proba(labelled), dtype=float)
     pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    if sink is not None:
+        sink["predictions"] = predictions_frame("demand", y, pred, proba=proba)
     mc = metrics.multiclass_metrics(y, pred, classes)
     mc.update(metrics.probabilistic_metrics(y, proba, classes))
     report: dict[str, Any] = {
@@ -184,16 +204,20 @@ def evaluate_demand(model: Any, flights: pd.DataFrame, plot_dir: Path) -> tuple[
     return report, images
 
 
-def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | None, plot_dir: Path) -> tuple[dict, list[Path]]:
-    """Flags against the truth labels when known; without them, precision is unknown (null)."""
+def evaluate_anomaly(model: Any, offers: pd.DataFrame, feed: Any | None, truth: pd.DataFrame | None,
+                     plot_dir: Path, sink: dict | None = None) -> tuple[dict, list[Path]]:
+    """Flags against the incident feed (the gate's metrics; ``metrics.incident_label_metrics`` says
+    how unreviewed flags count) and, when the truth is given, against it too (``truth``)."""
+    from core import labels as incident_labels
+
     threshold = float(model.meta["threshold"])
     scores = np.asarray(model.anomaly_score(offers), dtype=float)
     flags = scores >= threshold
-    t_all = join_truth(offers, truth)
-    matched = None if t_all is None else t_all["is_anomaly"].notna().to_numpy()
     report: dict[str, Any] = {"n_test": int(len(offers))}
     matrix = model.matrix(offers)
-    if matched is None or not matched.any():
+    targets: dict[str, pd.Series] = {}
+    status = None
+    if feed is None:
         report["binary_classification_metrics"] = {
             "precision": metric(None),
             "recall": metric(None),
@@ -202,42 +226,81 @@ def evaluate_anomaly(model: Any, offers: pd.DataFrame, truth: pd.DataFrame | Non
             "n_flagged": metric(int(flags.sum())),
             "flag_rate": metric(float(flags.mean())),
             "labels_available": False,
-            "note": "labels unavailable (no truth for the test offers): precision, recall and F1 "
+            "note": "labels unavailable (no incident feed at /opt/ml/processing/labels): precision, recall and F1 "
                     "cannot be computed, so the precision gate fails",
         }
-        report["leakage"] = leakage.check_leakage("anomaly", model.features, matrix, {})
+    else:
+        status = feed.status(offers)
+        bcm = metrics.incident_label_metrics(status, flags, threshold, incident_labels.MIN_REVIEWED_SHARE)
+        bcm["labels_available"] = True
+        bcm["note"] = ("vs the incident feed: precision over reviewed flags (confirmed vs cleared), null when under "
+                       f"{incident_labels.MIN_REVIEWED_SHARE:.0%} of closed-window flags were reviewed; unreviewed flags "
+                       "are not counted as false alarms (precision_if_unreviewed_false does so)")
+        report["binary_classification_metrics"] = bcm
+        report["labels"] = {
+            "source": "incident feed (labels/incidents)",
+            "as_of": feed.as_of.isoformat(),
+            "review_window_days": feed.review_window_days,
+            "test_offers_by_label": incident_labels.status_counts(status),
+        }
+        reviewed = np.isin(status, (incident_labels.INCIDENT, incident_labels.CLEARED))
+        if sink is not None and reviewed.any():  # Model Monitor's model-quality baseline: reviewed offers only
+            sink["predictions"] = predictions_frame("anomaly", status[reviewed] == incident_labels.INCIDENT,
+                                                    flags[reviewed], score=scores[reviewed])
+        targets["is_incident"] = pd.Series(np.where(reviewed, (status == incident_labels.INCIDENT).astype(float), np.nan),
+                                           index=matrix.index)
+    t_all = join_truth(offers, truth)
+    matched = None if t_all is None else t_all["is_anomaly"].notna().to_numpy()
+    y = None
+    if matched is not None and matched.any():
+        y = t_all.loc[matched, "is_anomaly"].astype(bool).to_numpy()
+        s, f = scores[matched], flags[matched]
+        vs_truth = metrics.binary_metrics(y, f, threshold=threshold)
+        kinds = t_all.loc[matched, "anomaly_kind"].fillna("none").astype(str).to_numpy() if "anomaly_kind" in t_all else np.full(len(y), "unknown")
+        report["truth"] = {
+            "precision": vs_truth["precision"],
+            "recall": vs_truth["recall"],
+            "f1": vs_truth["f1"],
+            "confusion": vs_truth["confusion"],
+            **metrics.ranking_metrics(y, s),
+            "recall_by_kind": metrics.recall_by_group(y, f, kinds),
+            "n_anomalies": int(y.sum()),
+            "anomaly_rate": float(y.mean()),
+            "n_matched": int(matched.sum()),
+            "n_unmatched": int((~matched).sum()),
+        }
+        if status is not None:  # how good the feed itself is on these offers
+            anom = t_all["is_anomaly"].fillna(False).astype(bool).to_numpy()
+            confirmed = status == incident_labels.INCIDENT
+            report["truth"]["labels_quality"] = {
+                "anomalies_confirmed": metric(float((confirmed & anom).sum() / max(anom.sum(), 1))),
+                "confirmed_that_are_anomalies": metric(float((confirmed & anom).sum() / max(confirmed.sum(), 1))),
+                "cleared_that_are_anomalies": int(((status == incident_labels.CLEARED) & anom).sum()),
+            }
+        targets["is_anomaly"] = pd.Series(t_all["is_anomaly"].astype(float).to_numpy(), index=matrix.index)
+    report["leakage"] = leakage.check_leakage("anomaly", model.features, matrix, targets)
+    if y is not None:
+        images = [plots.score_distribution(scores[matched], y, threshold, plot_dir / "anomaly_score_distribution.png")]
+        if y.any():
+            images.append(plots.precision_recall(y, scores[matched], threshold, plot_dir / "anomaly_precision_recall.png"))
+    elif status is not None and (status != incident_labels.OPEN).any():
+        closed = status != incident_labels.OPEN
+        yl = status[closed] == incident_labels.INCIDENT
+        images = [plots.score_distribution(scores[closed], yl, threshold, plot_dir / "anomaly_score_distribution.png")]
+    else:
         images = [plots.score_distribution(scores, None, threshold, plot_dir / "anomaly_score_distribution.png")]
-        return report, images
-    y = t_all.loc[matched, "is_anomaly"].astype(bool).to_numpy()
-    s, f = scores[matched], flags[matched]
-    bcm = metrics.binary_metrics(y, f, threshold=threshold)
-    bcm["n_flagged"] = metric(int(flags.sum()))  # over all test offers, like the flag rate
-    bcm["flag_rate"] = metric(float(flags.mean()))
-    bcm["labels_available"] = True
-    kinds = t_all.loc[matched, "anomaly_kind"].fillna("none").astype(str).to_numpy() if "anomaly_kind" in t_all else np.full(len(y), "unknown")
-    report["binary_classification_metrics"] = bcm
-    report["truth"] = {
-        **metrics.ranking_metrics(y, s),
-        "recall_by_kind": metrics.recall_by_group(y, f, kinds),
-        "n_anomalies": int(y.sum()),
-        "anomaly_rate": float(y.mean()),
-        "n_matched": int(matched.sum()),
-        "n_unmatched": int((~matched).sum()),
-    }
-    report["leakage"] = leakage.check_leakage(
-        "anomaly", model.features, matrix.loc[matched], {"is_anomaly": pd.Series(y, index=matrix.index[matched])}
-    )
-    images = [plots.score_distribution(s, y, threshold, plot_dir / "anomaly_score_distribution.png")]
-    if y.any():
-        images.append(plots.precision_recall(y, s, threshold, plot_dir / "anomaly_precision_recall.png"))
     return report, images
 
 
 # ---------------------------------------------------------------------------------------------
 # The step
 # ---------------------------------------------------------------------------------------------
-def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> tuple[dict, list[Path]]:
-    """Evaluate ``model`` on the test split; returns the full report and the plot files."""
+def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | str | None, out_dir: Path,
+                 labels_dir: Path | None = None, sink: dict | None = None) -> tuple[dict, list[Path]]:
+    """Evaluate ``model`` on the test split; returns the full report and the plot files.
+
+    ``labels_dir``: the incident feed (anomaly model only); ``truth_dir``: the simulator's truth,
+    a folder or an ``s3://`` prefix, or None (as on AWS)."""
     if model.kind != kind:
         raise ValueError(f"--model {kind} but the artifact holds the {model.kind!r} model")
     table = read_table(test_dir, MODEL_TABLE[kind])
@@ -248,11 +311,16 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
         truth = read_truth(truth_dir, table["offer_id"] if "offer_id" in table.columns else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "price":
-        body, images = evaluate_price(model, table, truth, out_dir)
+        body, images = evaluate_price(model, table, truth, out_dir, sink)
     elif kind == "demand":
-        body, images = evaluate_demand(model, table, out_dir)
+        body, images = evaluate_demand(model, table, out_dir, sink)
     else:
-        body, images = evaluate_anomaly(model, table, truth, out_dir)
+        feed = None
+        if labels_dir is not None and Path(labels_dir).exists():
+            from core.labels import read_feed
+
+            feed = read_feed(labels_dir)
+        body, images = evaluate_anomaly(model, table, feed, truth, out_dir, sink)
     report = {
         "model": kind,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -270,11 +338,26 @@ def build_report(kind: str, model: Any, test_dir: Path, truth_dir: Path | None, 
     return report, images
 
 
-def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | None, out_dir: Path) -> dict:
-    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report."""
+def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | str | None, out_dir: Path,
+        labels_dir: Path | None = None, train_dir: Path | None = None,
+        monitoring_dir: Path | None = None) -> dict:
+    """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report.
+
+    With ``monitoring_dir``, also the Model Monitor baseline datasets: ``data/`` (the model's inputs
+    from ``train_dir``) and ``model/`` (test predictions against labels), see monitoring.datasets.
+    """
+    sink: dict = {}
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
-        report, images = build_report(kind, model, test_dir, truth_dir, out_dir)
+        report, images = build_report(kind, model, test_dir, truth_dir, out_dir, labels_dir, sink)
+    if monitoring_dir is not None:
+        from monitoring import datasets
+
+        if train_dir is None or not Path(train_dir).exists():
+            raise FileNotFoundError(f"the monitoring baselines need the train split (--train-dir {train_dir})")
+        datasets.write_data_baseline(model.meta, train_dir, monitoring_dir / "data")
+        if "predictions" in sink:
+            datasets.write_predictions(sink["predictions"], monitoring_dir / "model")
     write_report(report, out_dir / EVALUATION_FILE)
     plots.write_html(report, images, out_dir / REPORT_HTML_FILE, report["default_gates"]["reasons"])
     return report

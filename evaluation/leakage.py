@@ -39,7 +39,7 @@ MODEL_TARGETS: dict[str, tuple[str, ...]] = {
     "price": (contract.PRICE_TARGET, "true_price_usd"),
     "demand": (contract.DEMAND_TARGET, "load_factor"),
     # not anomaly_factor: a good anomaly feature legitimately tracks the glitch size
-    "anomaly": ("is_anomaly",),
+    "anomaly": ("is_anomaly", "is_incident"),
 }
 
 # Label classes in their natural order (for correlation with an ordered label).

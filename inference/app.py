@@ -1,172 +1,223 @@
-"""The ``serve`` HTTP app: SageMaker's inference contract on starlette (DESIGN.md §1).
+"""The ``serve`` HTTP app: SageMaker's container contract and its runtime API, as one small ASGI app.
 
-- ``GET /ping``: 200 once the model is loaded, 503 with the reason otherwise (SageMaker keeps
-  the instance out of service until it answers 200).
-- ``POST /invocations``: ``application/json`` ``{"instances": [{...}, ...]}`` or
-  ``application/jsonlines`` (one instance object per line, as batch transform sends it). The
-  answer is ``{"model": KIND, "predictions": [...]}`` in JSON, or one prediction per line when the
-  client accepts ``application/jsonlines`` (the default for a jsonlines request).
+Routes:
+
+- ``GET /ping``: 200 once the model is loaded, 503 with the reason otherwise (SageMaker keeps the
+  instance out of service until it answers 200).
+- ``POST /invocations``: the container contract. Bodies and types: :mod:`inference.codec`.
+- ``POST /endpoints/{EndpointName}/invocations``: SageMaker Runtime's ``InvokeEndpoint``, so
+  ``boto3.client("sagemaker-runtime", endpoint_url=...)`` works unchanged against ``airfare serve``.
+  Errors come back as the runtime sends them: a container 4xx/5xx becomes HTTP 424 ``ModelError``
+  (``OriginalStatusCode``, ``OriginalMessage``), an unknown endpoint a 400 ``ValidationError``, so
+  botocore raises the very exceptions a caller of a real endpoint handles.
 - ``GET /execution-parameters``: batch transform's optional tuning hint.
 
-Every client mistake is a 4xx whose JSON body says what is wrong: 400 malformed body, 406
-unsupported ``Accept``, 413 too many instances or too large a body, 415 unsupported
-``Content-Type``, 422 invalid fields (listed by ``instances[i].field``). The prediction runs
-inline in the event loop: each worker has one model thread (NOTES-platform.md), so a thread
-pool would only add hand-offs.
+``X-Amzn-SageMaker-Custom-Attributes`` is passed through (echoed on the response, as a container
+may do), and ``X-Amzn-SageMaker-Inference-Id`` goes into the capture record.
+
+Why raw ASGI and not a framework: on the one-record hot path each request has ~100 µs of CPU on a
+2-core box, and a router plus request/response objects cost a fair share of it. Client mistakes are
+4xx JSON naming the problem (400 malformed, 406 ``Accept``, 413 too large, 415 ``Content-Type``,
+422 invalid fields); the body limit is enforced while the body is read, so a 100 MB chunked body
+is cut off at the limit. A 500 says only that the prediction failed and gives a reference to the
+server log, never internal type names. The prediction runs inline in the event loop: each worker
+has one model thread (NOTES-platform.md), so a thread pool would only add hand-offs.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import os
+import re
+import uuid
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
+from inference import codec
+from inference.codec import RequestError
 from inference.schema import describe_errors
 
 log = logging.getLogger("inference")
 
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-_JSONLINES_ALIASES = {JSONLINES, "application/jsonl", "application/x-jsonlines", "application/json-lines"}
 # SageMaker real-time endpoints cap a request payload at 6 MB.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_MAX_INSTANCES = 1000
+VARIANT = "AllTraffic"
+ACCOUNT = "000000000000"  # what a local endpoint reports as its account in runtime error messages
+_RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_JSON_HEADERS = [(b"content-type", codec.JSON.encode())]
 
 
-class RequestError(Exception):
-    """A client error: HTTP status, message and optional per-field details."""
-
-    def __init__(self, status: int, message: str, details: list | None = None):
-        super().__init__(message)
-        self.status, self.message, self.details = status, message, details
+def _json_response(status: int, body: dict, extra: list | None = None) -> tuple[int, list, bytes]:
+    return status, _JSON_HEADERS + (extra or []), orjson.dumps(body)
 
 
-def _error(status: int, message: str, details: list | None = None) -> Response:
-    body: dict[str, Any] = {"error": message}
-    if details:
-        body["details"] = details
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON)
+def _client_error(e: RequestError) -> tuple[int, list, bytes]:
+    body: dict[str, Any] = {"error": e.message}
+    if e.details:
+        body["details"] = e.details
+    return _json_response(e.status, body)
 
 
-def _media_type(header: str | None) -> str:
-    return (header or "").split(";", 1)[0].strip().lower()
+def runtime_error(status: int, body: bytes, endpoint: str) -> tuple[int, list, bytes]:
+    """A container error as SageMaker Runtime reports it: 424 ``ModelError`` (botocore's shape)."""
+    original = body.decode("utf-8", "replace")
+    side = "client" if status < 500 else "server"
+    log_stream = f"arn:aws:logs:local:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
+    return _json_response(424, {
+        "ErrorCode": f"{side.upper()}_ERROR_FROM_MODEL",
+        "LogStreamArn": log_stream,
+        "OriginalMessage": original,
+        "OriginalStatusCode": status,
+        "Message": f"Received {side} error ({status}) from primary with message \"{original}\". "
+                   f"See {log_stream} in account {ACCOUNT} for more information.",
+    }, [(b"x-amzn-errortype", b"ModelError")])
 
 
-def _content_type(request: Request) -> str:
-    ct = _media_type(request.headers.get("content-type"))
-    if ct in ("", JSON, "text/json"):
-        return JSON  # curl and the SageMaker runtime default to JSON-ish bodies
-    if ct in _JSONLINES_ALIASES:
-        return JSONLINES
-    raise RequestError(415, f"unsupported Content-Type {ct!r}: use {JSON} or {JSONLINES}")
+def _validation_error(message: str) -> tuple[int, list, bytes]:
+    return _json_response(400, {"message": message}, [(b"x-amzn-errortype", b"ValidationError")])
 
 
-def _accept(request: Request, content_type: str) -> str:
-    """The response type: the first acceptable of JSON / jsonlines in ``Accept`` (default: the request's)."""
-    header = request.headers.get("accept")
-    if not header:
-        return content_type
-    for part in header.split(","):
-        mt = _media_type(part)
-        if mt in ("*/*", "application/*"):
-            return content_type
-        if mt == JSON:
-            return JSON
-        if mt in _JSONLINES_ALIASES:
-            return JSONLINES
-    raise RequestError(406, f"cannot answer with Accept {header!r}: use {JSON} or {JSONLINES}")
+async def read_body(receive, limit: int, declared: bytes | None) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes (declared or streamed)."""
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError(400, "Content-Length is not a number")
+        if int(declared) > limit:
+            raise RequestError(413, f"request body of {int(declared)} bytes exceeds {limit} bytes")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_instances(body: bytes, content_type: str, max_instances: int) -> list:
-    """The list of instances in a JSON or jsonlines body (their fields are checked later)."""
-    if not body.strip():
-        raise RequestError(400, "empty request body: send {\"instances\": [...]} or JSON lines")
-    if content_type == JSONLINES:
-        instances = []
-        for number, line in enumerate(body.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                instances.append(orjson.loads(line))
-            except orjson.JSONDecodeError as e:
-                raise RequestError(400, f"line {number} is not valid JSON: {e}") from None
-    else:
+class ServingApp:
+    """The ASGI app for one model (one instance per worker process)."""
+
+    def __init__(self, model_path=None, predictor=None, max_instances: int | None = None,
+                 max_body_bytes: int | None = None, endpoint_name: str | None = None, capture=None):
+        self.model_path = model_path
+        self.predictor = predictor
+        self.error: str | None = None
+        self.max_instances = max_instances or int(os.environ.get("AIRFARE_MAX_INSTANCES", DEFAULT_MAX_INSTANCES))
+        self.max_body_bytes = max_body_bytes or int(os.environ.get("AIRFARE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+        self.endpoint_name = endpoint_name or os.environ.get("AIRFARE_ENDPOINT_NAME") or None
+        self.capture = capture
+        self._flusher: asyncio.Task | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def load(self) -> None:
+        if self.predictor is not None:
+            return
+        from inference.model import load_model
+        from inference.predict import Predictor
+
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise RequestError(400, f"body is not valid JSON: {e}") from None
-        if not isinstance(doc, dict) or "instances" not in doc:
-            raise RequestError(400, 'body must be a JSON object with an "instances" list')
-        instances = doc["instances"]
-        if not isinstance(instances, list):
-            raise RequestError(400, f'"instances" must be a list, not {type(instances).__name__}')
-    if not instances:
-        raise RequestError(400, "no instances to predict: the batch is empty")
-    if len(instances) > max_instances:
-        raise RequestError(413, f"too many instances: {len(instances)} > {max_instances} per request; split the batch")
-    return instances
+            self.predictor = Predictor(load_model(self.model_path))
+            p = self.predictor
+            log.info("loaded the %s model from %s (%d request fields, %s backend)", p.kind, p.model.model_dir,
+                     len(p.specs), p.backend)
+        except Exception as e:  # noqa: BLE001 - reported by /ping, which keeps the instance out of service
+            self.error = str(e) or "the model could not be loaded"
+            log.exception("model not loaded")
 
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.capture.flush()
 
-def _encode(kind: str, predictions: list[dict], accept: str) -> Response:
-    if accept == JSONLINES:
-        return Response(b"\n".join(orjson.dumps(p) for p in predictions) + b"\n", media_type=JSONLINES)
-    return Response(orjson.dumps({"model": kind, "predictions": predictions}), media_type=JSON)
+    async def lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.load()
+                if self.capture is not None:
+                    self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._flusher is not None:
+                    self._flusher.cancel()
+                if self.capture is not None:
+                    self.capture.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            status, headers, body = await self.handle(scope, receive)
+        except ConnectionAbortedError:
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-def create_app(
-    model_path: str | os.PathLike | None = None,
-    predictor=None,
-    max_instances: int | None = None,
-    max_body_bytes: int | None = None,
-) -> Starlette:
-    """The app. The model is loaded at startup (lifespan) from ``model_path`` (default: SageMaker's
-    model dir), unless a ready :class:`~inference.predict.Predictor` is given."""
-    max_instances = max_instances or int(os.environ.get("AIRFARE_MAX_INSTANCES", DEFAULT_MAX_INSTANCES))
-    max_body_bytes = max_body_bytes or int(os.environ.get("AIRFARE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
-    state: dict[str, Any] = {"predictor": predictor, "error": None}
+    async def handle(self, scope, receive) -> tuple[int, list, bytes]:
+        path, method = scope["path"], scope["method"]
+        if path == "/invocations" or path.startswith("/endpoints/"):
+            runtime = None
+            if path != "/invocations":
+                m = _RUNTIME_PATH.match(path)
+                if m is None:
+                    return _json_response(404, {"error": f"no route {path}"})
+                runtime = m.group(1)
+                if self.endpoint_name and runtime != self.endpoint_name:
+                    return _validation_error(f"Endpoint {runtime} of account {ACCOUNT} not found.")
+            if method != "POST":
+                return _json_response(405, {"error": f"{method} not allowed on {path}: use POST"},
+                                      [(b"allow", b"POST")])
+            status, headers, body = await self.invoke(scope, receive, runtime)
+            if runtime is not None and status >= 400:
+                return runtime_error(status, body, runtime)
+            return status, headers, body
+        if path == "/ping":
+            if method not in ("GET", "HEAD"):
+                return _json_response(405, {"error": f"{method} not allowed on /ping: use GET"}, [(b"allow", b"GET")])
+            if self.predictor is None:
+                return _json_response(503, {"error": f"model not loaded: {self.error or 'starting'}"})
+            return _json_response(200, {"status": "ok", "model": self.predictor.kind, "backend": self.predictor.backend})
+        if path == "/execution-parameters" and method == "GET":
+            workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1))
+            return _json_response(200, {"MaxConcurrentTransforms": workers, "BatchStrategy": "MULTI_RECORD",
+                                        "MaxPayloadInMB": max(1, self.max_body_bytes // (1024 * 1024))})
+        return _json_response(404, {"error": f"no route {method} {path}"})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        if state["predictor"] is None:
-            from inference.model import load_model
-            from inference.predict import Predictor
-
-            try:
-                state["predictor"] = Predictor(load_model(model_path))
-                p = state["predictor"]
-                log.info("loaded the %s model from %s (%d request fields)", p.kind, p.model.model_dir, len(p.specs))
-            except Exception as e:  # noqa: BLE001 - reported by /ping, which keeps the instance out of service
-                state["error"] = f"{type(e).__name__}: {e}"
-                log.error("model not loaded: %s", state["error"])
-        yield
-
-    async def ping(request: Request) -> Response:
-        if state["predictor"] is None:
-            return _error(503, f"model not loaded: {state['error'] or 'starting'}")
-        return Response(orjson.dumps({"status": "ok", "model": state["predictor"].kind}), media_type=JSON)
-
-    async def invocations(request: Request) -> Response:
-        predictor = state["predictor"]
+    async def invoke(self, scope, receive, runtime: str | None) -> tuple[int, list, bytes]:
+        predictor = self.predictor
         if predictor is None:
-            return _error(503, f"model not loaded: {state['error'] or 'starting'}")
+            return _json_response(503, {"error": f"model not loaded: {self.error or 'starting'}"})
+        content_type = accept = declared = attributes = inference_id = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"accept":
+                accept = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+            elif name == b"x-amzn-sagemaker-custom-attributes":
+                attributes = value
+            elif name == b"x-amzn-sagemaker-inference-id":
+                inference_id = value.decode("latin-1")
         try:
-            content_type = _content_type(request)
-            accept = _accept(request, content_type)
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_body_bytes:
-                raise RequestError(413, f"request body of {declared} bytes exceeds {max_body_bytes} bytes")
-            body = await request.body()
-            if len(body) > max_body_bytes:
-                raise RequestError(413, f"request body of {len(body)} bytes exceeds {max_body_bytes} bytes")
-            instances = parse_instances(body, content_type, max_instances)
+            request_type = codec.request_type(content_type)
+            answer_type = codec.response_type(accept, request_type)
+            body = await read_body(receive, self.max_body_bytes, declared)
+            instances = codec.parse_instances(body, request_type, predictor.specs, self.max_instances)
             try:
                 rows = predictor.validate(instances)
             except ValidationError as e:
@@ -175,27 +226,42 @@ def create_app(
                 more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
                 raise RequestError(422, f"invalid instance: {first['field']}: {first['error']}{more}", details) from None
         except RequestError as e:
-            return _error(e.status, e.message, e.details)
+            return _client_error(e)
         try:
-            predictions = predictor.predict(rows)
-        except Exception as e:  # noqa: BLE001 - valid input the model could not score is our bug: say so, stay up
-            log.exception("prediction failed")
-            return _error(500, f"prediction failed: {type(e).__name__}: {e}")
-        return _encode(predictor.kind, predictions, accept)
-
-    async def execution_parameters(request: Request) -> Response:
-        workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1))
-        return Response(orjson.dumps({"MaxConcurrentTransforms": workers, "BatchStrategy": "MULTI_RECORD",
-                                      "MaxPayloadInMB": max_body_bytes // (1024 * 1024)}), media_type=JSON)
-
-    routes = [
-        Route("/ping", ping, methods=["GET"]),
-        Route("/invocations", invocations, methods=["POST"]),
-        Route("/execution-parameters", execution_parameters, methods=["GET"]),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+            out = codec.encode(predictor.kind, predictor.predict(rows), answer_type)
+        except Exception:  # noqa: BLE001 - valid input we could not score is our bug: log it, say little, stay up
+            reference = uuid.uuid4().hex[:12]
+            log.exception("prediction failed (reference %s)", reference)
+            return _json_response(500, {"error": f"prediction failed; the server log has the details (reference {reference})"})
+        headers = [(b"content-type", answer_type.encode())]
+        if runtime is not None:
+            headers.append((b"x-amzn-invoked-production-variant", VARIANT.encode()))
+        if attributes is not None:
+            headers.append((b"x-amzn-sagemaker-custom-attributes", attributes))
+        capture = self.capture
+        if capture is not None and capture.sampled():
+            capture.record(body, content_type or codec.JSON, out, answer_type, inference_id)
+        return 200, headers, out
 
 
-def app_factory() -> Starlette:
+def create_app(model_path: str | os.PathLike | None = None, predictor=None, max_instances: int | None = None,
+               max_body_bytes: int | None = None, endpoint_name: str | None = None, capture=None) -> ServingApp:
+    """The app. The model is loaded at startup (lifespan) from ``model_path`` (default: SageMaker's
+    model dir), unless a ready :class:`~inference.predict.Predictor` is given."""
+    return ServingApp(model_path, predictor, max_instances, max_body_bytes, endpoint_name, capture)
+
+
+def capture_from_env():
+    """The capture writer ``serve --capture DIR`` asked for (``AIRFARE_CAPTURE_DIR``), or None."""
+    root = os.environ.get("AIRFARE_CAPTURE_DIR")
+    if not root:
+        return None
+    from inference.capture import CaptureWriter
+
+    endpoint = os.environ.get("AIRFARE_ENDPOINT_NAME") or "local-endpoint"
+    return CaptureWriter(root, endpoint, percent=float(os.environ.get("AIRFARE_CAPTURE_PERCENT", "100")))
+
+
+def app_factory() -> ServingApp:
     """What each uvicorn worker imports (``inference.app:app_factory``, factory mode): its own model copy."""
-    return create_app(os.environ.get("AIRFARE_MODEL_PATH") or None)
+    return create_app(os.environ.get("AIRFARE_MODEL_PATH") or None, capture=capture_from_env())

@@ -5,6 +5,10 @@ uvloop + httptools (several times faster than asyncio + h11, NOTES-platform.md) 
 process per core (``SAGEMAKER_MODEL_SERVER_WORKERS`` overrides), each with a single model thread:
 XGBoost with two threads in each of two workers on two cores oversubscribes the CPU and throughput
 collapses. The thread caps are set in the environment before any worker imports numpy or XGBoost.
+
+Before the workers start, the parent builds the model's compiled trees once (``inference.compiled``),
+so each worker only loads the shared libraries. ``--capture DIR`` turns on data capture in
+SageMaker's format (``inference.capture``) under ``DIR/<endpoint-name>/AllTraffic/...``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT)))
     p.add_argument("--workers", type=int, default=None, help="Worker processes (default: SAGEMAKER_MODEL_SERVER_WORKERS or cores).")
     p.add_argument("--model-dir", default=None, help="Model folder or model.tar.gz (default: /opt/ml/model, SM_MODEL_DIR).")
+    p.add_argument("--endpoint-name", default=os.environ.get("AIRFARE_ENDPOINT_NAME"),
+                   help="Name answered on POST /endpoints/NAME/invocations (default: any name).")
+    p.add_argument("--capture", default=None, help="Write sampled requests and responses here in SageMaker's capture format.")
+    p.add_argument("--capture-percent", type=float, default=100.0, help="Percent of invocations captured (0..100).")
     p.add_argument("--log-level", default=os.environ.get("AIRFARE_LOG_LEVEL", "info"))
     # SageMaker passes the bare word `serve`; tolerate it when this runs as an ENTRYPOINT.
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -60,15 +68,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(args_in)
 
 
+def precompile(model_path) -> None:
+    """Build the compiled trees once, here, so the workers only load them (a failure is left to the
+    workers, which fall back to the native libraries or report it on /ping)."""
+    if os.environ.get("AIRFARE_BACKEND", "compiled") != "compiled":
+        return
+    try:
+        from inference import compiled
+        from inference.model import load_model
+
+        compiled.prepare(load_model(model_path))
+    except Exception as e:  # noqa: BLE001
+        logging.getLogger("inference").warning("trees not precompiled: %s", e)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workers = args.workers if args.workers is not None else default_workers()
     if workers < 1:
         raise SystemExit("--workers must be >= 1")
+    if not 0 <= args.capture_percent <= 100:
+        raise SystemExit("--capture-percent must be within 0..100")
     single_thread_env()
     if args.model_dir:
         os.environ["AIRFARE_MODEL_PATH"] = str(args.model_dir)
+    if args.endpoint_name:
+        os.environ["AIRFARE_ENDPOINT_NAME"] = args.endpoint_name
+    if args.capture:
+        os.environ["AIRFARE_CAPTURE_DIR"] = str(args.capture)
+        os.environ["AIRFARE_CAPTURE_PERCENT"] = str(args.capture_percent)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    precompile(os.environ.get("AIRFARE_MODEL_PATH") or None)
 
     import uvicorn
 

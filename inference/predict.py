@@ -1,35 +1,51 @@
-"""From validated request rows to response records, through :mod:`core.model_io`.
+"""From validated request rows to response records.
 
-The :class:`Predictor` owns one loaded model and its request validator. It never prepares
-features itself: rows become a DataFrame and go through ``LoadedModel``'s prediction methods,
-whose feature code is the one training and evaluation used.
+The :class:`Predictor` owns one loaded model, its request validator and its fast path
+(:class:`inference.fast.FastModel`: feature rows as arrays, compiled trees). The DataFrame path of
+``LoadedModel`` (the training/evaluation feature code) stays the reference the fast path is tested
+against, row for row.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from pydantic import TypeAdapter
 
+from inference.fast import FastModel
 from inference.schema import FieldSpec, field_specs, instance_adapter
-from core import contract
-from core import model_io
+
+log = logging.getLogger(__name__)
+
+
+def default_backend() -> str:
+    return os.environ.get("AIRFARE_BACKEND", "compiled")
 
 
 @dataclass
 class Predictor:
     """A loaded model with its request fields; ``predict(rows)`` gives one output dict per row."""
 
-    model: model_io.LoadedModel
+    model: Any  # model_io.LoadedModel
+    backend: str = field(default_factory=default_backend)
     specs: list[FieldSpec] = field(init=False)
     adapter: TypeAdapter = field(init=False, repr=False)
+    fast: FastModel = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.specs = field_specs(self.model.meta)
         self.adapter = instance_adapter(self.specs, title=f"{self.model.kind.capitalize()}Instance")
+        try:
+            self.fast = FastModel(self.model, self.backend)
+        except Exception as e:  # noqa: BLE001 - compiled.CompileUnavailable or a failed build: serve natively
+            if self.backend != "compiled":
+                raise
+            log.warning("compiled backend unavailable (%s); serving with the native libraries", e)
+            self.backend = "native"
+            self.fast = FastModel(self.model, "native")
 
     @property
     def kind(self) -> str:
@@ -43,25 +59,6 @@ class Predictor:
         """Validated rows (raises ``pydantic.ValidationError`` naming the bad fields)."""
         return self.adapter.validate_python(instances)
 
-    def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
-        return pd.DataFrame.from_records(rows, columns=self.field_names)
-
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Model outputs per validated row: price in USD, demand class + probabilities, or anomaly score + flag."""
-        df = self.frame(rows)
-        m = self.model
-        if m.kind == "price":
-            return [{"price_usd": float(p)} for p in m.predict_price(df)]
-        if m.kind == "demand":
-            proba = m.predict_demand_proba(df)
-            classes = [str(c) for c in m.meta.get("classes", contract.DEMAND_CLASSES)]
-            best = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-            return [
-                {"demand_class": str(b), "probabilities": {c: float(v) for c, v in zip(classes, row)}}
-                for b, row in zip(best, proba)
-            ]
-        if m.kind == "anomaly":
-            scores = m.anomaly_score(df)
-            threshold = float(m.meta["threshold"])
-            return [{"anomaly_score": float(s), "is_anomaly": bool(s >= threshold)} for s in scores]
-        raise ValueError(f"unknown model kind {m.kind!r}")
+        return self.fast.predict(rows)

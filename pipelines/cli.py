@@ -12,7 +12,8 @@ import signal
 import typer
 
 from data_quality import cli as dq_cli
-from pipelines import deploy_cli, main_job, pipeline_cli, registry_cli
+from monitoring import cli as monitor_cli
+from pipelines import deploy_cli, main_job, pipeline_cli, registry_cli, serve_cli
 from seed_infra import cli as seed_cli
 
 app = typer.Typer(
@@ -28,9 +29,12 @@ app.add_typer(dq_cli.app)
 app.add_typer(main_job.app)
 # deploy: an approved model package to an auto-scaling endpoint with data capture.
 app.add_typer(deploy_cli.app)
+# serve: a registered model as a local SageMaker endpoint (container contract + runtime API).
+app.add_typer(serve_cli.app)
 # Command groups.
 app.add_typer(pipeline_cli.app, name="pipeline", help="Build, validate, upsert, start or run locally the SageMaker pipeline.")
 app.add_typer(registry_cli.app, name="models", help="List, approve or reject registered model packages.")
+app.add_typer(monitor_cli.app, name="monitor", help="Model Monitor locally: baselines, data quality and model quality of captured traffic.")
 
 
 def main() -> None:

@@ -1,11 +1,12 @@
 """The airfare SageMaker pipeline: one function that reads top to bottom like the DAG.
 
-    Preprocess -> DataQuality -> CheckDataQuality --else--> FailDataQuality
+    Preprocess (n instances) -> MergeSplits -> DataQuality -> CheckDataQuality --else--> FailDataQuality
                                         |if
               +-------------------------+-------------------------+
          TrainPrice                TrainDemand               TrainAnomaly
               |                         |                         |
         EvaluatePrice             EvaluateDemand            EvaluateAnomaly
+              |  (+ DataQualityCheck<Model>, ModelQualityCheck<Model>: Model Monitor baselines)
               |                         |                         |
         CheckPriceGates           CheckDemandGates          CheckAnomalyGates
          |if      |else            |if      |else            |if      |else
@@ -28,13 +29,15 @@ from __future__ import annotations
 import functools
 import json
 
+from inference import content_types as served_types
 from core import catalog
 from core.pipeline_contract import (
     DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
-    EVALUATION_OUTPUT, GATES, MODEL_PACKAGE_GROUPS, MODELS, PREPROCESS_STEP, SPLITS, gates_of, gates_step_name,
-    report_name, step_name,
+    EVALUATION_OUTPUT, GATES, MERGE_STEP, MODEL_PACKAGE_GROUPS, MODELS, MONITORING_OUTPUT, PREPROCESS_STEP,
+    QUALITY_PROBLEM_TYPES, SHARDS_OUTPUT, SPLITS, gates_of, gates_step_name, report_name, step_name,
 )  # fmt: skip
 from pipelines import sdk
+from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS
 
 DEFAULT_PIPELINE_NAME = "airfare-pipeline"
 DEFAULT_IMAGE_URI = "airfare-mlops:latest"  # overridden with the ECR URI by CodeBuild (parameter ImageUri)
@@ -95,13 +98,28 @@ def get_pipeline(
     lake = catalog.Catalog(bucket=default_bucket)
     curated_uri = sdk.ParameterString("CuratedDataUri", default_value=lake.uri("offers"))
     outcomes_uri = sdk.ParameterString("OutcomesDataUri", default_value=lake.uri("outcomes"))
-    truth_uri = sdk.ParameterString("TruthDataUri", default_value=lake.uri("truth_offers"))
+    # What production has: the incident feed (confirmed / cleared price incidents) for the anomaly
+    # model. The truth is the simulator's answer key, only for "against truth" report columns:
+    # empty by default (as on AWS), and no step needs it.
+    labels_uri = sdk.ParameterString("LabelsDataUri", default_value=lake.uri("incident_labels"))
+    truth_uri = sdk.ParameterString("TruthDataUri", default_value="")
     start_date = sdk.ParameterString("StartDate", default_value=DEFAULT_START_DATE)
     end_date = sdk.ParameterString("EndDate", default_value=DEFAULT_END_DATE)
     validation_days = sdk.ParameterInteger("ValidationDays", default_value=7)  # the last days before test
     test_days = sdk.ParameterInteger("TestDays", default_value=7)  # the last days of the window
+    # Offers kept per split (a deterministic hash sample, processing.sampling; 0 = every offer):
+    # what bounds the memory of every step after Preprocess. Defaults: docs/scale.md (learning curve).
+    sample_rows = {
+        "train": sdk.ParameterInteger("TrainSampleRows", default_value=DEFAULT_SAMPLE_ROWS["train"]),
+        "validation": sdk.ParameterInteger("ValidationSampleRows", default_value=DEFAULT_SAMPLE_ROWS["validation"]),
+        "test": sdk.ParameterInteger("TestSampleRows", default_value=DEFAULT_SAMPLE_ROWS["test"]),
+    }
+    # Flights whose whole snapshot history makes the demand table (0 = every flight).
+    sample_flights = sdk.ParameterInteger("SampleFlights", default_value=DEFAULT_SAMPLE_FLIGHTS)
     image = sdk.ParameterString("ImageUri", default_value=image_uri)
     processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    # Instances of the Preprocess map (each streams every n-th day of the window); the steps after it
+    # work on bounded samples and run on one instance (docs/scale.md).
     processing_instance_count = sdk.ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_instance_type = sdk.ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     training_instance_count = sdk.ParameterInteger("TrainingInstanceCount", default_value=1)
@@ -112,7 +130,7 @@ def get_pipeline(
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
-        curated_uri, outcomes_uri, truth_uri, start_date, end_date, validation_days, test_days, image,
+        curated_uri, outcomes_uri, labels_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
         processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
@@ -127,12 +145,12 @@ def get_pipeline(
     if subnets or security_group_ids:
         network = sdk.NetworkConfig(subnets=subnets, security_group_ids=security_group_ids)
 
-    def processor(module: str) -> sdk.Processor:
+    def processor(module: str, instance_count=1) -> sdk.Processor:
         return sdk.Processor(
             role=role,
             image_uri=image,
             instance_type=processing_instance_type,
-            instance_count=processing_instance_count,
+            instance_count=instance_count,
             entrypoint=["python", "-m", module],
             max_runtime_in_seconds=processing_max_runtime_in_seconds,
             volume_kms_key=volume_kms_key,
@@ -156,21 +174,33 @@ def get_pipeline(
             s3_output=sdk.ProcessingS3Output(s3_uri=s3_out(step, name), local_path=local, s3_upload_mode="EndOfJob"),
         )
 
-    # ---- Preprocess: curated offers + outcomes -> time-split train/validation/test ---------------
+    # ---- Preprocess (map, n instances): each streams its days -> offer samples + flight snapshots --
+    sampling_args = [*[a for split, n in sample_rows.items() for a in (f"--{split}-sample-rows", sdk.Join(on="", values=[n]))],
+                     "--sample-flights", sdk.Join(on="", values=[sample_flights])]
     preprocess = sdk.ProcessingStep(
         name=PREPROCESS_STEP,
-        step_args=processor("processing.entry").run(
-            outputs=[s3_output(PREPROCESS_STEP, s, f"{PROCESSING}/output/{s}") for s in SPLITS],
-            arguments=["--curated-uri", curated_uri, "--outcomes-uri", outcomes_uri,
-                       "--start-date", start_date, "--end-date", end_date,
+        step_args=processor("processing.entry", processing_instance_count).run(
+            outputs=[s3_output(PREPROCESS_STEP, SHARDS_OUTPUT, f"{PROCESSING}/output/{SHARDS_OUTPUT}")],
+            arguments=["--curated-uri", curated_uri, "--start-date", start_date, "--end-date", end_date,
                        # ContainerArguments are strings: Join turns the Integer parameters into text.
                        "--validation-days", sdk.Join(on="", values=[validation_days]),
-                       "--test-days", sdk.Join(on="", values=[test_days])],
+                       "--test-days", sdk.Join(on="", values=[test_days]), *sampling_args],
         ),
     )  # fmt: skip
 
+    # ---- MergeSplits (reduce, one instance): shards + outcomes -> train/validation/test ----------
+    merge = sdk.ProcessingStep(
+        name=MERGE_STEP,
+        step_args=processor("processing.merge_splits").run(
+            inputs=[s3_input(SHARDS_OUTPUT, preprocess.properties.ProcessingOutputConfig.Outputs[SHARDS_OUTPUT].S3Output.S3Uri,
+                             f"{PROCESSING}/input/{SHARDS_OUTPUT}")],
+            outputs=[s3_output(MERGE_STEP, s, f"{PROCESSING}/output/{s}") for s in SPLITS],
+            arguments=["--outcomes-uri", outcomes_uri, *sampling_args],
+        ),
+    )
+
     def split_uri(split: str):
-        return preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
+        return merge.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
 
     # ---- DataQuality: Great Expectations on the splits; blocking failures stop the run ---------
     dq_report = sdk.PropertyFile(name=DQ_PROPERTY_FILE, output_name=DQ_OUTPUT, path=DQ_RESULT_FILE)
@@ -208,8 +238,8 @@ def get_pipeline(
             sdk.InputData(channel_name="train", data_source=split_uri("train")),
             sdk.InputData(channel_name="validation", data_source=split_uri("validation")),
         ]
-        if model == "anomaly":  # the anomaly threshold is tuned against labelled glitches
-            channels.append(sdk.InputData(channel_name="labels", data_source=truth_uri))
+        if model == "anomaly":  # the anomaly threshold is tuned against confirmed incidents
+            channels.append(sdk.InputData(channel_name="labels", data_source=labels_uri))
         trainer = sdk.ModelTrainer(
             training_image=image,
             role=role,
@@ -239,30 +269,90 @@ def get_pipeline(
         else_steps=[fail_data_quality],
     )
 
-    # ---- Evaluate<Model>: metrics against the test split and the world's truth ---------------
+    # ---- Evaluate<Model>: metrics on the test split (anomaly: against the incident feed) --------
+    # The truth is an argument, not an input: a processing input cannot be empty, and the truth is
+    # optional ("--truth-uri=" with nothing after it: no "against truth" columns).
     evaluate_steps, reports = {}, {}
     for model in MODELS:
         train = train_steps[model]
         reports[model] = report = sdk.PropertyFile(name=report_name(model), output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE)
+        inputs = [
+            s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
+            s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
+            s3_input("train", split_uri("train"), f"{PROCESSING}/train"),  # the data-quality baseline's source
+        ]
+        if model == "anomaly":
+            inputs.append(s3_input("labels", labels_uri, f"{PROCESSING}/labels"))
         evaluate = sdk.ProcessingStep(
             name=step_name("Evaluate", model),
             step_args=processor("evaluation.entry").run(
-                inputs=[
-                    s3_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
-                    s3_input("test", split_uri("test"), f"{PROCESSING}/test"),
-                    s3_input("truth", truth_uri, f"{PROCESSING}/truth"),
-                ],
-                outputs=[s3_output(step_name("Evaluate", model), EVALUATION_OUTPUT, f"{PROCESSING}/{EVALUATION_OUTPUT}")],
-                arguments=["--model", model],
+                inputs=inputs,
+                outputs=[s3_output(step_name("Evaluate", model), EVALUATION_OUTPUT, f"{PROCESSING}/{EVALUATION_OUTPUT}"),
+                         s3_output(step_name("Evaluate", model), MONITORING_OUTPUT, f"{PROCESSING}/{MONITORING_OUTPUT}")],
+                arguments=["--model", model, sdk.Join(on="", values=["--truth-uri=", truth_uri])],
             ),
             property_files=[report],
         )
         evaluate_steps[model] = evaluate
 
+    # ---- DataQualityCheck<Model>, ModelQualityCheck<Model>: Model Monitor baselines ------------
+    # The SageMaker Projects template's shape: each step computes a fresh baseline (skip_check,
+    # register_new_baseline) that is registered with the model as its drift-check baseline. On
+    # AWS they run Model Monitor's analyzer image; the local executor runs monitoring.job.
+    quality_checks = {}
+    for model in MODELS:
+        monitoring_uri = evaluate_steps[model].properties.ProcessingOutputConfig.Outputs[MONITORING_OUTPUT].S3Output.S3Uri
+        check_job = sdk.CheckJobConfig(
+            role=role,
+            instance_count=1,
+            instance_type=processing_instance_type,
+            volume_kms_key=volume_kms_key,
+            output_kms_key=output_kms_key,
+            max_runtime_in_seconds=processing_max_runtime_in_seconds,
+            sagemaker_session=session,
+            # The SDK (3.27) copies this object into the request unconverted: give it the request form.
+            network_config=network._to_request_dict() if network else None,
+            env={"airfare_model": model},  # the local analyzer's gate constraints; AWS's ignores it
+        )
+        data_check = sdk.QualityCheckStep(
+            name=step_name("DataQualityCheck", model),
+            quality_check_config=sdk.DataQualityCheckConfig(
+                baseline_dataset=sdk.Join(on="/", values=[monitoring_uri, "data"]),
+                dataset_format=sdk.DatasetFormat.csv(header=True),
+                output_s3_uri=s3_out(step_name("DataQualityCheck", model), "baseline"),
+            ),
+            check_job_config=check_job,
+            skip_check=True,
+            register_new_baseline=True,
+            model_package_group_name=MODEL_PACKAGE_GROUPS[model],
+        )
+        model_check = sdk.QualityCheckStep(
+            name=step_name("ModelQualityCheck", model),
+            quality_check_config=sdk.ModelQualityCheckConfig(
+                baseline_dataset=sdk.Join(on="/", values=[monitoring_uri, "model"]),
+                dataset_format=sdk.DatasetFormat.csv(header=True),
+                output_s3_uri=s3_out(step_name("ModelQualityCheck", model), "baseline"),
+                problem_type=QUALITY_PROBLEM_TYPES[model],
+                inference_attribute="prediction",
+                ground_truth_attribute="label",
+                **({"probability_attribute": "probability"} if model != "price" else {}),
+            ),
+            check_job_config=check_job,
+            skip_check=True,
+            register_new_baseline=True,
+            model_package_group_name=MODEL_PACKAGE_GROUPS[model],
+        )
+        quality_checks[model] = (data_check, model_check)
+
     # ---- Check<Model>Gates -> Register<Model> | Fail<Model> -----------------------------------
     check_steps = []
     for model in MODELS:
         train, evaluate, report = train_steps[model], evaluate_steps[model], reports[model]
+        data_check, model_check = quality_checks[model]
+
+        def source(prop):
+            return sdk.MetricsSource(s3_uri=prop, content_type="application/json")
+
         gates = gates_of(model)
         metric = {g.metric: sdk.JsonGet(step_name=evaluate.name, property_file=report, json_path=g.path) for g in gates}
         conditions = [
@@ -289,12 +379,22 @@ def get_pipeline(
             name=step_name("Register", model),
             step_args=builder.register(
                 model_package_group_name=MODEL_PACKAGE_GROUPS[model],
-                content_types=["application/json", "text/csv"],
-                response_types=["application/json"],
+                # exactly what the serve container parses and answers (inference.content_types)
+                content_types=list(served_types.CONTENT_TYPES),
+                response_types=list(served_types.RESPONSE_TYPES),
                 inference_instances=["ml.m5.large", "ml.c5.large"],
                 transform_instances=["ml.m5.large"],
                 model_metrics=sdk.ModelMetrics(
-                    model_statistics=sdk.MetricsSource(s3_uri=evaluation_json, content_type="application/json")
+                    model_statistics=sdk.MetricsSource(s3_uri=evaluation_json, content_type="application/json"),
+                    model_constraints=source(model_check.properties.CalculatedBaselineConstraints),
+                    model_data_statistics=source(data_check.properties.CalculatedBaselineStatistics),
+                    model_data_constraints=source(data_check.properties.CalculatedBaselineConstraints),
+                ),
+                drift_check_baselines=sdk.DriftCheckBaselines(
+                    model_statistics=source(model_check.properties.BaselineUsedForDriftCheckStatistics),
+                    model_constraints=source(model_check.properties.BaselineUsedForDriftCheckConstraints),
+                    model_data_statistics=source(data_check.properties.BaselineUsedForDriftCheckStatistics),
+                    model_data_constraints=source(data_check.properties.BaselineUsedForDriftCheckConstraints),
                 ),
                 approval_status=approval_status,
                 description=f"airfare {model} model",
@@ -311,7 +411,8 @@ def get_pipeline(
     return sdk.Pipeline(
         name=pipeline_name,
         parameters=parameters,
-        steps=[preprocess, data_quality, check_data_quality, *evaluate_steps.values(), *check_steps],
+        steps=[preprocess, merge, data_quality, check_data_quality, *evaluate_steps.values(),
+               *(step for pair in quality_checks.values() for step in pair), *check_steps],
         sagemaker_session=session,
         pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry
     )

@@ -1,15 +1,29 @@
 """Deploy an approved model package to a real-time endpoint, with data capture and autoscaling.
 
-Steps (all through :func:`core.aws.client`, so moto serves them in tests):
-1. ``describe_model_package``: refuse anything that is not ``Approved``;
+One implementation for both ways in: ``airfare deploy`` and the approval rule of
+``seed_infra/mlops_stack.yaml`` (EventBridge -> CodeBuild running ``airfare deploy --on-approval``
+in this project's image). Steps (all through :func:`core.aws.client`, so moto serves them in
+tests; one function per AWS resource, so Model Monitor schedules slot in the same way):
+
+1. ``describe_model_package``: refuse anything that is not ``Approved``; on approval events, skip a
+   package the endpoint already serves (or an older one), so edits of an approved package and
+   re-deliveries of its event do not redeploy;
 2. ``create_model`` from the package's image and model data (our one image, started with ``serve``);
-3. ``create_endpoint_config``: one ``AllTraffic`` variant and ``DataCaptureConfig`` (request and
-   response, JSON and JSON lines), which is what Model Monitor reads;
-4. ``create_endpoint``, or ``update_endpoint`` when it exists (SageMaker's blue/green update with
-   rollback); Application Auto Scaling refuses an update that changes a scaled variant's instance
-   type, so that case deregisters the variant first;
-5. wait for ``InService``, then register the variant as a scalable target (min..max instances)
-   with a target-tracking policy on ``SageMakerVariantInvocationsPerInstance``.
+3. ``create_endpoint_config``: one ``AllTraffic`` variant, ``DataCaptureConfig`` with
+   ``CaptureContentTypeHeader`` (JSON captured as text, which Model Monitor reads), the package
+   ARN as a tag;
+4. ``put_metric_alarm``: the endpoint's 5XX and model-latency alarms, which roll an update back;
+5. ``create_endpoint``, or ``update_endpoint`` with ``DeploymentConfig``: blue/green, canary
+   traffic shifting, automatic rollback on those alarms. Application Auto Scaling refuses an
+   update that changes a scaled variant's instance type, so that case deregisters the variant first;
+6. wait for ``InService``, then register the variant as a scalable target (2..10 instances) with
+   a target-tracking policy on ``SageMakerVariantInvocationsPerInstance``.
+
+The target comes from the measured per-instance capacity (``benchmarks/bench_serving.py``):
+``MEASURED_INVOCATIONS_PER_SECOND`` one-record requests/s per 2-vCPU instance, times 60 (the metric
+is per minute), times ``TARGET_UTILISATION``: half the capacity, because a new instance needs
+~5-10 minutes to come in service and the quotes' peak-to-mean within an hour is about 2, so
+the instances running must absorb a doubling of traffic while scale-out catches up.
 
 :func:`data_quality_schedule_request` builds the ``create_monitoring_schedule`` request of a
 Model Monitor data-quality schedule on the captured traffic.
@@ -22,16 +36,28 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference import capture
+
 VARIANT = "AllTraffic"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
-# Invocations per instance per minute that target tracking holds: the mlops stack's
-# InvocationsPerInstanceTarget default (1000/min, about 17 req/s). benchmarks/bench_serving.py
-# saturated a 2-core box (shared, load average ~10) at about 23 one-record req/s with 2 workers,
-# so 1000/min leaves headroom for the minutes a new instance needs to come in service; raise it
-# after measuring on the real instance type.
-DEFAULT_INVOCATIONS_TARGET = 1000.0
-DEFAULT_CAPTURE_CONTENT_TYPES = ("application/json", "application/jsonlines")
+# One-record requests/s of one 2-vCPU instance (benchmarks/bench_serving.py, price model, 2 workers,
+# 64 connections): 5.6k req/s measured on a 2-core box shared with other heavy jobs (load average
+# ~25), rounded down; the same design did 18.7k req/s on a quiet box (NOTES-platform.md). So 5,000
+# is a floor: re-measure on the real instance type and raise it.
+MEASURED_INVOCATIONS_PER_SECOND = 5_000
+TARGET_UTILISATION = 0.5  # headroom: scale-out lag and the hour's peak-to-mean (see the module doc)
+DEFAULT_INVOCATIONS_TARGET = float(MEASURED_INVOCATIONS_PER_SECOND * 60 * TARGET_UTILISATION)
+# What is captured as text: the types the serving container reads and writes (inference.capture).
+DEFAULT_CAPTURE_CONTENT_TYPES = capture.JSON_CONTENT_TYPES
+CAPTURE_CSV_CONTENT_TYPES = capture.CSV_CONTENT_TYPES
+PACKAGE_TAG = "airfare:model-package-arn"
+# Rollback alarms: the endpoint's server errors, and its model latency (microseconds, p99).
+ALARM_5XX_PER_MINUTE = 5
+ALARM_MODEL_LATENCY_P99_US = 50_000
+CANARY_PERCENT = 10
+CANARY_WAIT_S = 300  # canary traffic this long before the rest shifts
+BAKE_S = 600  # the old fleet stays this long after the shift, ready for a rollback
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 # Model Monitor's analyzer image (sagemaker-model-monitor-analyzer) per region; others: pass image_uri.
 MODEL_MONITOR_IMAGE_ACCOUNTS = {
@@ -52,7 +78,7 @@ class DeployConfig:
 
     endpoint_name: str
     role_arn: str
-    instance_type: str = "ml.m5.large"
+    instance_type: str = "ml.c5.large"  # 2 vCPUs, like the machine the capacity was measured on
     min_instances: int = 2
     max_instances: int = 10
     invocations_target: float = DEFAULT_INVOCATIONS_TARGET
@@ -64,12 +90,14 @@ class DeployConfig:
     scale_in_cooldown_s: int = 300
     scale_out_cooldown_s: int = 60
     workers: int | None = None  # SAGEMAKER_MODEL_SERVER_WORKERS; default = the instance's cores
+    alarm_topic_arn: str | None = None  # SNS topic the rollback alarms also notify
 
     def check(self) -> None:
         if not _NAME_RE.match(self.endpoint_name or ""):
             raise DeploymentError(f"endpoint name {self.endpoint_name!r} is invalid (letters, digits and '-', up to 63)")
-        if not 1 <= self.min_instances <= self.max_instances:
-            raise DeploymentError(f"need 1 <= min ({self.min_instances}) <= max ({self.max_instances}) instances")
+        if not 2 <= self.min_instances <= self.max_instances <= 10:
+            raise DeploymentError(f"need 2 <= min ({self.min_instances}) <= max ({self.max_instances}) <= 10 instances "
+                                  "(two for availability across zones; ten is the budget)")
         if not 0 <= self.capture_percentage <= 100:
             raise DeploymentError(f"capture percentage {self.capture_percentage} is not within 0..100")
         if self.invocations_target <= 0:
@@ -121,7 +149,7 @@ def model_request(name: str, pkg: dict, cfg: DeployConfig) -> dict:
     return req
 
 
-def endpoint_config_request(name: str, model_name: str, cfg: DeployConfig) -> dict:
+def endpoint_config_request(name: str, model_name: str, cfg: DeployConfig, package_arn: str | None = None) -> dict:
     req: dict[str, Any] = {
         "EndpointConfigName": name,
         "ProductionVariants": [{
@@ -139,14 +167,55 @@ def endpoint_config_request(name: str, model_name: str, cfg: DeployConfig) -> di
             "DestinationS3Uri": f"{cfg.data_capture_uri.rstrip('/')}/{cfg.endpoint_name}",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             # JSON bodies are captured as text, so Model Monitor can parse them.
-            "CaptureContentTypeHeader": {"JsonContentTypes": list(DEFAULT_CAPTURE_CONTENT_TYPES)},
+            "CaptureContentTypeHeader": {"JsonContentTypes": list(DEFAULT_CAPTURE_CONTENT_TYPES),
+                                         "CsvContentTypes": list(CAPTURE_CSV_CONTENT_TYPES)},
         }
         if cfg.kms_key_arn:
             capture["KmsKeyId"] = cfg.kms_key_arn
         req["DataCaptureConfig"] = capture
     if cfg.kms_key_arn:
         req["KmsKeyId"] = cfg.kms_key_arn
+    if package_arn:
+        req["Tags"] = [{"Key": PACKAGE_TAG, "Value": package_arn}]
     return req
+
+
+def alarm_names(cfg: DeployConfig) -> list[str]:
+    return [f"{cfg.endpoint_name}-5xx", f"{cfg.endpoint_name}-model-latency"]
+
+
+def alarm_requests(cfg: DeployConfig) -> list[dict]:
+    """``put_metric_alarm`` requests of the two alarms that roll a blue/green update back."""
+    dims = [{"Name": "EndpointName", "Value": cfg.endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
+    actions = {"AlarmActions": [cfg.alarm_topic_arn]} if cfg.alarm_topic_arn else {}
+    common = {"Namespace": "AWS/SageMaker", "Dimensions": dims, "Period": 60, "EvaluationPeriods": 3,
+              "DatapointsToAlarm": 2, "TreatMissingData": "notBreaching", **actions}
+    five, latency = alarm_names(cfg)
+    return [
+        {"AlarmName": five, "AlarmDescription": f"{cfg.endpoint_name} answers with server errors (rolls an update back)",
+         "MetricName": "Invocation5XXErrors", "Statistic": "Sum", "Threshold": float(ALARM_5XX_PER_MINUTE),
+         "ComparisonOperator": "GreaterThanOrEqualToThreshold", **common},
+        {"AlarmName": latency, "AlarmDescription": f"{cfg.endpoint_name} model latency p99 above "
+                                                   f"{ALARM_MODEL_LATENCY_P99_US // 1000} ms (rolls an update back)",
+         "MetricName": "ModelLatency", "ExtendedStatistic": "p99", "Threshold": float(ALARM_MODEL_LATENCY_P99_US),
+         "ComparisonOperator": "GreaterThanThreshold", **common},
+    ]
+
+
+def deployment_config(cfg: DeployConfig) -> dict:
+    """Blue/green: a canary share of the new fleet first, then all traffic; automatic rollback on the alarms."""
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": CANARY_PERCENT},
+                "WaitIntervalInSeconds": CANARY_WAIT_S,
+            },
+            "TerminationWaitInSeconds": BAKE_S,
+            "MaximumExecutionTimeoutInSeconds": 3600,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in alarm_names(cfg)]},
+    }
 
 
 def scaling_policy_request(cfg: DeployConfig) -> dict:
@@ -184,21 +253,61 @@ def _current_instance_type(sm, endpoint: dict) -> str | None:
     return None
 
 
+def served_package(sm, endpoint: dict) -> str | None:
+    """The package ARN the endpoint's current config was made from (its tag), if any."""
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    tags = sm.list_tags(ResourceArn=config["EndpointConfigArn"]).get("Tags", [])
+    return next((t["Value"] for t in tags if t["Key"] == PACKAGE_TAG), None)
+
+
+def _package_version(arn: str | None) -> tuple[str, int] | None:
+    m = re.search(r"model-package/([^/]+)/(\d+)$", arn or "")
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def already_serving(package_arn: str, served: str | None) -> bool:
+    """True when ``served`` is this package or a newer version of its group (an approval event to ignore)."""
+    if served is None:
+        return False
+    if served == package_arn:
+        return True
+    new, old = _package_version(package_arn), _package_version(served)
+    return bool(new and old and new[0] == old[0] and old[1] >= new[1])
+
+
+def put_alarms(cloudwatch, cfg: DeployConfig) -> list[str]:
+    for req in alarm_requests(cfg):
+        cloudwatch.put_metric_alarm(**req)
+    return alarm_names(cfg)
+
+
 def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait: bool = True,
-           now: dt.datetime | None = None) -> dict:
-    """Deploy ``package_arn`` to ``cfg.endpoint_name``; returns what was created and done."""
+           now: dt.datetime | None = None, cloudwatch=None, on_approval: bool = False, monitoring=None) -> dict:
+    """Deploy ``package_arn`` to ``cfg.endpoint_name``; returns what was created and done.
+
+    ``on_approval``: called for an EventBridge approval event; does nothing when the endpoint
+    already serves this package or a newer version of its group. ``monitoring`` (a
+    ``pipelines.monitoring_deploy.MonitoringConfig``) also creates the Model Monitor job
+    definitions, hourly schedules and alarms on the endpoint."""
     cfg.check()
-    if sm is None or autoscaling is None:
+    if sm is None or autoscaling is None or cloudwatch is None:
         from core import aws
 
         sm = sm or aws.client("sagemaker")
         autoscaling = autoscaling or aws.client("application-autoscaling")
+        cloudwatch = cloudwatch or aws.client("cloudwatch")
     pkg = approved_package(sm, package_arn)
+    existing = _existing_endpoint(sm, cfg.endpoint_name)
+    if on_approval and existing is not None:
+        served = served_package(sm, existing)
+        if already_serving(package_arn, served):
+            return {"EndpointName": cfg.endpoint_name, "Action": "unchanged", "ModelPackageArn": package_arn,
+                    "ServedModelPackageArn": served}
     name = resource_name(cfg.endpoint_name, pkg.get("ModelPackageVersion"), now)
 
     sm.create_model(**model_request(name, pkg, cfg))
-    sm.create_endpoint_config(**endpoint_config_request(name, name, cfg))
-    existing = _existing_endpoint(sm, cfg.endpoint_name)
+    sm.create_endpoint_config(**endpoint_config_request(name, name, cfg, package_arn))
+    alarms = put_alarms(cloudwatch, cfg)
     deregistered = False
     if existing is None:
         sm.create_endpoint(EndpointName=cfg.endpoint_name, EndpointConfigName=name)
@@ -207,7 +316,8 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
         if _current_instance_type(sm, existing) != cfg.instance_type:
             # Auto Scaling blocks an update that changes a scaled variant's instance type.
             deregistered = _deregister(autoscaling, cfg.endpoint_name)
-        sm.update_endpoint(EndpointName=cfg.endpoint_name, EndpointConfigName=name)
+        sm.update_endpoint(EndpointName=cfg.endpoint_name, EndpointConfigName=name,
+                           DeploymentConfig=deployment_config(cfg))
         action = "updated"
     if wait:
         sm.get_waiter("endpoint_in_service").wait(EndpointName=cfg.endpoint_name,
@@ -220,17 +330,21 @@ def deploy(package_arn: str, cfg: DeployConfig, sm=None, autoscaling=None, wait:
         MaxCapacity=cfg.max_instances,
     )
     policy = autoscaling.put_scaling_policy(**scaling_policy_request(cfg))
-    return {
+    result = {
         "EndpointName": cfg.endpoint_name,
         "Action": action,
         "ModelName": name,
         "EndpointConfigName": name,
         "ModelPackageArn": package_arn,
         "DataCapture": bool(cfg.data_capture_uri),
+        "RollbackAlarms": alarms,
         "Scaling": {"Min": cfg.min_instances, "Max": cfg.max_instances, "TargetInvocationsPerInstance": cfg.invocations_target,
                     "PolicyArn": policy.get("PolicyARN")},
         "DeregisteredForInstanceTypeChange": deregistered,
     }
+    if monitoring is not None:  # a pipelines.monitoring_deploy.MonitoringConfig (not imported: it imports this module)
+        result["Monitoring"] = monitoring.create(cfg.endpoint_name, package_arn, sm=sm)
+    return result
 
 
 def _deregister(autoscaling, endpoint_name: str) -> bool:

@@ -6,11 +6,16 @@ both call :func:`run_locally` and :func:`print_summary`.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
+
+import typer
 
 from core import pipeline_contract
 from core.catalog import Catalog
+from core.cli_checks import parse_date
 
 
 class InvalidDefinition(ValueError):
@@ -55,10 +60,7 @@ def run_locally(
         problems, source = validate_definition(definition), "built definition"
     if problems:
         raise InvalidDefinition(source, problems)
-    declared = {p["Name"] for p in definition.get("Parameters") or []}
-    unknown = sorted(set(parameters or {}) - declared)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the definition declares: {', '.join(sorted(declared))}")
+    check_parameters(parameters or {}, definition)
     return run_definition(
         definition,
         parameters=parameters,
@@ -71,6 +73,51 @@ def run_locally(
         use_cache=use_cache,
         s3_endpoint_url=catalog.s3_endpoint_url,
     )
+
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_param_value(name: str, value: str, declared: dict) -> str | None:
+    """Why ``value`` cannot be pipeline parameter ``name`` (its declared type, enum, and our
+    conventions: dates are YYYY-MM-DD, ``*Uri`` parameters are ``s3://`` URIs), or None."""
+    value = str(value)
+    kind = declared.get("Type", "String")
+    if kind == "Integer":
+        try:
+            int(value)
+        except ValueError:
+            return f"{name} is an Integer parameter, got {value!r}"
+    elif kind == "Float":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{name} is a Float parameter, got {value!r}"
+        if not math.isfinite(number):
+            return f"{name} must be a finite number, got {value!r}"
+    enum = declared.get("EnumValues")
+    if enum and value not in enum:
+        return f"{name} must be one of {', '.join(enum)}, got {value!r}"
+    if name.endswith("Date") and value.strip():
+        try:
+            parse_date(value, name)
+        except typer.BadParameter as exc:
+            return f"{name}: {exc.message}"
+    if name.endswith("Uri") and value.strip() and name != "ImageUri":
+        if not value.startswith("s3://") or not _BUCKET_NAME.match(value[5:].split("/", 1)[0]) or "/../" in value + "/":
+            return f"{name} must be an s3://BUCKET/PREFIX/ URI, got {value!r}"
+    return None
+
+
+def check_parameters(parameters: dict, definition: dict, *, unknown_ok: bool = False) -> None:
+    """ValueError naming ``--param`` and each bad parameter: unknown names, wrong types or values."""
+    declared = {p["Name"]: p for p in definition.get("Parameters") or []}
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown and not unknown_ok:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the definition declares: {', '.join(sorted(declared))}")
+    problems = [why for name, value in parameters.items() if name in declared and (why := check_param_value(name, value, declared[name]))]
+    if problems:
+        raise ValueError("--param: " + "; ".join(problems))
 
 
 def print_summary(console, result, registry: Path) -> None:
@@ -93,7 +140,7 @@ def print_summary(console, result, registry: Path) -> None:
     if result.fail_message:
         console.print(f"[red]Fail step:[/red] {result.fail_message}")
 
-    models = Table(title="Models (test split; truth = the world's noise-free prices and injected anomalies)")
+    models = Table(title="Models (test split; anomaly labels = the incident feed; truth = the world's noise-free prices and injected anomalies)")
     for col in ("model", "metric", "value", "gate", "against truth"):
         models.add_column(col)
     for name in pipeline_contract.MODELS:
@@ -150,7 +197,13 @@ def _headline(model: str, report: dict) -> list[tuple[str, str, str]]:
         base = report.get("baseline", {}).get("majority_class_accuracy", {}).get("value")
         return [("accuracy", f"{m['accuracy']['value']:.3f}", f"majority-class baseline {base:.3f}" if base is not None else "")]
     m = report["binary_classification_metrics"]
+
+    def fmt(node) -> str:
+        value = (node or {}).get("value")
+        return "n/a" if value is None else f"{value:.3f}"
+
+    share = fmt(m.get("reviewed_share_of_flags"))
     return [
-        ("precision", f"{m['precision']['value']:.3f}", "against injected anomalies"),
-        ("recall", f"{m['recall']['value']:.3f}", ""),
+        ("precision", fmt(m["precision"]), f"vs incident feed ({share} of flags reviewed); vs injected anomalies {fmt(t.get('precision'))}" if t else f"vs incident feed ({share} of flags reviewed)"),
+        ("recall", fmt(m["recall"]), f"vs injected anomalies {fmt(t.get('recall'))}" if t else ""),
     ]

@@ -20,39 +20,45 @@ from typing import Annotated
 import typer
 
 from core.catalog import Catalog
+from core.cli_checks import date_callback, out_dir_callback
 
 app = typer.Typer()
 _DEFAULTS = Catalog()
 
 
-def _parse_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
-
-
 @app.command("run")
 def run(
-    seed: Annotated[int, typer.Option(help="World seed (deterministic).")] = 42,
-    start_date: Annotated[str, typer.Option(help="First search date, YYYY-MM-DD.")] = "2026-01-05",
-    days: Annotated[int, typer.Option(min=7, help="Days of searches to generate.")] = 60,
-    searches_per_day: Annotated[int, typer.Option(min=50, help="Searches per day.")] = 1500,
-    lake: Annotated[Path, typer.Option(help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
-    runs: Annotated[Path, typer.Option(help="Where pipeline runs keep their steps' files and logs.")] = _DEFAULTS.runs_root,
-    registry: Annotated[Path, typer.Option(help="Local model registry folder.")] = _DEFAULTS.registry_root,
-    workers: Annotated[int, typer.Option(min=1, help="Pipeline steps run at once.")] = 2,
+    seed: Annotated[int, typer.Option(min=0, max=2**64 - 1, help="World seed (deterministic), 0 to 2^64-1.")] = 42,
+    start_date: Annotated[str, typer.Option(callback=date_callback, help="First search date, YYYY-MM-DD.")] = "2026-01-05",
+    days: Annotated[int, typer.Option(min=7, max=3650, help="Days of searches to generate.")] = 60,
+    searches_per_day: Annotated[int, typer.Option(min=50, max=100_000_000, help="Searches per day.")] = 1500,
+    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
+    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Where pipeline runs keep their steps' files and logs.")] = _DEFAULTS.runs_root,
+    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry folder.")] = _DEFAULTS.registry_root,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Pipeline steps run at once.")] = 2,
     break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
     s3_endpoint_url: Annotated[str | None, typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3", help="Use this S3 API as the lake instead of the --lake folder (e.g. a moto server; https://s3.REGION.amazonaws.com for real buckets).")] = None,
     bucket: Annotated[str, typer.Option(help="The lake's bucket (s3://BUCKET/raw/, curated/, pipeline-runs/, registry/).")] = _DEFAULTS.bucket,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter override Name=Value (repeatable), e.g. -p PriceRmseMax=20.")] = None,
+    truth: Annotated[bool, typer.Option("--truth/--no-truth", help="Add the 'against truth' columns from the world's answer key (TruthDataUri); --no-truth runs as on AWS, with no truth.")] = True,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
     from rich.console import Console
 
     console = Console()
-    start = _parse_date(start_date)
+    start = dt.date.fromisoformat(start_date)
     end = start + dt.timedelta(days=days - 1)
+    from seed_infra.world import validate_options
+
+    try:  # before anything is generated or replaced
+        validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=0.005, start_date=start)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--start-date/--days") from None
+    if break_kind is not None:
+        from seed_infra.world.breakage import KINDS
+
+        if break_kind not in KINDS:
+            raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
     try:
         from core.s3lake import parse_s3_uri
 
@@ -82,19 +88,20 @@ def run(
     # 2. Glue ETL on local Spark: raw -> curated Parquet (+ quarantine), counts reconciled.
     console.rule("[bold]2/3 Glue ETL (local Spark)")
     t0 = time.perf_counter()
-    from seed_infra.etl.job import run_etl, spark_session
+    from seed_infra.etl.job import run_etl, spark_session, stop_spark
 
     _quiet_spark()
     spark = spark_session()
     try:
         if s3 is None:
-            etl_summary = run_etl(spark, str(lake_catalog.path("raw")), str(lake_catalog.path("curated")), progress=console.log)
+            # A freshly generated world replaced raw/: rebuild curated from all of it (full=True).
+            etl_summary = run_etl(spark, str(lake_catalog.path("raw")), str(lake_catalog.path("curated")), progress=console.log, full=True)
         else:
             from seed_infra.s3_staging import run_etl_via_s3
 
-            etl_summary = run_etl_via_s3(spark, s3, lake_catalog.uri("raw"), lake_catalog.uri("curated"), progress=console.log)
+            etl_summary = run_etl_via_s3(spark, s3, lake_catalog.uri("raw"), lake_catalog.uri("curated"), progress=console.log, full=True)
     finally:
-        spark.stop()
+        stop_spark(spark)  # the session and its JVM: the pipeline that follows gets the memory back
     if break_kind is not None:
         from seed_infra.world.breakage import break_curated
 
@@ -107,9 +114,11 @@ def run(
     t0 = time.perf_counter()
     from pipelines.local_run import InvalidDefinition, run_locally
 
+    price_before = _newest_price_version(lake_catalog.registry_root)
     try:
         result = run_locally(
-            parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(), **overrides},
+            parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(),
+                        "TruthDataUri": lake_catalog.uri("truth_offers") if truth else "", **overrides},
             catalog=lake_catalog,
             progress=True,
             max_workers=workers,
@@ -124,6 +133,46 @@ def run(
     _print_summary(console, world, etl_summary, result, timings, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
+    if s3 is not None:  # the local endpoint loads a lake folder's model; S3 artifacts stay in the registry
+        console.print("[dim]S3 lake: the new model stays in the registry (serve it with `airfare serve`)[/dim]")
+        return
+    _invoke_new_price_model(console, lake_catalog.registry_root, price_before, lake_catalog.path("offers"))
+
+
+def _newest_price_version(registry: Path) -> int:
+    from pipelines.definition import MODEL_PACKAGE_GROUPS
+    from pipelines.registry import LocalRegistry
+
+    pkg = LocalRegistry(registry).latest(MODEL_PACKAGE_GROUPS["price"], status=None)
+    return int(pkg["ModelPackageVersion"]) if pkg else 0
+
+
+def _invoke_new_price_model(console, registry: Path, before: int, curated_offers: Path) -> None:
+    """The newly registered price model answers one real invoke_endpoint call on a local endpoint."""
+    import pyarrow.dataset as ds
+
+    from inference.schema import field_specs
+    from pipelines import serve_cli
+    from pipelines.definition import MODEL_PACKAGE_GROUPS
+    from pipelines.registry import LocalRegistry
+    from core import model_io
+    from inference.model import resolve_model_dir
+
+    console.rule("[bold]Local endpoint: the new price model answers invoke_endpoint")
+    pkg = LocalRegistry(registry).latest(MODEL_PACKAGE_GROUPS["price"], status=None)
+    if pkg is None or int(pkg["ModelPackageVersion"]) <= before:
+        console.print("[yellow]no new price model was registered in this run: nothing to serve[/yellow]")
+        return
+    fields = [s.name for s in field_specs(model_io.load(resolve_model_dir(pkg["ModelDataUrl"])).meta)]
+    offer = ds.dataset(curated_offers, format="parquet", partitioning="hive").head(1, columns=fields).to_pylist()[0]
+    features = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in offer.items()}
+    out = serve_cli.invoke_once(pkg, features)
+    console.print(f"serving {pkg['ModelPackageArn']} ({pkg['ModelApprovalStatus']}) as {out['EndpointName']} on {out['url']}")
+    console.print("boto3.client('sagemaker-runtime', endpoint_url=...).invoke_endpoint(EndpointName="
+                  f"'{out['EndpointName']}', ContentType='application/json', Body=json.dumps(features))")
+    console.print(f"features: {json.dumps(features)}")
+    console.print(f"answer ({out['ContentType']}): {json.dumps(out['Body'])}")
+    console.print(f"serve it yourself: airfare serve --model price --version {pkg['ModelPackageVersion']}")
 
 
 def _overrides(pairs: list[str] | None, bucket: str) -> dict[str, str]:

@@ -6,15 +6,18 @@ Light at import time (typer and stdlib); the SDK, boto3 and the executor load in
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from core.catalog import DEFAULT_BUCKET, Catalog
+from core.cli_checks import existing_path_callback, out_dir_callback
 
 app = typer.Typer(no_args_is_help=True)
 _DEFAULTS = Catalog()
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 ParamOpt = Annotated[
     Optional[list[str]],
@@ -25,14 +28,21 @@ RoleOpt = Annotated[
     typer.Option("--role-arn", envvar="SAGEMAKER_ROLE_ARN", help="SageMaker execution role ARN baked into the jobs."),
 ]
 NameOpt = Annotated[str, typer.Option("--pipeline-name", help="SageMaker pipeline name.")]
-BucketOpt = Annotated[str, typer.Option("--bucket", help="Bucket of the lake; step outputs go under s3://BUCKET/pipeline-runs/.")]
+def _bucket_callback(value: str) -> str:
+    if not _BUCKET_NAME.match(value) or ".." in value:
+        raise typer.BadParameter(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.', '-')", param_hint="--bucket")
+    return value
+
+
+BucketOpt = Annotated[str, typer.Option("--bucket", callback=_bucket_callback, help="Bucket of the lake; step outputs go under s3://BUCKET/pipeline-runs/.")]
 ImageOpt = Annotated[
     Optional[str],
     typer.Option("--image-uri", envvar="AIRFARE_IMAGE_URI", help="Default of the ImageUri parameter (the project's image)."),
 ]
 SpotOpt = Annotated[bool, typer.Option("--spot/--no-spot", help="Managed spot training (fixed when the definition is built).")]
-MaxRunOpt = Annotated[int, typer.Option("--max-runtime", min=60, help="Training MaxRuntimeInSeconds.")]
-MaxWaitOpt = Annotated[int, typer.Option("--max-wait", min=60, help="Training MaxWaitTimeInSeconds (spot only; >= --max-runtime).")]
+# SageMaker's limits: MaxRuntimeInSeconds and MaxWaitTimeInSeconds are at most 28 days.
+MaxRunOpt = Annotated[int, typer.Option("--max-runtime", min=60, max=2_419_200, help="Training MaxRuntimeInSeconds.")]
+MaxWaitOpt = Annotated[int, typer.Option("--max-wait", min=60, max=2_419_200, help="Training MaxWaitTimeInSeconds (spot only; >= --max-runtime).")]
 SubnetOpt = Annotated[Optional[list[str]], typer.Option("--subnet", help="VPC subnet id for the jobs (repeatable).")]
 SgOpt = Annotated[Optional[list[str]], typer.Option("--security-group", help="VPC security group id for the jobs (repeatable).")]
 KmsOpt = Annotated[Optional[str], typer.Option("--kms-key", help="KMS key for job volumes and outputs.")]
@@ -160,10 +170,15 @@ def start(
     """Start an execution of the upserted pipeline; prints the execution ARN."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipelines.definition import definition_dict
     from pipelines.definition import start as do_start
+    from pipelines.local_run import check_parameters
 
     params = parse_param_pairs(param)
     try:
+        # types, enums, dates and URIs checked against our definition before SageMaker sees them
+        # (unknown names are checked against the deployed one by do_start)
+        check_parameters(params, definition_dict(), unknown_ok=True)
         arn = do_start(pipeline_name, params, display_name)
     except ValueError as e:
         _fail(str(e))
@@ -172,17 +187,25 @@ def start(
     typer.echo(arn)
 
 
+def _execution_id_callback(value: str | None) -> str | None:
+    # it names a folder under --runs: no separators, no '..'
+    if value is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value) or ".." in value):
+        raise typer.BadParameter(f"{value!r}: letters, digits, '_', '.', '-' only (it names a folder)", param_hint="--execution-id")
+    return value
+
+
 @app.command("run-local")
 def run_local(
     definition_file: Annotated[
-        Optional[Path], typer.Option("--definition", help="Definition JSON (default: build it now, as `definition` does).")
+        Optional[Path], typer.Option("--definition", callback=existing_path_callback,
+                                     help="Definition JSON (default: build it now, as `definition` does).")
     ] = None,
     param: ParamOpt = None,
-    lake: Annotated[Path, typer.Option(help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
-    runs: Annotated[Path, typer.Option(help="Folder of local runs (one sub-folder per execution).")] = _DEFAULTS.runs_root,
-    registry: Annotated[Path, typer.Option(help="Local model registry root.")] = _DEFAULTS.registry_root,
-    execution_id: Annotated[Optional[str], typer.Option(help="Execution id (default: a new one).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Steps run in parallel when independent.")] = 1,
+    lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local lake root (s3://BUCKET/KEY <-> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
+    runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Folder of local runs (one sub-folder per execution).")] = _DEFAULTS.runs_root,
+    registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry root.")] = _DEFAULTS.registry_root,
+    execution_id: Annotated[Optional[str], typer.Option(callback=_execution_id_callback, help="Execution id (default: a new one).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Steps run in parallel when independent.")] = 1,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run steps even when a cached result matches.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
     s3_endpoint_url: Annotated[

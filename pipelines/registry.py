@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from inference import content_types as served_types
 from core.catalog import Catalog
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
@@ -94,8 +95,12 @@ class LocalRegistry:
         metrics: dict | None = None,
         source: dict | None = None,
         description: str | None = None,
+        files: dict[str, Path] | None = None,
     ) -> dict:
         """Register a new version of ``group``: copy the artifact in and write ``package.json``.
+
+        ``files`` (relative name -> file) are copied into the version folder beside the artifact:
+        the drift-check baselines (``baselines/data-statistics.json``, ...) that monitoring reads.
 
         ``metrics`` is the evaluation report (or any JSON-able dict) kept with the package;
         ``source`` records lineage (pipeline execution, step, original artifact URI).
@@ -130,6 +135,12 @@ class LocalRegistry:
             else:
                 shutil.copy2(model_data_path, target)
             model_data_url = str(target.resolve())
+        for rel, src in (files or {}).items():  # beside package.json, in either mode: monitoring reads them there
+            dest = version_dir / rel
+            if dest.resolve().parent != version_dir.resolve() and version_dir.resolve() not in dest.resolve().parents:
+                raise RegistryError(f"file {rel!r} would land outside the package folder")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
         record = {
             "ModelPackageGroupName": group,
             "ModelPackageVersion": version,
@@ -252,7 +263,7 @@ class SageMakerRegistry:
         approval_status: str = "PendingManualApproval",
         metrics_s3_uri: str | None = None,
         description: str | None = None,
-        content_types: tuple[str, ...] = ("application/json", "text/csv"),
+        content_types: tuple[str, ...] = served_types.CONTENT_TYPES,
         instance_types: tuple[str, ...] = ("ml.m5.large", "ml.c5.large"),
     ) -> dict:
         """Create a model package version (the group is created if missing)."""
@@ -264,7 +275,7 @@ class SageMakerRegistry:
             "InferenceSpecification": {
                 "Containers": [{"Image": image_uri, "ModelDataUrl": model_data_url}],
                 "SupportedContentTypes": list(content_types),
-                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedResponseMIMETypes": list(served_types.RESPONSE_TYPES),
                 "SupportedRealtimeInferenceInstanceTypes": list(instance_types),
             },
         }

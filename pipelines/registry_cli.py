@@ -12,10 +12,11 @@ from typing import Annotated, Optional
 import typer
 
 from core.catalog import Catalog
+from core.cli_checks import out_dir_callback
 
 app = typer.Typer(no_args_is_help=True)
 
-RegistryOpt = Annotated[Path, typer.Option("--registry", help="Local registry root.")]
+RegistryOpt = Annotated[Path, typer.Option("--registry", callback=out_dir_callback, help="Local registry root.")]
 SageMakerOpt = Annotated[bool, typer.Option("--sagemaker", help="Use SageMaker's Model Registry instead of the local one.")]
 PackageArg = Annotated[
     str, typer.Argument(help="Package id: GROUP/VERSION or local:model-package/GROUP/VERSION (local), or a SageMaker ARN.")

@@ -24,7 +24,9 @@ os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(CONFIG_PATH))
 if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines  # noqa: E402
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
+from sagemaker.core.model_monitor.dataset_format import DatasetFormat  # noqa: E402
 from sagemaker.core.network import NetworkConfig  # noqa: E402
 from sagemaker.core.processing import Processor  # noqa: E402
 from sagemaker.core.shapes import (  # noqa: E402
@@ -60,6 +62,12 @@ from sagemaker.mlops.workflow import (  # noqa: E402
     ProcessingStep,
     TrainingStep,
 )
+from sagemaker.mlops.workflow.check_job_config import CheckJobConfig  # noqa: E402
+from sagemaker.mlops.workflow.quality_check_step import (  # noqa: E402
+    DataQualityCheckConfig,
+    ModelQualityCheckConfig,
+    QualityCheckStep,
+)
 from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402
 from sagemaker.core.config import config as _sm_config_module  # noqa: E402
 from sagemaker.core.config.config_manager import SageMakerConfig  # noqa: E402
@@ -85,6 +93,7 @@ _sm_config_module.validate_sagemaker_config = _validate_config_once
 
 __all__ = [
     "CONFIG_PATH",
+    "CheckJobConfig",
     "Compute",
     "ConditionEquals",
     "ConditionGreaterThan",
@@ -92,6 +101,9 @@ __all__ = [
     "ConditionLessThan",
     "ConditionLessThanOrEqualTo",
     "ConditionStep",
+    "DataQualityCheckConfig",
+    "DatasetFormat",
+    "DriftCheckBaselines",
     "ExecutionVariables",
     "FailStep",
     "InputData",
@@ -100,6 +112,7 @@ __all__ = [
     "MetricsSource",
     "ModelBuilder",
     "ModelMetrics",
+    "ModelQualityCheckConfig",
     "ModelStep",
     "ModelTrainer",
     "NetworkConfig",
@@ -117,6 +130,7 @@ __all__ = [
     "ProcessingS3Output",
     "ProcessingStep",
     "PropertyFile",
+    "QualityCheckStep",
     "StoppingCondition",
     "TrainingStep",
     "quiet",

@@ -12,7 +12,10 @@ so this module proves, without running anything, that every reference resolves:
   ``DQ_REPORT_PATHS`` for the data-quality result, both in :mod:`core.pipeline_contract`); which
   report a property file is comes from its name (``report_kinds``, passed in or the contract's);
 - ``Std:Join`` is well formed; ``DependsOn``, ``IfSteps`` and ``ElseSteps`` name existing steps;
-- step names are unique and the step graph has no cycle.
+- step names are unique and the step graph has no cycle;
+- ``QualityCheck`` steps have a known ``CheckType``, a baseline dataset input, one output and the
+  analyzer's environment, and only they are asked for baseline properties
+  (``CalculatedBaselineStatistics``, ``BaselineUsedForDriftCheckConstraints``, ...).
 
 Pure stdlib on dicts: it imports only the pipeline contract, never the SageMaker SDK or the
 definition, so the local executor can call it cheaply.
@@ -49,6 +52,15 @@ CONDITION_TYPES = {
     "Or",
 }
 _OUTPUT_REF = re.compile(r"^ProcessingOutputConfig\.Outputs\['([^']+)'\]")
+# QualityCheck steps (Model Monitor baselines): their properties and what their job needs.
+QUALITY_CHECK_PROPERTIES = {
+    "CalculatedBaselineStatistics",
+    "CalculatedBaselineConstraints",
+    "BaselineUsedForDriftCheckStatistics",
+    "BaselineUsedForDriftCheckConstraints",
+}
+QUALITY_CHECK_TYPES = {"DATA_QUALITY", "MODEL_QUALITY"}
+QUALITY_PROBLEM_TYPES = {"Regression", "BinaryClassification", "MulticlassClassification"}
 _PATH_INDEX = re.compile(r"\[\d+\]")
 
 
@@ -192,6 +204,11 @@ def validate_definition(defn: dict, report_kinds: Mapping[str, str] | None = Non
                 problems.append(Problem(where, f"ModelArtifacts of {target.name!r}, which is a {target.type} step, not Training"))
             elif attr.startswith("PropertyFiles"):
                 problems.append(Problem(where, "a PropertyFiles reference is only valid inside Std:JsonGet"))
+            elif attr in QUALITY_CHECK_PROPERTIES and target.type != "QualityCheck":
+                problems.append(Problem(where, f"{attr} of {target.name!r}, which is a {target.type} step, not QualityCheck"))
+            elif target.type == "QualityCheck" and not (attr in QUALITY_CHECK_PROPERTIES or attr.startswith("Processing")):
+                problems.append(Problem(where, f"QualityCheck step {target.name!r} has no property {attr!r} "
+                                               f"(known: {', '.join(sorted(QUALITY_CHECK_PROPERTIES))})"))  # fmt: skip
         else:
             problems.append(Problem(where, f"unknown reference {ref!r} (expected Parameters., Execution. or Steps.)"))
 
@@ -276,6 +293,8 @@ def validate_definition(defn: dict, report_kinds: Mapping[str, str] | None = Non
                         problems.append(Problem(f"{s.where}.Arguments.{branch}[{i}]", "a condition cannot branch to itself"))
                     elif isinstance(b, str):
                         edges[name].add(s.name)
+        if s.type == "QualityCheck":
+            problems.extend(_quality_check_problems(s))
         if s.type == "Fail" and not (s.body.get("Arguments") or {}).get("ErrorMessage"):
             problems.append(Problem(f"{s.where}.Arguments", "a Fail step should carry an ErrorMessage"))
 
@@ -284,6 +303,40 @@ def validate_definition(defn: dict, report_kinds: Mapping[str, str] | None = Non
     except graphlib.CycleError as e:
         problems.append(Problem("Steps", f"the step graph has a cycle: {' -> '.join(e.args[1])}"))
     return problems
+
+
+def _quality_check_problems(s: _Step) -> list[Problem]:
+    """A QualityCheck step: a known CheckType, one baseline dataset input, one output, and the
+    analyzer's environment (dataset_format, dataset_source, output_path; problem_type for model quality)."""
+    out: list[Problem] = []
+    body, args = s.body, s.body.get("Arguments") or {}
+    check_type = body.get("CheckType")
+    if check_type not in QUALITY_CHECK_TYPES:
+        out.append(Problem(f"{s.where}.CheckType", f"CheckType {check_type!r} is not one of {sorted(QUALITY_CHECK_TYPES)}"))
+    inputs = [i.get("InputName") for i in args.get("ProcessingInputs") or [] if isinstance(i, dict)]
+    if "baseline_dataset_input" not in inputs:
+        out.append(Problem(f"{s.where}.Arguments.ProcessingInputs", "no baseline_dataset_input (the dataset to baseline)"))
+    outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    if len(outputs) != 1:
+        out.append(Problem(f"{s.where}.Arguments.ProcessingOutputConfig", f"a QualityCheck job has one output, not {len(outputs)}"))
+    env = args.get("Environment") or {}
+    for key in ("dataset_format", "dataset_source", "output_path"):
+        if key not in env:
+            out.append(Problem(f"{s.where}.Arguments.Environment", f"the analyzer needs {key!r}"))
+    if isinstance(env.get("dataset_format"), str):
+        try:
+            json.loads(env["dataset_format"])
+        except json.JSONDecodeError:
+            out.append(Problem(f"{s.where}.Arguments.Environment.dataset_format", "is not JSON"))
+    if check_type == "MODEL_QUALITY":
+        if env.get("analysis_type") != "MODEL_QUALITY":
+            out.append(Problem(f"{s.where}.Arguments.Environment", "a MODEL_QUALITY check needs analysis_type MODEL_QUALITY"))
+        problem = env.get("problem_type")
+        if isinstance(problem, str) and problem not in QUALITY_PROBLEM_TYPES:
+            out.append(Problem(f"{s.where}.Arguments.Environment.problem_type", f"{problem!r} is not one of {sorted(QUALITY_PROBLEM_TYPES)}"))
+        if not env.get("ground_truth_attribute") or not env.get("inference_attribute"):
+            out.append(Problem(f"{s.where}.Arguments.Environment", "a MODEL_QUALITY check needs inference_attribute and ground_truth_attribute"))
+    return out
 
 
 def validate_file(path: Path | str, report_kinds: Mapping[str, str] | None = None) -> list[Problem]:

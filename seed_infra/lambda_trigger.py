@@ -1,20 +1,21 @@
-"""Lambda: start the Glue ETL job when Firehose lands new raw objects in S3.
+"""Lambda: start the Glue ETL job when Firehose lands new raw objects in S3, and on a schedule.
 
 The seed's ``lambda_trigger.py``. Wired to the raw bucket's ``s3:ObjectCreated:*`` notifications
-(or the equivalent EventBridge "Object Created" events), it collects the ``dt`` (and ``hour``)
-partitions of the new objects under ``raw/``, de-duplicates them, and starts one Glue job run per
-bucket with arguments the ETL job reads:
+(or the equivalent EventBridge "Object Created" events), it starts one Glue job run per bucket with
+``--raw_path s3://BUCKET/raw/``. The job curates every raw object that arrived since its last run,
+whatever its ``dt`` folder (Firehose files by arrival time, not by event date: see
+seed_infra/etl/job.py), so no dates are passed. The ``dt=.../hour=..`` partitions of the event are
+logged, not passed.
 
-- ``--raw_path``: ``s3://BUCKET/raw/`` (the raw root);
-- ``--dates``: comma-separated search dates, e.g. ``2026-01-01,2026-01-02``;
-- ``--partitions``: comma-separated ``dt=YYYY-MM-DD/hour=HH`` (or ``dt=YYYY-MM-DD``) partitions.
+Nothing is dropped when the job is busy: Glue refuses a second run (``ConcurrentRunsExceeded``),
+and the handler logs ``glue_run_deferred`` and returns; the new objects are not in the job's
+manifest, so the next run takes them. A next run is guaranteed by the scheduled sweep (an
+EventBridge schedule in glue_stack.yaml invokes this handler with a "Scheduled Event", which starts
+a run with the job's default arguments). The stack alarms when runs stay deferred for an hour (the
+ETL does not keep up) and when the trigger's dead-letter queue receives anything. Any other error
+is raised, so that a misconfiguration fails visibly (async retries, then the DLQ).
 
 Other keys (Firehose error output, folder markers, anything outside ``raw/dt=...``) are ignored.
-When Glue refuses a run because one is already going (``ConcurrentRunsExceededException``) the
-handler reports the skipped partitions (a ``glue_run_skipped`` log line to alarm on) instead of
-failing: the ETL rewrites whole ``dt`` partitions, so the next run of those dates picks the new
-objects up. Any other error is raised, so that a misconfiguration fails visibly.
-
 Dependency-light on purpose: boto3 and the standard library only, so this file alone makes the
 Lambda zip. Configuration: ``GLUE_JOB_NAME`` (required), ``RAW_PREFIX`` (default ``raw/``).
 """
@@ -85,8 +86,14 @@ def created_objects(event: dict) -> list[tuple[str, str, int | None]]:
     return out
 
 
-def plan_runs(event: dict, raw_prefix: str = DEFAULT_RAW_PREFIX) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """Glue arguments per bucket for the raw partitions in ``event``, and the ignored keys."""
+def is_sweep(event: dict) -> bool:
+    """An EventBridge schedule's event (the periodic sweep), not an S3 notification."""
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+def plan_runs(event: dict, raw_prefix: str = DEFAULT_RAW_PREFIX) -> tuple[dict[str, dict[str, str]], dict[str, list[str]], list[str]]:
+    """Glue arguments per bucket for the raw objects in ``event``, their partitions (for the log),
+    and the ignored keys."""
     partitions: dict[str, set[str]] = {}
     ignored: list[str] = []
     for bucket, key, size in created_objects(event):
@@ -96,16 +103,8 @@ def plan_runs(event: dict, raw_prefix: str = DEFAULT_RAW_PREFIX) -> tuple[dict[s
             continue
         partitions.setdefault(bucket, set()).add(part)
     prefix = raw_prefix.strip("/")
-    runs = {}
-    for bucket, parts in sorted(partitions.items()):
-        ordered = sorted(parts)
-        dates = sorted({p.split("/")[0].removeprefix("dt=") for p in ordered})
-        runs[bucket] = {
-            "--raw_path": f"s3://{bucket}/{prefix}/",
-            "--dates": ",".join(dates),
-            "--partitions": ",".join(ordered),
-        }
-    return runs, ignored
+    runs = {bucket: {"--raw_path": f"s3://{bucket}/{prefix}/"} for bucket in sorted(partitions)}
+    return runs, {b: sorted(p) for b, p in sorted(partitions.items())}, ignored
 
 
 def handler(event: dict, context: object = None, *, glue=None) -> dict:
@@ -114,8 +113,11 @@ def handler(event: dict, context: object = None, *, glue=None) -> dict:
     if not job_name:
         raise RuntimeError("GLUE_JOB_NAME is not set: the Lambda does not know which Glue job to start")
     raw_prefix = os.environ.get("RAW_PREFIX", DEFAULT_RAW_PREFIX)
-    runs, ignored = plan_runs(event, raw_prefix)
-    report: dict = {"job_name": job_name, "started": [], "skipped": [], "ignored_keys": ignored}
+    if is_sweep(event):
+        runs, partitions, ignored = {"(job default)": {}}, {}, []
+    else:
+        runs, partitions, ignored = plan_runs(event, raw_prefix)
+    report: dict = {"job_name": job_name, "started": [], "deferred": [], "ignored_keys": ignored}
     if ignored:
         logger.info(json.dumps({"msg": "ignored_keys", "count": len(ignored), "keys": ignored[:20]}))
     if not runs:
@@ -125,11 +127,12 @@ def handler(event: dict, context: object = None, *, glue=None) -> dict:
         try:
             run_id = glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"]
         except glue.exceptions.ConcurrentRunsExceededException as exc:
-            skipped = {"bucket": bucket, "arguments": arguments, "reason": str(exc)}
-            report["skipped"].append(skipped)
-            logger.warning(json.dumps({"msg": "glue_run_skipped", "job_name": job_name, **skipped}))
+            # The objects stay out of the job's manifest: the next run (next object, or the sweep) takes them.
+            deferred = {"bucket": bucket, "arguments": arguments, "partitions": partitions.get(bucket, []), "reason": str(exc)}
+            report["deferred"].append(deferred)
+            logger.warning(json.dumps({"msg": "glue_run_deferred", "job_name": job_name, **deferred}))
             continue
-        started = {"bucket": bucket, "job_run_id": run_id, "arguments": arguments}
+        started = {"bucket": bucket, "job_run_id": run_id, "arguments": arguments, "partitions": partitions.get(bucket, [])}
         report["started"].append(started)
         logger.info(json.dumps({"msg": "glue_run_started", "job_name": job_name, **started}))
     return report

@@ -6,6 +6,13 @@ prices look like relative to their route, competitors and booking window. Only t
 threshold uses labels: confirmed incidents (the ``labels`` channel; in this world the truth table
 stands in for them) on the validation split pick the lowest score cut that keeps precision at
 the target, i.e. the highest recall an analyst can trust. Labels are never features.
+
+The labels are the price-integrity team's incident feed (``core.labels``): partial, delayed
+and slightly wrong. Validation offers whose review window is still open are left out. Precision
+of a cut is measured on its reviewed flags (confirmed vs cleared), and a cut is only eligible when
+at least ``min_reviewed_share`` of its flags were reviewed: a cut that flags many offers nobody
+reviewed cannot be judged, however good its reviewed part looks. Recall is over the confirmed
+incidents. A complete table (``offer_id``, ``is_anomaly``: every offer reviewed) is taken as is.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
+from core import labels as incident_labels
+from core import model_io
 from core.cleaning import price_outlier_mask
 from core.features import ANOMALY_DEFAULT_FEATURES, ANOMALY_DERIVED, anomaly_frame, fit_anomaly_norms
-from core import model_io
 from training import price as price_model
 from training.params import merge_params
 
@@ -40,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "forest_rows": "all",  # "all" training offers or only the rule-"clean" ones
     "target_precision": 0.90,
     "precision_confidence_z": 1.64,
+    "min_reviewed_share": incident_labels.MIN_REVIEWED_SHARE,
     "features": ",".join(ANOMALY_DEFAULT_FEATURES),
     "nthread": 1,
     "seed": 42,
@@ -57,7 +66,8 @@ def join_labels(offers: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     return offers["offer_id"].map(lab).fillna(False).to_numpy(dtype=bool)
 
 
-def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float, z: float = 1.64) -> dict[str, Any]:
+def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float, z: float = 1.64,
+                     reviewed: np.ndarray | None = None, min_reviewed_share: float = 0.0) -> dict[str, Any]:
     """Highest-recall score threshold whose precision is >= target with confidence.
 
     Among cuts with that recall, the highest is kept (same alerts caught, fewest false alarms).
@@ -66,33 +76,64 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, target_precision: float,
     so the cut must clear the target by its sampling error: the Wilson lower bound (``z`` standard
     errors, 1.64 = one-sided 95 %) must reach ``target_precision`` (``z=0``: the plain estimate).
     When no cut reaches it, the most precise one is kept and ``target_met`` is False.
+
+    ``reviewed`` (default: every row) marks the rows whose label is a verdict; precision counts
+    only those, and a cut is eligible only when at least ``min_reviewed_share`` of its flags are
+    reviewed (if no cut is, the one with the largest reviewed share is kept, ``target_met`` False).
     """
     y = np.asarray(y, dtype=bool)
     scores = np.asarray(scores, dtype=float)
-    if len(scores) != len(y):
-        raise ValueError("scores and labels differ in length")
+    reviewed = np.ones(len(y), dtype=bool) if reviewed is None else np.asarray(reviewed, dtype=bool)
+    if not len(scores) == len(y) == len(reviewed):
+        raise ValueError("scores, labels and the reviewed mask differ in length")
+    if (y & ~reviewed).any():
+        raise ValueError("a positive label must be a reviewed one")
     if y.sum() == 0:
         raise ValueError("no labelled anomalies in the validation split: cannot choose a threshold")
     order = np.argsort(-scores, kind="stable")
     s_sorted = scores[order]
     tp = np.cumsum(y[order])
-    n = np.arange(1, len(y) + 1)
+    nrev = np.cumsum(reviewed[order])
+    flagged = np.arange(1, len(y) + 1)
     last_of_tie = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # a cut flags every row with score >= it
-    tp, n, cuts = tp[last_of_tie], n[last_of_tie], s_sorted[last_of_tie]
-    p = tp / n
-    lower = (p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
-    ok = np.flatnonzero(lower >= target_precision)
+    tp, n, flagged, cuts = tp[last_of_tie], nrev[last_of_tie], flagged[last_of_tie], s_sorted[last_of_tie]
+    share = n / flagged
+    n_safe = np.maximum(n, 1)
+    p = tp / n_safe
+    lower = (p + z * z / (2 * n_safe) - z * np.sqrt(p * (1 - p) / n_safe + z * z / (4 * n_safe * n_safe))) / (1 + z * z / n_safe)
+    lower = np.where(n > 0, lower, 0.0)
+    eligible = share >= min_reviewed_share
+    ok = np.flatnonzero((lower >= target_precision) & eligible)
     met = ok.size > 0
-    i = int(ok.max()) if met else int(np.argmax(lower))
+    if met:
+        i = int(ok.max())
+    elif eligible.any():
+        i = int(np.flatnonzero(eligible)[np.argmax(lower[eligible])])
+    else:
+        i = int(np.argmax(share))
     # of the cuts with that recall, the highest (lower cuts only add false alarms)
     i = int(np.flatnonzero(tp == tp[i])[0])
     return {"threshold": float(cuts[i]), "precision": float(p[i]), "precision_lower_bound": float(lower[i]),
-            "recall": float(tp[i] / y.sum()), "target_precision": float(target_precision), "z": float(z),
-            "target_met": bool(met)}
+            "recall": float(tp[i] / y.sum()), "reviewed_share": float(share[i]), "flagged": int(flagged[i]),
+            "target_precision": float(target_precision), "z": float(z),
+            "min_reviewed_share": float(min_reviewed_share), "target_met": bool(met)}
 
 
-def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | Path, labels: pd.DataFrame,
-          params: dict[str, Any] | None = None) -> dict[str, Any]:
+def validation_labels(offers: pd.DataFrame, labels: "incident_labels.IncidentFeed | pd.DataFrame") -> dict[str, Any]:
+    """What the labels say about each validation offer: ``usable`` rows (window closed or a verdict),
+    ``y`` (confirmed incident) and ``reviewed`` (a verdict), aligned with ``offers``, plus counts."""
+    if isinstance(labels, incident_labels.IncidentFeed):
+        status = labels.status(offers)
+        return {"usable": status != incident_labels.OPEN, "y": status == incident_labels.INCIDENT,
+                "reviewed": np.isin(status, (incident_labels.INCIDENT, incident_labels.CLEARED)),
+                "counts": incident_labels.status_counts(status), "source": "incident feed"}
+    y = join_labels(offers, labels)
+    return {"usable": np.ones(len(y), dtype=bool), "y": y, "reviewed": np.ones(len(y), dtype=bool),
+            "counts": {"incident": int(y.sum()), "cleared": int((~y).sum())}, "source": "complete labels"}
+
+
+def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | Path,
+          labels: incident_labels.IncidentFeed | pd.DataFrame, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit the forest on clean training offers, pick the threshold on labelled validation offers; save skops + meta."""
     p = merge_params(DEFAULTS, params, "anomaly")
     features = [f.strip() for f in str(p["features"]).split(",") if f.strip()]
@@ -101,8 +142,8 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
         raise ValueError(f"unknown anomaly features {unknown}; choose from {ANOMALY_DERIVED}")
     if validation_df is None or validation_df.empty:
         raise ValueError("the anomaly model needs a validation split to choose its threshold")
-    if labels is None or labels.empty:
-        raise ValueError("the anomaly model needs the 'labels' channel (offer_id, is_anomaly)")
+    if labels is None or (isinstance(labels, pd.DataFrame) and labels.empty):
+        raise ValueError("the anomaly model needs the 'labels' channel (the incident feed, labels/incidents/)")
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -154,11 +195,15 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame, model_dir: str | 
     }
     model_io.write_meta(model_dir, {**meta, "threshold": 0.0})
     loaded = model_io.load(model_dir)
-    y_val = join_labels(validation_df, labels)
-    chosen = choose_threshold(loaded.anomaly_score(validation_df), y_val, float(p["target_precision"]),
-                              float(p["precision_confidence_z"]))
+    lab = validation_labels(validation_df, labels)
+    use = lab["usable"]
+    if not use.any():
+        raise ValueError("no validation offer has a closed review window in the incident feed: cannot choose a threshold")
+    chosen = choose_threshold(loaded.anomaly_score(validation_df.loc[use]), lab["y"][use], float(p["target_precision"]),
+                              float(p["precision_confidence_z"]), lab["reviewed"][use], float(p["min_reviewed_share"]))
     meta["threshold"] = chosen["threshold"]
-    meta["validation"] = {**chosen, "positives": int(y_val.sum()), "rows": int(len(y_val))}
+    meta["validation"] = {**chosen, "positives": int(lab["y"][use].sum()), "rows": int(use.sum()),
+                          "labels": lab["source"], "label_status": lab["counts"]}
     model_io.write_meta(model_dir, meta)
     log.info("anomaly: threshold %.4f, validation precision %.3f recall %.3f (target met: %s)",
              chosen["threshold"], chosen["precision"], chosen["recall"], chosen["target_met"])

@@ -2,7 +2,7 @@
 
 Reads ``/opt/ml/input/config/hyperparameters.json`` (SageMaker passes every value as a string),
 the channels ``train`` and ``validation`` (the Preprocess split folders) and, for the anomaly
-model, ``labels`` (truth offers: offer_id, is_anomaly); writes the model to ``/opt/ml/model``.
+model, ``labels`` (the incident feed, ``core.labels``); writes the model to ``/opt/ml/model``.
 Run through the job shell (:mod:`core.job`): any failure writes its reason to
 ``/opt/ml/output/failure`` and exits 1, which is how SageMaker (and the local executor) report
 ``FailureReason``. Paths honour ``SM_OPT_ML``.
@@ -107,8 +107,17 @@ def run(params: dict[str, Any], model_dir: Path) -> dict[str, Any]:
         return demand.train(train_df, val_df, model_dir, params)
     from training import anomaly
 
-    labels = read_channel("labels")
-    return anomaly.train(train_df, val_df, model_dir, labels, params)
+    return anomaly.train(train_df, val_df, model_dir, read_labels(), params)
+
+
+def read_labels():
+    """The ``labels`` channel: the incident feed (``labels/incidents/`` with its manifest)."""
+    from core import labels
+
+    root = sm_paths.training_channel("labels")
+    if not root.exists():
+        raise FileNotFoundError(f"channel 'labels' not found at {root} (the incident feed, labels/incidents/)")
+    return labels.read_feed(root)
 
 
 def _train(_args) -> None:

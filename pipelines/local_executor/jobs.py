@@ -15,18 +15,20 @@ import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import tarfile
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from .expressions import Resolver, to_text
-from .lake import Lake, map_opt_ml, tail
+from .lake import Lake, LakeError, map_opt_ml, tail
 from .plan import StepSpec
 
 # Fields that change how SageMaker provisions a job but mean nothing for a local process:
 # kept in step.json so a reader sees they were noticed, not honoured.
 IGNORED_FIELDS = (
-    "RoleArn", "ProcessingResources", "ResourceConfig", "NetworkConfig", "VpcConfig",
+    "RoleArn", "ResourceConfig", "NetworkConfig", "VpcConfig",
     "EnableManagedSpotTraining", "CheckpointConfig", "EnableNetworkIsolation",
     "EnableInterContainerTrafficEncryption", "RetryStrategy", "Tags", "ExperimentConfig",
     "DebugHookConfig", "ProfilerConfig", "RemoteDebugConfig",
@@ -185,7 +187,34 @@ def _job_arn(ctx: StepContext) -> str:
 # ---- Processing -------------------------------------------------------------------------------
 
 
+def instance_count(args: dict[str, Any]) -> int:
+    """``ProcessingResources.ClusterConfig.InstanceCount`` (1 when absent)."""
+    value = ((args.get("ProcessingResources") or {}).get("ClusterConfig") or {}).get("InstanceCount") or 1
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise StepFailed(f"ProcessingResources.ClusterConfig.InstanceCount must be an integer, got {value!r}") from None
+    if count < 1:
+        raise StepFailed(f"ProcessingResources.ClusterConfig.InstanceCount must be >= 1, got {count}")
+    return count
+
+
+def _host_context(ctx: StepContext, host: str, count: int) -> StepContext:
+    """One instance of a multi-instance job: its own opt_ml and logs under ``<step>/<host>/``."""
+    if count == 1:
+        return ctx
+    sub = replace(ctx, step_dir=ctx.step_dir / host, record={})
+    sub.step_dir.mkdir(parents=True, exist_ok=True)
+    return sub
+
+
 def run_processing(ctx: StepContext) -> StepOutcome:
+    """A processing job on ``InstanceCount`` local "instances" (concurrent processes).
+
+    As on SageMaker, each instance gets ``/opt/ml/config/resourceconfig.json`` (``current_host``,
+    ``hosts``), the ``FullyReplicated`` inputs whole or its ``ShardedByS3Key`` share of the objects,
+    and every instance's output folder is uploaded to the same S3 prefix.
+    """
     args = ctx.resolver.resolve(ctx.spec.arguments, {"ProcessingJobName": ctx.job_name})
     ctx.record["resolved_arguments"] = args
     ctx.record["ignored"] = _ignored(args)
@@ -195,28 +224,64 @@ def run_processing(ctx: StepContext) -> StepOutcome:
         raise StepFailed(
             "AppSpecification.ContainerEntrypoint is required: the local executor cannot run an image's default entrypoint"
         )
-    cmd = _local_command(list(entry) + list(app.get("ContainerArguments") or []), ctx)
-
+    count = instance_count(args)
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    hctx = {h: _host_context(ctx, h, count) for h in hosts}
+    outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    for out in outputs:
+        if "S3Output" not in out:
+            raise StepFailed(f"output {out.get('OutputName')}: only S3Output is supported locally")
     for inp in args.get("ProcessingInputs") or []:
         s3 = inp.get("S3Input")
         if not s3:
             raise StepFailed(f"input {inp.get('InputName')}: only S3Input is supported locally (not DatasetDefinition)")
         if s3.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"input {inp.get('InputName')}: S3DataType {s3['S3DataType']} is not supported locally")
-        ctx.mapper.download(s3["S3Uri"], map_opt_ml(s3["LocalPath"], ctx.opt_ml))
-    outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    for out in outputs:
-        if "S3Output" not in out:
-            raise StepFailed(f"output {out.get('OutputName')}: only S3Output is supported locally")
-        map_opt_ml(out["S3Output"]["LocalPath"], ctx.opt_ml).mkdir(parents=True, exist_ok=True)
+        sharded = s3.get("S3DataDistributionType") == "ShardedByS3Key"
+        for i, h in enumerate(hosts):
+            files = hctx[h].mapper.download(s3["S3Uri"], map_opt_ml(s3["LocalPath"], hctx[h].opt_ml))
+            if sharded and count > 1:  # S3 keys are dealt out in order: instance i keeps every n-th object
+                for j, f in enumerate(files):
+                    if j % count != i:
+                        f.unlink()
+    for h in hosts:
+        c = hctx[h]
+        for out in outputs:
+            map_opt_ml(out["S3Output"]["LocalPath"], c.opt_ml).mkdir(parents=True, exist_ok=True)
+        config = c.opt_ml / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": h, "hosts": hosts}, indent=2))
 
-    env, step_env = _environment(ctx, args.get("Environment"), {})
-    ctx.record["environment"] = step_env
-    run_process(cmd, env, ctx, _max_runtime(args))
+    cmds = {h: _local_command(list(entry) + list(app.get("ContainerArguments") or []), hctx[h]) for h in hosts}
+    envs = {h: _environment(hctx[h], args.get("Environment"), {}) for h in hosts}
+    ctx.record["environment"] = envs[hosts[0]][1]
+    if count == 1:
+        run_process(cmds[hosts[0]], envs[hosts[0]][0], ctx, _max_runtime(args))
+    else:
+        ctx.record["instances"] = hosts
+        failures: dict[str, str] = {}
+
+        def one(h: str) -> None:
+            try:
+                run_process(cmds[h], envs[h][0], hctx[h], _max_runtime(args))
+            except StepFailed as exc:
+                failures[h] = exc.reason
+
+        threads = [threading.Thread(target=one, args=(h,), name=f"{ctx.spec.name}-{h}") for h in hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ctx.record["command"] = cmds[hosts[0]]
+        ctx.record["exit_codes"] = {h: hctx[h].record.get("exit_code") for h in hosts}
+        if failures:
+            h = sorted(failures)[0]
+            raise StepFailed(f"instance {h} of {count}: {failures[h]}")
 
     for out in outputs:
         s3 = out["S3Output"]
-        ctx.mapper.upload(map_opt_ml(s3["LocalPath"], ctx.opt_ml), s3["S3Uri"])
+        for h in hosts:
+            hctx[h].mapper.upload(map_opt_ml(s3["LocalPath"], hctx[h].opt_ml), s3["S3Uri"])
     props = dict(args)
     props.update(
         ProcessingJobName=ctx.job_name,
@@ -355,6 +420,37 @@ def _metrics(ctx: StepContext, model_metrics: dict[str, Any]) -> tuple[dict[str,
     return metrics, uris
 
 
+# DriftCheckBaselines (Category, Kind) -> the file name the local registry keeps it under.
+_BASELINE_FILES = {
+    ("ModelDataQuality", "Statistics"): "data-statistics",
+    ("ModelDataQuality", "Constraints"): "data-constraints",
+    ("ModelQuality", "Statistics"): "model-statistics",
+    ("ModelQuality", "Constraints"): "model-constraints",
+}
+
+
+def _drift_check_baselines(ctx: StepContext, baselines: dict[str, Any]) -> dict[str, tuple[str, Path]]:
+    """name -> (S3 URI, local file) of each drift-check baseline; the files must exist."""
+    out = {}
+    for (category, kind), name in _BASELINE_FILES.items():
+        source = ((baselines or {}).get(category) or {}).get(kind)
+        if isinstance(source, dict) and source.get("S3Uri"):
+            uri = source["S3Uri"]
+            if ctx.mapper.is_s3:  # fetched into the step's folder: the registry copies it beside package.json
+                name_in_s3 = uri.rstrip("/").rsplit("/", 1)[-1]
+                try:
+                    got = ctx.mapper.download(uri, ctx.step_dir / "baselines" / name)
+                except LakeError:
+                    got = []
+                path = next((f for f in got if f.name == name_in_s3), ctx.step_dir / "baselines" / name / name_in_s3)
+            else:
+                path = ctx.mapper.s3_to_local(uri)
+            if not path.is_file():
+                raise StepFailed(f"DriftCheckBaselines.{category}.{kind}: {source['S3Uri']} does not exist in the lake")
+            out[name] = (source["S3Uri"], path)
+    return out
+
+
 def run_register_model(ctx: StepContext) -> StepOutcome:
     args = ctx.resolver.resolve(ctx.spec.arguments)
     ctx.record["resolved_arguments"] = args
@@ -373,6 +469,7 @@ def run_register_model(ctx: StepContext) -> StepOutcome:
     else:
         model_artifact = Path(model_url)
     metrics, metric_uris = _metrics(ctx, args.get("ModelMetrics") or {})
+    baselines = _drift_check_baselines(ctx, args.get("DriftCheckBaselines") or {})
     from pipelines.registry import LocalRegistry  # lazy: the executor must import without it
 
     s3 = ctx.mapper.s3 if ctx.mapper.is_s3 else None
@@ -388,8 +485,10 @@ def run_register_model(ctx: StepContext) -> StepOutcome:
             "model_data_url": model_url,
             "model_metrics": metric_uris,
             "customer_metadata": args.get("CustomerMetadataProperties") or {},
+            "drift_check_baselines": {k: v[0] for k, v in baselines.items()},
         },
         description=args.get("ModelPackageDescription"),
+        files={f"baselines/{name}.json": path for name, (_, path) in baselines.items()},
     )
     ctx.record["registered"] = record
     props = {k: v for k, v in record.items() if k not in ("Metrics", "Source")}
@@ -410,6 +509,12 @@ def run_model(ctx: StepContext) -> StepOutcome:
     return StepOutcome(properties={"ModelName": name, "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name}"})
 
 
+def _run_quality_check(ctx: StepContext) -> StepOutcome:
+    from .quality_check import run_quality_check  # imports this module: resolved at call time
+
+    return run_quality_check(ctx)
+
+
 HANDLERS: dict[str, Callable[[StepContext], StepOutcome]] = {
     "Processing": run_processing,
     "Training": run_training,
@@ -417,4 +522,5 @@ HANDLERS: dict[str, Callable[[StepContext], StepOutcome]] = {
     "Fail": run_fail,
     "RegisterModel": run_register_model,
     "Model": run_model,
+    "QualityCheck": _run_quality_check,
 }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 SUPPORTED_VERSIONS = {"2020-12-01"}
-SUPPORTED_STEP_TYPES = {"Processing", "Training", "Condition", "Fail", "RegisterModel", "Model"}
+SUPPORTED_STEP_TYPES = {"Processing", "Training", "Condition", "Fail", "RegisterModel", "Model", "QualityCheck"}
 
 
 class DefinitionError(ValueError):

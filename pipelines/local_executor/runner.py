@@ -162,7 +162,7 @@ class _Execution:
         end = _now()
         result.ended = end.isoformat()
         result.seconds = round(time.perf_counter() - t0, 3)
-        if spec.type in ("Processing", "Training") and result.cached_from is None:
+        if spec.type in ("Processing", "Training", "QualityCheck") and result.cached_from is None:
             result.stdout_log, result.stderr_log = ctx.stdout_log, ctx.stderr_log
         self._write_step_json(ctx, result)
         self._report(result, outcome)

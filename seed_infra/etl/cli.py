@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,8 @@ import typer
 from core import catalog
 from rich.console import Console
 from rich.table import Table
+
+from core.cli_checks import out_dir_callback, parse_date
 
 app = typer.Typer()
 console = Console()
@@ -25,10 +27,7 @@ def _dates(values: list[str] | None) -> list[str] | None:
             d = d.strip()
             if not d:
                 continue
-            try:
-                out.append(dt.date.fromisoformat(d).isoformat())
-            except ValueError:
-                raise typer.BadParameter(f"not a date (YYYY-MM-DD): {d!r}", param_hint="--dates") from None
+            out.append(parse_date(d, "--dates").isoformat())
     return out or None
 
 
@@ -36,33 +35,56 @@ def summary_table(summary: dict) -> Table:
     table = Table(title=f"ETL run {summary['run_id']}", show_header=True)
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("lines_read", "blank_lines", "out_of_scope_records", "input_records", "curated_events", "curated_offers",
-                "events_without_offers", "duplicates", "quarantined"):
+    for key in ("new_raw_files", "reread_raw_files", "lines_read", "blank_lines", "reread_records", "input_records", "curated_events",
+                "curated_offers", "events_without_offers", "duplicates", "quarantined", "lines_in_quarantined_files"):
         table.add_row(key, f"{summary[key]:,}")
+    table.add_row("quarantined files", f"{len(summary['quarantined_files']):,}")
+    table.add_row("rebuilt dates", ", ".join(summary["rebuilt_dates"]) or "-")
     for reason, n in summary["quarantine_reasons"].items():
         table.add_row(f"  quarantined: {reason}", f"{n:,}")
     for key, secs in summary["timings_s"].items():
         table.add_row(f"time {key}", f"{secs:.1f}")
-    table.add_row("input events/s", f"{summary['events_per_s']:,.0f}")
+    if summary["events_per_s"]:
+        table.add_row("input events/s", f"{summary['events_per_s']:,.0f}")
     table.add_row("reconciled", "[green]yes[/green]" if summary["reconciled"] else "[red]NO[/red]")
     return table
+
+
+def _master_callback(value: str) -> str:
+    if not re.fullmatch(r"local(\[(\*|[1-9]\d{0,3})\])?|(spark|yarn|k8s)://?\S+|yarn", value):
+        raise typer.BadParameter(f"{value!r} is not a Spark master (local, local[N], local[*], spark://HOST:PORT, yarn)", param_hint="--master")
+    return value
+
+
+def _memory_callback(value: str) -> str:
+    if not re.fullmatch(r"[1-9]\d{0,5}[kmgt]?", value.strip().lower()):
+        raise typer.BadParameter(f"{value!r} is not a JVM memory size (e.g. 4g, 512m)", param_hint="--driver-memory")
+    return value
+
+
+def _out_callback(ctx: typer.Context, param: typer.CallbackParam, value: str | None):
+    """--out: an s3:// prefix (checked in _etl_s3) or an output folder (out_dir_callback)."""
+    if value is None or value.startswith("s3://"):
+        return value
+    return out_dir_callback(ctx, param, value)
 
 
 @app.command()
 def etl(
     raw: Annotated[str, typer.Option(help="raw folder or s3:// prefix: dt=YYYY-MM-DD/hour=HH/*.json.gz (Firehose layout)")],
-    out: Annotated[str, typer.Option(help="curated folder or s3:// prefix: writes offers/, quarantine/ and etl_summary.json")],
-    dates: Annotated[list[str] | None, typer.Option(help="search dates to (re)build, YYYY-MM-DD; repeat or comma-separate. Default: everything in --raw")] = None,
-    master: Annotated[str, typer.Option(help="Spark master")] = "local[2]",
-    driver_memory: Annotated[str, typer.Option(help="Spark driver memory")] = "4g",
+    out: Annotated[str, typer.Option(callback=_out_callback, help="curated folder or s3:// prefix: writes offers/, quarantine/ and etl_summary.json")],
+    dates: Annotated[list[str] | None, typer.Option(help="search dates to rebuild in full as well, YYYY-MM-DD; repeat or comma-separate. Every run curates what arrived since the last one, whatever its date")] = None,
+    full: Annotated[bool, typer.Option("--full", help="forget which raw files earlier runs took and rebuild every date in --raw from all of it")] = False,
+    master: Annotated[str, typer.Option(callback=_master_callback, help="Spark master, e.g. local[2], local[*]")] = "local[2]",
+    driver_memory: Annotated[str, typer.Option(callback=_memory_callback, help="Spark driver memory, e.g. 4g, 512m")] = "4g",
     break_kind: Annotated[str | None, typer.Option("--break", help="after writing, break the curated data the way a faulty upstream would (missing_column, price_units, null_burst, duplicated_day, stale_window, shifted_distribution): for data-quality drills and tests")] = None,
-    break_seed: Annotated[int, typer.Option(help="seed of --break")] = 0,
+    break_seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="seed of --break")] = 0,
     s3_endpoint_url: Annotated[str | None, typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3", help="S3 API of s3:// --raw/--out (default: AWS's); raw is staged to a scratch folder and curated uploaded back, since local Spark has no S3 connector")] = None,
 ) -> None:
     """Raw search events -> curated offers (Parquet by dt), on local Spark; the Glue job runs the same code."""
     selected = _dates(dates)
     if raw.startswith("s3://") or out.startswith("s3://"):
-        _etl_s3(raw, out, selected, master, driver_memory, break_kind, s3_endpoint_url)
+        _etl_s3(raw, out, selected, master, driver_memory, break_kind, s3_endpoint_url, full)
         return
     raw, out = Path(raw), Path(out)
     if break_kind is not None:
@@ -75,14 +97,14 @@ def etl(
         raise typer.Exit(2)
     from pyspark.sql import SparkSession
 
-    from seed_infra.etl.job import NoRawDataError, ReconciliationError, run_etl, spark_session
+    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, run_etl, spark_session, stop_spark
 
     with console.status("starting Spark") as status:
         owned = SparkSession.getActiveSession() is None  # a caller's session (tests, notebooks) is left running
         spark = spark_session(master=master, driver_memory=driver_memory)
         try:
-            summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg))
-        except NoRawDataError as exc:
+            summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg), full=full)
+        except (NoRawDataError, RawFilesMissingError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         except ReconciliationError as exc:
@@ -90,8 +112,10 @@ def etl(
             raise typer.Exit(1) from None
         finally:
             if owned:
-                spark.stop()
+                stop_spark(spark)
     console.print(summary_table(summary))
+    for f in summary["quarantined_files"]:  # one line per file the run could not read, naming it
+        err.print(f"[yellow]quarantined raw file[/yellow] {f['path']}: {f['reason']} ({f['detail']})")
     offers_dir = out / catalog.relative("offers", "curated")
     console.print(f"wrote {offers_dir} and {out / catalog.relative('etl_summary', 'curated')}")
     if break_kind is not None:
@@ -101,7 +125,7 @@ def etl(
         console.print(f"[yellow]broke[/yellow] {offers_dir} on purpose: {break_kind}")
 
 
-def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break_kind: str | None, endpoint: str | None) -> None:
+def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break_kind: str | None, endpoint: str | None, full: bool = False) -> None:
     """`airfare etl` on s3:// locations (seed_infra/s3_staging.py does the staging)."""
     from core.s3lake import S3Lake, S3UriError, parse_s3_uri
 
@@ -115,15 +139,15 @@ def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break
     from botocore.exceptions import BotoCoreError, ClientError
     from pyspark.sql import SparkSession
 
-    from seed_infra.etl.job import NoRawDataError, ReconciliationError, spark_session
+    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, spark_session, stop_spark
     from seed_infra.s3_staging import run_etl_via_s3
 
     with console.status("starting Spark") as status:
         owned = SparkSession.getActiveSession() is None
         spark = spark_session(master=master, driver_memory=driver_memory)
         try:
-            summary = run_etl_via_s3(spark, S3Lake(endpoint), raw, out, selected, progress=lambda msg: status.update(msg))
-        except NoRawDataError as exc:
+            summary = run_etl_via_s3(spark, S3Lake(endpoint), raw, out, selected, progress=lambda msg: status.update(msg), full=full)
+        except (NoRawDataError, RawFilesMissingError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         except ReconciliationError as exc:
@@ -134,7 +158,7 @@ def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break
             raise typer.Exit(1) from None
         finally:
             if owned:
-                spark.stop()
+                stop_spark(spark)
     console.print(summary_table(summary))
     console.print(f"wrote {out.rstrip('/')}/offers/ and {out.rstrip('/')}/etl_summary.json")
 

@@ -5,10 +5,10 @@ one problem or none per line) -> ``deduplicate`` (one copy per event_id, determi
 ``build_offers`` (flatten, features, exact contract schema). ``run_etl`` in ``job.py`` wires them
 together with the writes and the reconciliation.
 
-Scope: a record belongs to the search date of its ``event_time`` (the curated ``dt``), or, when it
-cannot be parsed, to the ``dt`` of the raw folder it came from. When a run is limited to some dates
-it reads one day of raw data beyond each (Firehose delivers late events into the next folder) and
-keeps only the records of those dates; the others are counted as out of scope, for their own run.
+Dates: a record belongs to the search date of its ``event_time`` (the curated ``dt``), or, when it
+cannot be parsed, to the ``dt`` of the raw folder it came from (Firehose files by arrival time, so a
+folder can hold any event date). Which files a run reads and which dates it rebuilds is decided in
+``job.py`` (the processed-files manifest); ``classify`` only flags the lines of dates being rebuilt.
 """
 
 from __future__ import annotations
@@ -24,17 +24,19 @@ from pyspark.sql import types as T
 from core import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.schema import CURATED_SPARK_TYPES, spark_schema
-from seed_infra.etl.validate import CORRUPT_COLUMN, event_problem, explain_invalid, offers_problem, price_usd, worse
+from seed_infra.etl.validate import (CORRUPT_COLUMN, event_problem, explain_invalid, make_valid_utf8_sql, offers_problem, price_usd,
+                                      try_date_sql, valid_utf8_sql, worse)
 
 RAW_DT_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})"
-LATE_ARRIVAL_DAYS = 1
 QUARANTINE_RAW_MAX_CHARS = 8192  # oversized lines are kept as a prefix only
 UNKNOWN_DT = "unknown"
 
 
 def read_raw(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     """Raw lines as text with their source file and raw ``dt`` folder; blank lines flagged, not dropped."""
-    lines = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").text(list(paths))
+    # ignoreCorruptFiles: a file that fails to decompress ends its read instead of the job's;
+    # job.unreadable_gzip_files finds such files (bytes read vs gzip trailer) and quarantines them.
+    lines = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").option("ignoreCorruptFiles", "true").text(list(paths))
     source = F.col("_metadata.file_path")
     raw_dt = F.regexp_extract(source, RAW_DT_PATTERN, 1)
     return lines.select(
@@ -62,12 +64,14 @@ def _airports_df(spark: SparkSession) -> DataFrame:
     return _AIRPORTS[key]
 
 
-def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None) -> tuple[DataFrame, DataFrame]:
+def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None, id_offset: int = 0) -> tuple[DataFrame, DataFrame]:
     """One row per line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
 
     Columns: line_id, source, raw_dt, is_blank, e, org, dst (airport structs), problem, dep_date,
-    event_id, line_hash, record_dt, n_offers, value (kept for quarantined lines only), in_scope.
-    Blank lines are kept, flagged, so one scan counts them too.
+    event_id, line_hash, record_dt, n_offers, value (kept for quarantined lines only), in_scope
+    (record_dt is one of ``dates``; every line when ``dates`` is None), bad_encoding (not UTF-8
+    text: invalid UTF-8 or NUL bytes, as a UTF-16 file gives). Blank lines are kept, flagged, so one
+    scan counts them too. ``id_offset`` keeps line_id unique when two classified frames are unioned.
 
     Every check, the per-offer ones included, is evaluated in the one projection that is persisted:
     the raw text is parsed once, and every later step (stats, quarantine, curated offers) reads the
@@ -76,12 +80,12 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
     airports = F.broadcast(_airports_df(spark))
     size_ok = F.octet_length("value") <= contract.MAX_RAW_RECORD_BYTES
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "allowNonNumericNumbers": "false"}
-    parse = F.when(size_ok & F.is_valid_utf8("value"), F.from_json("value", spark_schema(), options))
+    parse = F.when(size_ok & F.expr(valid_utf8_sql("value")), F.from_json("value", spark_schema(), options))
     df = lines.select("value", "source", "raw_dt", "is_blank", F.when(~F.col("is_blank"), parse).alias("e"))
     org = airports.select(F.col("iata").alias("_o"), F.struct("lat", "lon", "country").alias("org"))
     dst = airports.select(F.col("iata").alias("_d"), F.struct("lat", "lon", "country").alias("dst"))
     df = df.join(org, F.col("e.query.origin") == F.col("_o"), "left").join(dst, F.col("e.query.destination") == F.col("_d"), "left")
-    event_time = F.col("e.event_time").try_cast("timestamp")
+    event_time = F.expr("try_cast(e.event_time AS TIMESTAMP)")
     record_dt = F.coalesce(F.date_format(event_time, "yyyy-MM-dd"), F.col("raw_dt"), F.lit(UNKNOWN_DT))
     checked = df.select(
         "value",
@@ -92,14 +96,14 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         "org",
         "dst",
         F.when(~F.col("is_blank"), event_problem()).alias("event_problem"),
-        F.try_to_date(F.col("e.query.departure_date"), "yyyy-MM-dd").alias("dep_date"),
+        F.expr(try_date_sql("e.query.departure_date")).alias("dep_date"),
     )
     # The worst offer problem of the line, over the (already materialized) offers array: its own
     # projection, as worse() reads each side several times.
     checked = checked.select("*", offers_problem().alias("offer_problem"))
     problem = worse(F.col("event_problem"), F.col("offer_problem"))
     base = checked.select(
-        F.monotonically_increasing_id().alias("line_id"),
+        (F.monotonically_increasing_id() + F.lit(id_offset)).alias("line_id"),
         "source",
         "raw_dt",
         "is_blank",
@@ -120,6 +124,8 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         *[c for c in base.columns if c != "value"],
         F.when(F.col("problem").isNotNull(), F.col("value")).alias("value"),
         in_scope.alias("in_scope"),
+        (F.octet_length("value") + 1).alias("line_bytes"),
+        F.coalesce((F.col("problem.reason") == "invalid_utf8") | (F.instr("value", "\u0000") > 0), F.lit(False)).alias("bad_encoding"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     return cached, cached
 
@@ -131,7 +137,7 @@ def quarantine_rows(classified: DataFrame) -> DataFrame:
     explain = F.udf(explain_invalid, T.StringType())
     detail = F.coalesce(explain(F.when(reason == "wrong_type", F.col("value"))), F.col("problem.detail"))
     oversized = reason == "oversized"
-    raw = F.when(reason == "invalid_utf8", F.make_valid_utf8("value")).when(oversized, F.substring("value", 1, QUARANTINE_RAW_MAX_CHARS)).otherwise(F.col("value"))
+    raw = F.when(reason == "invalid_utf8", F.expr(make_valid_utf8_sql("value"))).when(oversized, F.substring("value", 1, QUARANTINE_RAW_MAX_CHARS)).otherwise(F.col("value"))
     return bad.select(
         reason.alias("reason"),
         detail.alias("detail"),
@@ -197,10 +203,10 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     counts, which grow with the number of events."""
     e = F.col("e")
     q = e.query
-    event_time = e.event_time.try_cast("timestamp")
+    event_time = F.expr("try_cast(e.event_time AS TIMESTAMP)")
     search_date = F.to_date(event_time)
-    dep = F.try_to_date(q.departure_date, "yyyy-MM-dd")
-    ret = F.try_to_date(q.return_date, "yyyy-MM-dd")
+    dep = F.expr(try_date_sql("e.query.departure_date"))
+    ret = F.expr(try_date_sql("e.query.return_date"))
     # (price_usd, airline) of every offer of the search, sorted by price: ranks, competitor prices
     # and the route medians all read it.
     peers = F.sort_array(F.transform(e.offers, lambda o: F.struct(price_usd(o.price.amount, o.price.currency).alias("p"), o.airline.alias("airline"))))
@@ -235,7 +241,7 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     # rank() by price = 1 + offers strictly cheaper = first position of the price among the sorted
     # prices; competitors = the other airlines' offers, still in price order.
     own_airline = F.col("o.airline")
-    flat = flat.withColumn("price_rank_in_search", F.array_position(F.col("_peers.p"), F.col("price_usd"))).withColumn(
+    flat = flat.withColumn("price_rank_in_search", F.expr("array_position(_peers.p, price_usd)")).withColumn(
         "_others", F.transform(F.filter("_peers", lambda x: x.airline != own_airline), lambda x: x.p)
     )
     flat = flat.withColumn("competitor_min_price_usd", F.try_element_at("_others", F.lit(1))).withColumn(
@@ -258,7 +264,7 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     o = F.col("o")
     pax = F.col("q.passengers")
     adults, children, infants = pax.adults, F.coalesce(pax.children, F.lit(0)), F.coalesce(pax.infants, F.lit(0))
-    dep_time = o.departure_time.try_cast("timestamp_ntz")
+    dep_time = F.expr("try_cast(o.departure_time AS TIMESTAMP_NTZ)")
     dep_hour = F.hour(dep_time)
     price = F.col("price_usd")
     cols: dict[str, Column] = {
@@ -285,7 +291,7 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
         "flight_number": o.flight_number,
         "flight_key": F.concat_ws("-", o.airline, o.flight_number, F.date_format("departure_date", "yyyy-MM-dd")),
         "departure_time": dep_time,
-        "arrival_time": o.arrival_time.try_cast("timestamp_ntz"),
+        "arrival_time": F.expr("try_cast(o.arrival_time AS TIMESTAMP_NTZ)"),
         "stops": o.stops,
         "duration_minutes": o.duration_minutes,
         "fare_class": o.fare_class,

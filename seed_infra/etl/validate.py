@@ -82,11 +82,35 @@ def field_sql(base: str, leaf: Leaf) -> str:
     return ".".join([base, *(f"`{p}`" for p in leaf.path)])
 
 
+def try_date_sql(raw: str) -> str:
+    """``raw`` (yyyy-MM-dd) as a DATE, null when it is not one. Spark 3.5 (Glue 5) has no
+    try_to_date; try_to_timestamp (3.5) never raises, whatever spark.sql.ansi.enabled says."""
+    return f"to_date(try_to_timestamp({raw}, 'yyyy-MM-dd'))"
+
+
+def valid_utf8_sql(value: str = "value") -> str:
+    """``value`` is well-formed UTF-8. Spark 3.5 has no is_valid_utf8: a UTF-8 decode replaces every
+    malformed sequence with U+FFFD, so the bytes survive the round trip exactly when they are valid."""
+    binary = f"CAST({value} AS BINARY)"
+    return f"(encode(decode({binary}, 'UTF-8'), 'UTF-8') = {binary})"
+
+
+def make_valid_utf8_sql(value: str = "value") -> str:
+    """``value`` with each malformed UTF-8 sequence replaced by U+FFFD (Spark 4's make_valid_utf8)."""
+    return f"decode(CAST({value} AS BINARY), 'UTF-8')"
+
+
+def is_json_sql(value: str = "value") -> str:
+    """``value`` is parseable JSON of any shape (Spark 4's try_parse_json IS NOT NULL): the '$' path
+    copies the whole document through Jackson, so any syntax error makes it null."""
+    return f"get_json_object({value}, '$') IS NOT NULL"
+
+
 def typed_sql(base: str, leaf: Leaf) -> str:
     """The field converted to its contract type (dates and datetimes parsed; null when unparseable)."""
     raw = field_sql(base, leaf)
     if leaf.kind == "date":
-        return f"CASE WHEN {raw} RLIKE {sql_str(DATE_PATTERN)} THEN try_to_date({raw}, 'yyyy-MM-dd') END"
+        return f"CASE WHEN {raw} RLIKE {sql_str(DATE_PATTERN)} THEN {try_date_sql(raw)} END"
     if leaf.kind == "datetime":
         # event_time is UTC (timestamp with zone); offer times are local wall-clock times (NTZ)
         return f"try_cast({raw} AS {'TIMESTAMP' if leaf.path == ('event_time',) else 'TIMESTAMP_NTZ'})"
@@ -164,8 +188,8 @@ def event_problem_sql(e: str = "e", value: str = "value", origin_known: str = "o
     max_bytes, max_offers, horizon = contract.MAX_RAW_RECORD_BYTES, contract.MAX_OFFERS_PER_SEARCH, contract.MAX_BOOKING_HORIZON_DAYS
     checks: list[Check] = [
         check("oversized", f"{size} > {max_bytes}", f"concat(CAST({size} AS STRING), ' bytes > {max_bytes}')"),
-        check("invalid_utf8", f"NOT is_valid_utf8({value})", "'line is not valid UTF-8'"),
-        check("not_json", f"{corrupt} IS NOT NULL AND try_parse_json({value}) IS NULL", "'not parseable as JSON'"),
+        check("invalid_utf8", f"NOT {valid_utf8_sql(value)}", "'line is not valid UTF-8'"),
+        check("not_json", f"{corrupt} IS NOT NULL AND NOT ({is_json_sql(value)})", "'not parseable as JSON'"),
         check("wrong_type", f"{corrupt} IS NOT NULL", "'a field has the wrong type'"),
         check("too_many_offers", f"{n_offers} > {max_offers}", f"concat(CAST({n_offers} AS STRING), ' offers > {max_offers}')"),
         check("missing_field", f"{e}.offers IS NULL", "'offers'"),

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from core import contract
 from seed_infra.world.network import build_network
-from seed_infra.world.params import COUNTRY_CURRENCY, FARE_BUCKETS, WorldParams
+from seed_infra.world.params import COUNTRY_CURRENCY, FARE_BUCKETS, FIRST_DATE, LAST_DATE, SEED_MAX, WorldParams
 
 GENERATOR_VERSION = "1"
 DEFAULT_START_DATE = dt.date(2026, 1, 5)
@@ -30,6 +30,7 @@ DEFAULT_DAYS = 60
 DEFAULT_SEARCHES_PER_DAY = 1500
 DEFAULT_ANOMALY_RATE = 0.005
 DEFAULT_CHUNK_SIZE = 20_000
+_NO_HOLIDAY_DAYS = 366  # "days to the nearest holiday" where the calendar knows none: far from any
 _FLIGHT_CODE = 1_000_000  # flight id = schedule * _FLIGHT_CODE + departure-day index
 _CABIN_INDEX = {c: i for i, c in enumerate(contract.CABINS)}
 CURRENCY_CODES = np.array(sorted(contract.FX_PER_USD))  # prices carry an index into this table
@@ -49,11 +50,30 @@ def _mix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+
+
+def _seed_word(seed: int) -> int:
+    """A 32-bit key for the counter-based hashes: the seed itself below 2^32 (so worlds of such
+    seeds are unchanged), else 32 bits that SeedSequence derives from the whole seed."""
+    if seed < 2**32:
+        return seed
+    return int(np.random.SeedSequence([seed, 3]).generate_state(1, np.uint32)[0])
+
+
+def _user_salt(seed: int) -> np.uint64:
+    """What user ids are salted with: ``seed << 40`` below 2^23 (the historical formula, so
+    those worlds are unchanged), else a 64-bit word SeedSequence derives from the whole seed
+    (a shift would overflow 64 bits)."""
+    if seed < 2**23:
+        return np.uint64(seed << 40)
+    return np.random.SeedSequence([seed, 9]).generate_state(1, np.uint64)[0]
+
+
 def _hash_uniform(seed: int, stream: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Uniform(0, 1) that depends only on (seed, stream, a, b)."""
     with np.errstate(over="ignore"):
         key = (
-            np.uint64(seed & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+            np.uint64(_seed_word(seed) & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
             + np.uint64(stream) * np.uint64(0xD1B54A32D192ED03)
         )
         x = _mix64(_mix64(np.asarray(a, dtype=np.uint64) + key) ^ np.asarray(b, dtype=np.uint64))
@@ -136,6 +156,7 @@ class Chunk:
     cabin: np.ndarray
     flight_index: np.ndarray  # flight (schedule * n_dep_days + departure-day index) of each offer
     columns: EventColumns
+    part: int = 0  # the chunk's part within its (day, hour): with them, it names its random streams
 
     @property
     def events(self) -> list[dict]:
@@ -157,10 +178,12 @@ class World:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         params: WorldParams | None = None,
     ) -> None:
-        validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=anomaly_rate, chunk_size=chunk_size)
+        validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=anomaly_rate, chunk_size=chunk_size,
+                         start_date=start_date)
         self.seed, self.start_date, self.days = seed, start_date, days
         self.searches_per_day, self.anomaly_rate, self.chunk_size = searches_per_day, anomaly_rate, chunk_size
         self.p = p = params or WorldParams()
+        self.user_salt = _user_salt(seed)
         self.net = net = build_network(seed, p)
 
         # departure-day calendar: index 0 = start_date; a margin of 2 days either side for arrivals
@@ -218,9 +241,13 @@ class World:
         ords = np.array([d.toordinal() for d in dates])
         out = np.zeros((len(countries), len(dates)), dtype=np.int64)
         for i, c in enumerate(countries):
-            hol = np.array(sorted(d.toordinal() for d in holidays.country_holidays(c, years=years)))
-            pos = np.clip(np.searchsorted(hol, ords), 1, len(hol) - 1)
-            out[i] = np.minimum(np.abs(ords - hol[pos - 1]), np.abs(hol[pos] - ords))
+            hol = np.array(sorted(d.toordinal() for d in holidays.country_holidays(c, years=years)), dtype=np.int64)
+            if len(hol) == 0:  # years the `holidays` package does not cover (e.g. after 2100): no holiday effect
+                out[i] = _NO_HOLIDAY_DAYS
+                continue
+            pos = np.searchsorted(hol, ords)
+            left, right = hol[np.clip(pos - 1, 0, len(hol) - 1)], hol[np.clip(pos, 0, len(hol) - 1)]
+            out[i] = np.minimum(np.abs(ords - left), np.abs(right - ords))
         return out
 
     @staticmethod
@@ -409,7 +436,7 @@ class World:
 
         cols = EventColumns(
             day=day, hour=hour, n=n, event_bytes=rng.bytes(16 * n), sess_bytes=rng.bytes(8 * (int(sess.max()) + 1 if n else 0)),
-            sess=sess, home=home, uid=_mix64(home * 10_000_000 + user + (self.seed << 40)), offs=offs, route=route, dep=dep,
+            sess=sess, home=home, uid=_mix64((home * 10_000_000 + user).astype(np.uint64) + self.user_salt), offs=offs, route=route, dep=dep,
             rt=rt, los=los, cabin=cabin, adults=adults, children=children, infants=infants,
             o_search=o_search, o_sched=o_sched, o_dep=o_dep, seats_left=seats_left, bucket=bucket, o_cabin=o_cabin,
             amount=amount, cur=cur,
@@ -425,7 +452,44 @@ class World:
             cabin=o_cabin,
             flight_index=o_sched * self.n_dep_days + o_dep,
             columns=cols,
+            part=part,
         )
+
+    # -- what production learns about anomalies ------------------------------------------------
+    def review(self, chunk: Chunk) -> dict[str, np.ndarray]:
+        """The incident-label rows of one chunk's offers (WorldParams ``label_*``, EFFECTS_DOC).
+
+        Returns aligned arrays: ``offer`` (index into the chunk's offers), ``search_us`` and
+        ``confirmed_us`` (microseconds since the epoch, UTC), ``is_incident`` and ``source``
+        (index into ``contract.INCIDENT_SOURCES``). Drawn from the chunk's own random stream
+        (stream 8: the events' stream 7 is untouched), so chunking does not change them.
+        """
+        p, c = self.p, chunk.columns
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 8, c.day, c.hour, chunk.part]))
+        m = len(chunk.is_anomaly)
+        anom = chunk.is_anomaly
+        size = np.clip((np.abs(np.log(np.where(anom, chunk.anomaly_factor, 2.0))) - np.log(2.0)) / np.log(5.0), 0.0, 1.0)
+        raised_p = np.where(anom, p.label_alert_coverage_min + (p.label_alert_coverage_max - p.label_alert_coverage_min) * size,
+                            p.label_normal_review_rate)
+        u_raise, u_verdict, u_ext, z = rng.random(m), rng.random(m), rng.random(m), rng.standard_normal(m)
+        raised = u_raise < raised_p
+        drop = chunk.anomaly_factor < 1.0
+        external = anom & ~raised & (u_ext < np.where(drop, p.label_external_drop, p.label_external_spike))
+        wrong = u_verdict < np.where(anom, p.label_false_clear_rate, p.label_false_confirm_rate)
+        verdict = np.where(raised, anom != wrong, True)  # external reports are confirmed incidents
+        median = np.where(external, p.label_external_delay_median_hours, p.label_review_delay_median_hours)
+        sigma = np.where(external, p.label_external_delay_sigma, p.label_review_delay_sigma)
+        delay_us = (median * np.exp(sigma * z) * 3.6e9).astype(np.int64)
+        search_day = self.start_date + dt.timedelta(days=c.day)
+        hour_us = (dt.datetime(search_day.year, search_day.month, search_day.day, c.hour, tzinfo=dt.timezone.utc).timestamp()
+                   * 1_000_000)
+        search_us = int(hour_us) + c.offs[c.o_search].astype(np.int64) * 1_000_000
+        keep = (raised | external) & (delay_us <= p.label_review_window_days * 86_400 * 1_000_000)
+        # partner vs social media: a viral mistake fare is a drop; half the external reports of drops come from social media
+        source = np.where(external, np.where(drop & (u_ext < p.label_external_drop / 2), 2, 1), 0)
+        idx = np.flatnonzero(keep)
+        return {"offer": idx, "search_us": search_us[idx], "confirmed_us": search_us[idx] + delay_us[idx],
+                "is_incident": verdict[idx], "source": source[idx]}
 
     # -- serialisation --------------------------------------------------------------------------
     def _json_tables(self) -> dict[str, pa.Array]:
@@ -627,10 +691,13 @@ _DEVICES = _percent_table(WorldParams().device_share, contract.DEVICES)
 _TIERS = _percent_table(WorldParams().loyalty_share, contract.LOYALTY_TIERS)
 
 
-def validate_options(*, seed: int, days: int, searches_per_day: int, anomaly_rate: float, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+def validate_options(*, seed: int, days: int, searches_per_day: int, anomaly_rate: float, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                     start_date: dt.date | None = None) -> None:
     """Reject impossible options with a message a user can act on (ValueError)."""
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be between 0 and 2^64-1 ({SEED_MAX}), got {seed}")
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     if searches_per_day < 1:
@@ -639,3 +706,9 @@ def validate_options(*, seed: int, days: int, searches_per_day: int, anomaly_rat
         raise ValueError(f"anomaly rate must be between 0 and 0.5, got {anomaly_rate}")
     if chunk_size < 1:
         raise ValueError(f"chunk size must be >= 1, got {chunk_size}")
+    if start_date is not None:
+        if not isinstance(start_date, dt.date):
+            raise ValueError(f"start date must be a date, got {start_date!r}")
+        if not FIRST_DATE <= start_date <= LAST_DATE or (LAST_DATE - start_date).days < days - 1:
+            raise ValueError(f"search days must lie in {FIRST_DATE.isoformat()}..{LAST_DATE.isoformat()},"
+                             f" got {days} day(s) from {start_date.isoformat()}")

@@ -6,7 +6,16 @@ readers can check a model against the effects the world really has (WORLD.md lis
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import datetime as dt
+from dataclasses import asdict, dataclass, field, fields, replace
+
+# What the generator accepts: any unsigned 64-bit seed (sub-seeds are derived with numpy's
+# SeedSequence), and search days in this range. Public holidays come from the `holidays` package,
+# which covers most countries from the 1970s-2010s to 2100: outside its years a country simply has
+# no holiday effect.
+SEED_MAX = 2**64 - 1
+FIRST_DATE = dt.date(1971, 1, 1)
+LAST_DATE = dt.date(2199, 12, 31)
 
 # Airports of the network: (IATA, size) with size ~ annual passengers in millions (public orders of
 # magnitude). Mostly North America, plus a few international hubs. Coordinates, country and time zone
@@ -147,8 +156,78 @@ class WorldParams:
     anomaly_factor_max: float = 10.0
     anomaly_spike_share: float = 0.5
 
+    # --- incident labels (what production knows about anomalies: WORLD.md) ----------------------
+    # The airline's price alerts raise a glitch with a probability that grows with its size (a x2
+    # glitch is easier to miss than a x10 one); analysts review every raised offer. Glitches the
+    # alerts miss are sometimes reported by partners or on social media (mistake fares, i.e. drops,
+    # go viral more than spikes). Normal offers also reach the queue (the alerts' false alarms and
+    # analysts' spot checks) and are cleared. Verdicts are sometimes wrong. A verdict comes hours to
+    # days after the quote; one later than the review window is never recorded.
+    label_alert_coverage_min: float = 0.80  # P(alerts raise a glitch) at factor 2 (or 1/2) ...
+    label_alert_coverage_max: float = 0.98  # ... rising linearly in |log factor| to factor 10
+    label_external_drop: float = 0.50  # P(a missed drop is reported by a partner / social media)
+    label_external_spike: float = 0.15  # P(a missed spike is reported)
+    label_normal_review_rate: float = 0.01  # share of normal offers reviewed (and, mostly, cleared)
+    label_false_confirm_rate: float = 0.02  # a reviewed normal offer wrongly confirmed as an incident
+    label_false_clear_rate: float = 0.03  # a raised glitch wrongly cleared
+    label_review_delay_median_hours: float = 20.0  # log-normal delay quote -> verdict (alert review)
+    label_review_delay_sigma: float = 1.0
+    label_external_delay_median_hours: float = 60.0  # external reports come later
+    label_external_delay_sigma: float = 0.6
+    label_review_window_days: int = 7  # no verdict after this (contract.INCIDENT_REVIEW_WINDOW_DAYS)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def with_overrides(self, overrides: dict[str, str]) -> WorldParams:
+        """A copy with scalar parameters replaced from ``NAME=VALUE`` strings (``--param``).
+
+        Only numbers can be overridden; each value is checked (finite, shares in [0, 1], delays and
+        sizes positive) and a ValueError names the parameter.
+        """
+        import math
+
+        kinds = {f.name: f.type for f in fields(self)}
+        changes: dict = {}
+        for name, text in overrides.items():
+            if name not in kinds:
+                raise ValueError(f"unknown world parameter {name!r}")
+            current = getattr(self, name)
+            if isinstance(current, bool) or not isinstance(current, (int, float)):
+                raise ValueError(f"world parameter {name!r} is not a number and cannot be set here")
+            try:
+                value = int(text) if isinstance(current, int) else float(text)
+            except ValueError:
+                raise ValueError(f"world parameter {name!r} needs a {type(current).__name__}, got {text!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"world parameter {name!r} must be finite, got {text!r}")
+            if name in _SHARES and not 0.0 <= value <= 1.0:
+                raise ValueError(f"world parameter {name!r} is a probability: between 0 and 1, got {value}")
+            if name in _POSITIVE and value <= 0:
+                raise ValueError(f"world parameter {name!r} must be > 0, got {value}")
+            if value < 0:
+                raise ValueError(f"world parameter {name!r} must be >= 0, got {value}")
+            changes[name] = value
+        out = replace(self, **changes)
+        if out.label_alert_coverage_min > out.label_alert_coverage_max:
+            raise ValueError("label_alert_coverage_min must be <= label_alert_coverage_max")
+        if out.anomaly_factor_min > out.anomaly_factor_max or out.anomaly_factor_min < 1:
+            raise ValueError("anomaly factors need 1 <= anomaly_factor_min <= anomaly_factor_max")
+        return out
+
+
+# Parameters that are probabilities, and those that must be strictly positive (--param checks).
+_SHARES = frozenset({
+    "round_trip_share", "user_home_is_origin", "anomaly_spike_share", "label_alert_coverage_min",
+    "label_alert_coverage_max", "label_external_drop", "label_external_spike", "label_normal_review_rate",
+    "label_false_confirm_rate", "label_false_clear_rate", "lf_min",
+})
+_POSITIVE = frozenset({
+    "n_routes", "min_route_km", "max_carriers_per_route", "max_daily_frequency", "mean_session_searches", "horizon_days",
+    "date_candidates", "base_fare_usd", "distance_exponent", "dtd_near_scale", "dtd_last_scale", "booking_half_days",
+    "booking_shape", "anomaly_factor_min", "anomaly_factor_max", "label_review_delay_median_hours",
+    "label_external_delay_median_hours", "label_review_window_days", "round_trip_multiplier", "connecting_multiplier",
+})
 
 
 EFFECTS_DOC = {
@@ -169,5 +248,13 @@ EFFECTS_DOC = {
         " + lf_holiday (near a holiday) + lf_hour + airline effect + normal(lf_noise_sd), lf_min, 1)"
     ),
     "search_volume": "route share ~ gravity; departure dates drawn with weight exp(search_demand_sensitivity * (structural route-date load factor - 0.8))",
+    "incident_labels": (
+        "labels/incidents: per glitch, P(alerts raise it) = label_alert_coverage_min + (max - min) *"
+        " clip((|ln factor| - ln 2) / (ln 10 - ln 2), 0, 1); a raised glitch is confirmed unless wrongly cleared"
+        " (label_false_clear_rate); a missed one is reported externally with label_external_drop / _spike"
+        " (always confirmed); label_normal_review_rate of normal offers are reviewed, label_false_confirm_rate of"
+        " them wrongly confirmed. Verdict delay ~ lognormal(median, sigma) hours; verdicts later than"
+        " label_review_window_days are dropped. Rows are partitioned by the verdict's UTC date."
+    ),
     "currency": "price.amount = USD price * FX_PER_USD[currency of the user's country], 2 decimals (JPY 0)",
 }

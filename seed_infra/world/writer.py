@@ -4,7 +4,9 @@
   (gzip header without a timestamp, so a seed gives the same bytes every time);
 - ``truth/offers/part-YYYY-MM-DD.parquet``: noise-free price and injected anomalies per offer;
 - ``outcomes/flights/part-00000.parquet``: the final load factor of every flight that was offered;
-- ``truth/world.json``: options, parameters, documented effects and the price noise floor.
+- ``truth/world.json``: options, parameters, documented effects and the price noise floor;
+- ``labels/incidents/dt=<verdict date>/part-<search date>.parquet`` + ``_manifest.json``: the
+  price-integrity team's verdicts (``contract.INCIDENT_LABEL_SCHEMA``): partial, delayed, noisy.
 
 A run replaces these folders (``WORLD_FOLDERS``) and leaves the rest of the lake alone.
 """
@@ -44,7 +46,7 @@ from seed_infra.world.params import EFFECTS_DOC, WorldParams
 
 GZIP_LEVEL = 3  # fast; JSON lines still shrink about 8x (6: 17 % smaller files, gzip about 2.3x slower)
 # What `generate_world` owns under its folder, replaced on every run (nothing else is touched).
-WORLD_FOLDERS = tuple(catalog.key(d) for d in catalog.WORLD_DATASETS)  # raw, outcomes/flights, truth
+WORLD_FOLDERS = tuple(catalog.key(d) for d in catalog.WORLD_DATASETS)  # raw, outcomes/flights, labels/incidents, truth
 TRUTH_ROW_GROUP = 250_000
 _MAX_IN_FLIGHT_BYTES = 128 << 20  # uncompressed raw lines queued for the writer thread
 _MAX_IN_FLIGHT_PARTS = 48
@@ -63,6 +65,7 @@ class WorldSummary:
     offers: int = 0
     flights: int = 0
     anomalies: int = 0
+    labels: dict = field(default_factory=dict)  # incident feed counts (LabelsWriter.counts)
     raw_files: int = 0
     truth_files: int = 0
     raw_bytes: int = 0
@@ -157,6 +160,64 @@ class _TruthWriter:
             self.writer = None
 
 
+class _LabelsWriter:
+    """The incident feed: each search day's verdicts, one file per verdict date (bounded memory)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.parts: list[dict] = []
+        self.files = 0
+        self.counts = {"rows": 0, "confirmed": 0, "cleared": 0, "confirmed_true_anomalies": 0,
+                       "wrongly_confirmed": 0, "wrongly_cleared": 0, "external_reports": 0}
+
+    def add(self, chunk, rows: dict) -> None:
+        offer_id = chunk.offer_id.cast(pa.string()).take(pa.array(rows["offer"]))
+        anom = chunk.is_anomaly[rows["offer"]]
+        inc = rows["is_incident"]
+        c = self.counts
+        c["rows"] += len(inc)
+        c["confirmed"] += int(inc.sum())
+        c["cleared"] += int((~inc).sum())
+        c["confirmed_true_anomalies"] += int((inc & anom).sum())
+        c["wrongly_confirmed"] += int((inc & ~anom).sum())
+        c["wrongly_cleared"] += int((~inc & anom).sum())
+        c["external_reports"] += int((rows["source"] > 0).sum())
+        self.parts.append({**rows, "offer_id": offer_id})
+
+    def write_day(self, search_day: dt.date) -> None:
+        if not self.parts:
+            return
+        offer_id = pa.concat_arrays([p["offer_id"] for p in self.parts])
+        cols = {k: np.concatenate([p[k] for p in self.parts]) for k in ("search_us", "confirmed_us", "is_incident", "source")}
+        self.parts = []
+        ts = pa.timestamp("us", tz="UTC")
+        table = pa.table(
+            {
+                "offer_id": offer_id,
+                "event_id": pc.utf8_slice_codeunits(offer_id, 0, 36),  # offer id = event id + "-NN"
+                "search_time": pa.array(cols["search_us"], pa.int64()).cast(ts),
+                "confirmed_at": pa.array(cols["confirmed_us"], pa.int64()).cast(ts),
+                "is_incident": pa.array(cols["is_incident"]),
+                "source": pa.array(np.asarray(contract.INCIDENT_SOURCES, dtype=object)[cols["source"]], pa.string()),
+            },
+            schema=contract.INCIDENT_LABEL_SCHEMA,
+        )
+        day_of = cols["confirmed_us"] // 86_400_000_000
+        for d in np.unique(day_of):
+            sel = np.flatnonzero(day_of == d)
+            part = table.take(pa.array(sel)).sort_by([("confirmed_at", "ascending"), ("offer_id", "ascending")])
+            folder = self.folder / f"dt={(dt.date(1970, 1, 1) + dt.timedelta(days=int(d))).isoformat()}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(part, folder / f"part-{search_day.isoformat()}.parquet", compression="zstd")
+            self.files += 1
+
+    def write_manifest(self, as_of: dt.datetime, window_days: int) -> Path:
+        path = self.folder / contract.INCIDENT_MANIFEST
+        path.write_text(json.dumps({"as_of": as_of.isoformat().replace("+00:00", "Z"), "review_window_days": window_days,
+                                    "schema_version": 1}, indent=2) + "\n")
+        return path
+
+
 def flight_outcomes(world: World, codes: np.ndarray) -> pa.Table:
     """FLIGHT_OUTCOME_SCHEMA rows for flight ids ``schedule * 1e6 + departure-day index``."""
     net = world.net
@@ -206,7 +267,7 @@ def generate_world(
 ) -> WorldSummary:
     """Generate a world into ``out_dir`` (raw/, outcomes/, truth/) and return what was written.
 
-    The world's own folders (``WORLD_FOLDERS``: raw/, outcomes/flights/, truth/) are replaced: a
+    The world's own folders (``WORLD_FOLDERS``: raw/, outcomes/flights/, labels/incidents/, truth/) are replaced: a
     previous world's partitions never survive into this one (e.g. a re-run with fewer days).
     Anything else in ``out_dir`` (curated/, ...) is left alone.
 
@@ -218,10 +279,11 @@ def generate_world(
     world = World(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day,
                   anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
     clear_world_folders(out)
-    for dataset in ("raw", "outcomes", "truth_offers"):
+    for dataset in ("raw", "outcomes", "truth_offers", "incident_labels"):
         (out / catalog.key(dataset)).mkdir(parents=True, exist_ok=True)
     summary = WorldSummary(out_dir=out, seed=seed, start_date=start_date, days=days)
     truth = _TruthWriter(out / catalog.key("truth_offers"))
+    labels = _LabelsWriter(out / catalog.key("incident_labels"))
     n_cabins = len(contract.CABINS)
     sq_err, sq_n = np.zeros(n_cabins), np.zeros(n_cabins)
     seen = np.zeros(world.net.n_schedules * world.n_dep_days, dtype=bool)  # flights offered so far
@@ -257,6 +319,7 @@ def generate_world(
                             summary.raw_bytes += job.result()
                             in_flight -= size
                         truth.add(chunk)
+                        labels.add(chunk, world.review(chunk))
                         ok = ~chunk.is_anomaly
                         err = chunk.observed_usd[ok] - chunk.true_price_usd[ok]
                         np.add.at(sq_err, chunk.cabin[ok], err**2)
@@ -269,12 +332,19 @@ def generate_world(
                         if bar is not None:
                             bar.update(task, advance=chunk.n_events)
                     batch = []
+                labels.write_day(search_day)
         while pending:
             summary.raw_bytes += pending.popleft()[0].result()
     finally:
         pool.shutdown(wait=True)
     truth.close()
     summary.truth_files = truth.files
+    # complete up to the end of the last quote's review window: every verdict of this world is in
+    window = world.p.label_review_window_days
+    last_day = start_date + dt.timedelta(days=days)
+    labels.write_manifest(dt.datetime(last_day.year, last_day.month, last_day.day, tzinfo=dt.timezone.utc)
+                          + dt.timedelta(days=window), window)
+    summary.labels = {**labels.counts, "files": labels.files}
 
     flat = np.flatnonzero(seen)
     codes = (flat // world.n_dep_days) * _FLIGHT_CODE + flat % world.n_dep_days
@@ -340,6 +410,11 @@ def _world_doc(world: World, s: WorldSummary) -> dict:
             "anomaly_share": round(s.anomalies / max(s.offers, 1), 6),
             "offers_per_search": round(s.offers / max(s.events, 1), 3),
             "raw_files": s.raw_files,
+        },
+        "incident_labels": {
+            **s.labels,
+            "coverage_of_anomalies": round(s.labels.get("confirmed_true_anomalies", 0) / max(s.anomalies, 1), 4),
+            "note": "labels/incidents: what production knows (partial, delayed, noisy); see parameters label_*",
         },
         "noise_floor_rmse_usd": round(s.noise_floor_usd, 4),
         "noise_floor": {

@@ -96,8 +96,8 @@ def test_cli_broken_exit_1_with_table(tmp_path, app, clean_offers, ref_path):
 
 
 def test_cli_unreadable_exit_2(tmp_path, app):
-    res = CliRunner().invoke(app, ["dq", "--data", str(tmp_path / "missing")])
-    assert res.exit_code == 2 and "cannot read" in res.output
+    res = CliRunner().invoke(app, ["dq", "--data", str(tmp_path / "missing")], env={"COLUMNS": "200"})
+    assert res.exit_code == 2 and "--data" in res.output and "not an existing folder" in res.output  # checked up front
     (tmp_path / "junk" / "dt=2026-01-01").mkdir(parents=True)
     (tmp_path / "junk" / "dt=2026-01-01" / "part-0.parquet").write_text("not parquet")
     res = CliRunner().invoke(app, ["dq", "--data", str(tmp_path / "junk")])

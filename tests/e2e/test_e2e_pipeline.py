@@ -39,6 +39,7 @@ def clean_lake(tmp_path_factory) -> Path:
     lake = tmp_path_factory.mktemp("e2e") / "lake"
     root = lake / BUCKET
     generate_world(root, seed=11, start_date=START, days=DAYS, searches_per_day=400, progress=False)
+    assert (root / "labels" / "incidents" / "_manifest.json").exists()
     spark = spark_session()
     try:
         summary = run_etl(spark, str(root / "raw"), str(root / "curated"))
@@ -72,11 +73,11 @@ def _status(result) -> dict[str, str]:
 def test_pipeline_registers_all_three_models(clean_lake, tmp_path):
     lake = _lake_copy(clean_lake, tmp_path / "lake")
     registry = tmp_path / "registry"
-    result = _run(lake, tmp_path, registry, **LOOSE_GATES)
+    result = _run(lake, tmp_path, registry, **LOOSE_GATES, TruthDataUri=f"s3://{BUCKET}/truth/offers/")
 
     status = _status(result)
     assert result.status == "Succeeded", (result.failed_step, result.failure_reason, result.fail_message)
-    for step in ("Preprocess", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly",
+    for step in ("Preprocess", "MergeSplits", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly",
                  "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly", "RegisterPrice", "RegisterDemand", "RegisterAnomaly"):  # fmt: skip
         assert status[step] == "Succeeded", step
     for step in ("FailDataQuality", "FailPrice", "FailDemand", "FailAnomaly"):
@@ -94,6 +95,42 @@ def test_pipeline_registers_all_three_models(clean_lake, tmp_path):
 
     dq = json.loads(next((result.run_dir / "DataQuality").rglob("dq_result.json")).read_text())
     assert dq["passed"] is True and dq["blocking_failures"] == 0
+
+
+def test_pipeline_without_truth_registers_all_three_models(clean_lake, tmp_path):
+    """The AWS case: no truth/ in the lake and `-p TruthDataUri=`; every step runs, the anomaly model
+    trains and gates on the incident feed (its real 0.90 precision gate), all three are registered."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    lake = _lake_copy(clean_lake, tmp_path / "lake")
+    shutil.rmtree(lake / BUCKET / "truth")
+    registry, runs = tmp_path / "registry", tmp_path / "runs"
+    gates = {k: v for k, v in LOOSE_GATES.items() if k != "AnomalyPrecisionMin"}
+    args = ["pipeline", "run-local", "--lake", str(lake), "--runs", str(runs), "--registry", str(registry),
+            "--workers", "2", "--quiet", "-p", "TruthDataUri="]
+    for name, value in {**WINDOW, **gates}.items():
+        args += ["-p", f"{name}={value}"]
+    out = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+
+    run_dir = next(runs.iterdir())
+    steps = {p.parent.name: json.loads(p.read_text())["status"] for p in run_dir.glob("*/step.json")}
+    for step in ("Preprocess", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly", "EvaluatePrice",
+                 "EvaluateDemand", "EvaluateAnomaly", "RegisterPrice", "RegisterDemand", "RegisterAnomaly"):  # fmt: skip
+        assert steps[step] == "Succeeded", (step, steps)
+    packages = {p["ModelPackageGroupName"]: p for p in LocalRegistry(registry).list()}
+    assert sorted(packages) == ["airfare-anomaly", "airfare-demand", "airfare-price"]
+    for pkg in packages.values():
+        assert "truth" not in pkg["Metrics"] and pkg["Metrics"]["truth_available"] is False
+    anomaly = packages["airfare-anomaly"]["Metrics"]
+    bcm = anomaly["binary_classification_metrics"]
+    assert bcm["labels_available"] is True and bcm["precision"]["value"] >= 0.9
+    assert bcm["reviewed_share_of_flags"]["value"] >= 0.7 and bcm["flags_by_label"]["incident"] > 0
+    assert anomaly["labels"]["source"].startswith("incident feed")
+    # nothing a step read came from a truth folder
+    assert not any("truth" in p.name for p in run_dir.rglob("*") if p.is_dir())
 
 
 def test_failing_price_gate_ends_in_fail_step_and_registers_no_price_model(clean_lake, tmp_path):

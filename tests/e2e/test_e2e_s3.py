@@ -49,15 +49,20 @@ def test_airfare_run_against_an_s3_api_keeps_the_whole_lake_in_s3(moto_server, t
     assert all(k.endswith(".parquet") for k in offers)
     summary = json.loads(s3.get_object(Bucket=BUCKET, Key="curated/etl_summary.json")["Body"].read())
     assert summary["reconciled"] and summary["out_path"] == f"s3://{BUCKET}/curated"
+    # The ETL's processed-files manifest went back to S3, naming the raw objects (not the scratch copy).
+    (manifest_key,) = _keys(s3, "curated/_manifest/")
+    entries = [json.loads(line) for line in s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read().decode().splitlines()]
+    raw_keys = {f"s3://{BUCKET}/{k}" for k in _keys(s3, "raw/")}
+    assert {e["path"] for e in entries} == raw_keys
 
     # The pipeline: each step's outputs are under the execution's prefix in the bucket.
     execution = next(p.name for p in runs.iterdir() if not p.name.startswith("."))
     prefix = f"pipeline-runs/{execution}/"
     steps = {k[len(prefix):].split("/")[0] for k in _keys(s3, prefix)}
-    assert {"Preprocess", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly",
+    assert {"Preprocess", "MergeSplits", "DataQuality", "TrainPrice", "TrainDemand", "TrainAnomaly",
             "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly"} <= steps  # fmt: skip
     for split in ("train", "validation", "test"):
-        assert f"{prefix}Preprocess/{split}/offers.parquet" in _keys(s3, f"{prefix}Preprocess/{split}/")
+        assert f"{prefix}MergeSplits/{split}/offers.parquet" in _keys(s3, f"{prefix}MergeSplits/{split}/")
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}EvaluatePrice/evaluation/evaluation.json")["Body"].read())
     assert report["regression_metrics"]["rmse"]["value"] > 0
 

@@ -105,7 +105,8 @@ def test_counts_reconcile(lake):
     _, s, bad = lake
     assert s["reconciled"]
     assert s["input_records"] == s["curated_events"] + s["quarantined"] + s["duplicates"]
-    assert s["blank_lines"] == 1 and s["out_of_scope_records"] == 0
+    assert s["blank_lines"] == 1 and s["reread_records"] == 0 and "out_of_scope_records" not in s
+    assert s["new_raw_files"] == 2 and s["rebuilt_dates"] == [DAY, NEXT] and s["quarantined_files"] == []
     assert s["duplicates"] == 2  # e1 twice in DAY, e2 again in NEXT's folder
     assert s["quarantined"] == len(bad)
     assert s["curated_events"] == 5 + 2  # 5 good of DAY (one without offers) + late + next
@@ -187,12 +188,15 @@ def test_rerun_of_a_day_replaces_it(spark, lake):
     before_day = _offers(root, DAY).num_rows
     next_files = sorted(p.name for p in (root / "curated" / "offers" / f"dt={NEXT}").glob("*.parquet"))
     s = run_etl(spark, str(root / "raw"), str(root / "curated"), dates=[DAY])
-    assert s["reconciled"] and s["dates"] == [DAY]
+    assert s["reconciled"] and s["dates"] == [DAY] and s["rebuilt_dates"] == [DAY]
     assert _offers(root, DAY).num_rows == before_day  # replaced, not appended
     assert {r["etl_run_id"] for r in _offers(root, DAY).to_pylist()} == {s["run_id"]}
-    # NEXT is out of this run's scope: read (late arrivals) but neither counted nor rewritten
+    # Both raw files hold DAY (the late event sits in NEXT's folder): both are re-read; NEXT's own
+    # record is counted as re-read (curated by the first run), and NEXT is not rewritten.
+    assert s["new_raw_files"] == 0 and s["reread_raw_files"] == 2
     assert sorted(p.name for p in (root / "curated" / "offers" / f"dt={NEXT}").glob("*.parquet")) == next_files
-    assert s["out_of_scope_records"] == 1  # e_next
+    assert s["reread_records"] == 1  # e_next
+    assert s["lines_read"] == first["lines_read"]
     assert s["input_records"] == first["input_records"] - 1 and s["duplicates"] == 2
     assert len(_quarantine(root)) == first["quarantined"]
     saved = json.loads((root / "curated" / "etl_summary.json").read_text())

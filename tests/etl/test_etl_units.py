@@ -95,3 +95,25 @@ def test_glue_dates_argument():
     assert glue_job._optional(argv, "dates") == "2026-03-01"
     assert glue_job._optional(argv, "JOB_RUN_ID") == "jr_1"
     assert glue_job._optional(argv, "partitions") is None
+
+
+@pytest.mark.slow
+def test_stop_spark_ends_the_jvm_too(tmp_path):
+    """SparkSession.stop() leaves the py4j JVM (GBs) alive; stop_spark must end it. In a child
+    process, so the test session's shared Spark is untouched."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from seed_infra.etl.job import spark_session, stop_spark\n"
+        "from pyspark import SparkContext\n"
+        "s = spark_session(driver_memory='512m')\n"
+        "pid = SparkContext._gateway.proc.pid\n"
+        "stop_spark(s)\n"
+        "alive = os.path.exists(f'/proc/{pid}') and open(f'/proc/{pid}/stat').read().split()[2] != 'Z'\n"
+        "print('JVM', pid, 'alive' if alive else 'gone')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "gone" in out.stdout, out.stdout

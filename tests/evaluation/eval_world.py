@@ -115,6 +115,20 @@ def make_world(days: int = 28, searches_per_day: int = 45, seed: int = 7, anomal
     return df[contract.CURATED_COLUMNS].copy(), outcomes, truth
 
 
+def make_verdicts(offers: pd.DataFrame, truth: pd.DataFrame, seed: int = 3, coverage: float = 0.9,
+                  normal_rate: float = 0.05) -> pd.DataFrame:
+    """An incident feed as a review team would leave it: ``coverage`` of the glitches confirmed,
+    ``normal_rate`` of the normal offers reviewed and cleared, a verdict 2-30 hours after the quote,
+    the rest never reviewed (``INCIDENT_LABEL_SCHEMA`` columns)."""
+    rng = np.random.default_rng(seed)
+    v = offers[["offer_id", "event_id", "event_time"]].merge(truth[["offer_id", "is_anomaly"]], on="offer_id")
+    reviewed = rng.random(len(v)) < np.where(v["is_anomaly"], coverage, normal_rate)
+    v = v.loc[reviewed]
+    delay = pd.to_timedelta(rng.uniform(2, 30, len(v)), unit="h")
+    return pd.DataFrame({"offer_id": v["offer_id"], "event_id": v["event_id"], "search_time": v["event_time"],
+                         "confirmed_at": v["event_time"] + delay, "is_incident": v["is_anomaly"], "source": "alert_review"})
+
+
 def add_search_columns(df: pd.DataFrame) -> pd.DataFrame:
     """The per-search and per-day columns the ETL derives from prices (in place; also returned)."""
     g = df.groupby("event_id")["price_usd"]

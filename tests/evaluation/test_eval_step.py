@@ -6,10 +6,11 @@ import json
 
 import pandas as pd
 import pytest
-from eval_world import make_tar
+from eval_world import make_tar, make_verdicts
 
 from evaluation import entry, evaluate, gates
 from evaluation.report import missing_paths
+from core.labels import write_feed
 
 
 @pytest.fixture()
@@ -23,11 +24,15 @@ def opt_ml(tmp_path, monkeypatch, eval_splits, eval_world):
     for f in ("offers.parquet", "flights.parquet"):
         (proc / "test" / f).write_bytes((split_root / "test" / f).read_bytes())
 
-    def setup(model_dir, with_truth=True):
+    def setup(model_dir, with_truth=True, with_labels=True):
         make_tar(model_dir, proc / "model" / "model.tar.gz")
         if with_truth:
             (proc / "truth" / "offers").mkdir(parents=True, exist_ok=True)
             truth.to_parquet(proc / "truth" / "offers" / "part-0.parquet", index=False)
+        if with_labels:
+            # exported a week and a day after the last quote: every review window has closed
+            write_feed(make_verdicts(eval_world[0], truth), proc / "labels",
+                       as_of=eval_world[0]["event_time"].max() + pd.Timedelta(days=8))
         return proc / "evaluation"
 
     return setup
@@ -73,8 +78,8 @@ def test_demand_report_has_confusion_and_baseline(opt_ml, eval_models, eval_spli
     assert 0 <= r["baseline"]["majority_class_accuracy"]["value"] <= 1
 
 
-def test_anomaly_without_truth_reports_unknown_precision(opt_ml, eval_models):
-    out = opt_ml(eval_models["anomaly"], with_truth=False)
+def test_anomaly_without_labels_reports_unknown_precision(opt_ml, eval_models):
+    out = opt_ml(eval_models["anomaly"], with_truth=False, with_labels=False)
     assert entry.main(["--model", "anomaly"]) == 0  # the step itself succeeds...
     r = json.loads((out / "evaluation.json").read_text())
     assert missing_paths(r, "anomaly") == [] and "truth" not in r
@@ -85,11 +90,57 @@ def test_anomaly_without_truth_reports_unknown_precision(opt_ml, eval_models):
     assert not passed and "labels unavailable" in reasons[-1]
 
 
+def test_anomaly_gates_on_the_incident_feed_without_truth(opt_ml, eval_models):
+    """As on AWS: no truth, the precision gate reads the feed's reviewed flags."""
+    out = opt_ml(eval_models["anomaly"], with_truth=False)
+    assert entry.main(["--model", "anomaly"]) == 0
+    r = json.loads((out / "evaluation.json").read_text())
+    assert "truth" not in r and r["truth_available"] is False
+    bcm = r["binary_classification_metrics"]
+    assert bcm["labels_available"] is True
+    by = bcm["flags_by_label"]
+    reviewed = by["incident"] + by["cleared"]
+    assert sum(by.values()) == bcm["n_flagged"]["value"] > 0 and reviewed > 0
+    assert bcm["reviewed_share_of_flags"]["value"] == reviewed / (reviewed + by["unreviewed"])
+    assert bcm["precision"]["value"] == by["incident"] / reviewed >= 0.9
+    # unreviewed flags are not false alarms, but the lower bound counts them as such
+    assert bcm["precision_if_unreviewed_false"]["value"] <= bcm["precision"]["value"]
+    assert r["labels"]["test_offers_by_label"]["open"] == 0
+    assert gates.check_gates(r)[0]
+
+
+def test_anomaly_whose_flags_nobody_reviewed_has_unknown_precision(opt_ml, eval_models, tmp_path):
+    """A model that flags far more than the team reviewed cannot be called precise: null, gate fails."""
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for f in eval_models["anomaly"].iterdir():
+        if f.is_dir():
+            import shutil
+
+            shutil.copytree(f, loose / f.name)
+        else:
+            (loose / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((loose / "model_meta.json").read_text())
+    meta["threshold"] = -1e9  # flags every offer
+    (loose / "model_meta.json").write_text(json.dumps(meta))
+    out = opt_ml(loose, with_truth=False)
+    assert entry.main(["--model", "anomaly"]) == 0
+    bcm = json.loads((out / "evaluation.json").read_text())["binary_classification_metrics"]
+    assert bcm["reviewed_share_of_flags"]["value"] < 0.7
+    assert bcm["precision"]["value"] is None and bcm["precision_reviewed"]["value"] is not None
+    passed, reasons = gates.check_gates(json.loads((out / "evaluation.json").read_text()))
+    assert not passed
+
+
 def test_anomaly_with_truth_reports_kinds(opt_ml, eval_models):
     out = opt_ml(eval_models["anomaly"])
     assert entry.main(["--model", "anomaly"]) == 0
     r = json.loads((out / "evaluation.json").read_text())
     assert r["binary_classification_metrics"]["labels_available"] is True
+    assert 0.9 <= r["truth"]["precision"]["value"] <= 1 and r["truth"]["recall"]["value"] > 0.5
+    quality = r["truth"]["labels_quality"]
+    assert quality["confirmed_that_are_anomalies"]["value"] == 1.0  # this feed makes no mistakes
+    assert 0.7 < quality["anomalies_confirmed"]["value"] < 1.0  # ... but misses some glitches
     assert set(r["truth"]["recall_by_kind"]) <= {"spike", "drop"}
     assert r["truth"]["n_anomalies"] == sum(v["n"] for v in r["truth"]["recall_by_kind"].values())
     assert (out / "anomaly_precision_recall.png").exists()

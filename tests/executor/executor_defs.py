@@ -68,6 +68,20 @@ JOBS = {
         out = processing_dir("evaluation")
         (out / "evaluation.json").write_text(json.dumps(report))
     ''',
+    "tj_hosts.py": '''
+        import json
+        import os
+        from pathlib import Path
+
+        from core.sm_paths import opt_ml, processing_dir
+
+        cfg = json.loads(opt_ml("config", "resourceconfig.json").read_text())
+        host = cfg["current_host"]
+        if host == os.environ.get("CRASH_HOST"):
+            raise SystemExit("instance " + host + " broke")
+        got = sorted(str(p.relative_to(processing_dir("input"))) for p in processing_dir("input").rglob("*") if p.is_file())
+        (processing_dir("output", "out") / (host + ".json")).write_text(json.dumps({"cfg": cfg, "inputs": got}))
+    ''',
     "tj_crash.py": '''
         import sys
         print("starting", flush=True)
@@ -100,15 +114,15 @@ def get(expr: str) -> dict:
 
 
 def processing_step(name: str, module: str, code: Path, *, args=(), inputs=(), outputs=(), property_files=None,
-                    depends_on=None, env=None, cache=None, max_runtime=None) -> dict:  # fmt: skip
+                    depends_on=None, env=None, cache=None, max_runtime=None, instances=1, distribution="FullyReplicated") -> dict:  # fmt: skip
     """A Processing step as ``ProcessingStep(step_args=Processor(...).run(...))`` emits it."""
     arguments = {
-        "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}},
+        "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": instances, "VolumeSizeInGB": 30}},
         "AppSpecification": {"ImageUri": get("Parameters.ImageUri"), "ContainerEntrypoint": ["python", "-m", module]},
         "RoleArn": "arn:aws:iam::123456789012:role/x",
         "ProcessingInputs": [
             {"InputName": n, "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix",
-                                          "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+                                          "S3InputMode": "File", "S3DataDistributionType": distribution,
                                           "S3CompressionType": "None"}}
             for n, uri, local in inputs
         ],  # fmt: skip

@@ -124,17 +124,21 @@ def test_real_definition_orders_into_the_expected_dag():
     plan = build_plan(definition_dict())
     deps = {name: spec.depends_on for name, spec in plan.steps.items()}
     assert deps["Preprocess"] == set()
-    assert deps["DataQuality"] == {"Preprocess"}
+    assert deps["MergeSplits"] == {"Preprocess"}
+    assert deps["DataQuality"] == {"MergeSplits"}
     assert deps["CheckDataQuality"] == {"DataQuality"}
     assert plan.steps["FailDataQuality"].branch_of == ("CheckDataQuality", False)
     for model in ("Price", "Demand", "Anomaly"):
         assert plan.steps[f"Train{model}"].branch_of == ("CheckDataQuality", True)
-        assert deps[f"Train{model}"] == {"CheckDataQuality", "Preprocess"}
-        assert deps[f"Evaluate{model}"] == {"Preprocess", f"Train{model}"}
+        assert deps[f"Train{model}"] == {"CheckDataQuality", "MergeSplits"}
+        assert deps[f"Evaluate{model}"] == {"MergeSplits", f"Train{model}"}
         assert deps[f"Check{model}Gates"] == {f"Evaluate{model}"}
         assert plan.steps[f"Register{model}"].branch_of == (f"Check{model}Gates", True)
         assert plan.steps[f"Register{model}"].type == "RegisterModel"
         assert plan.steps[f"Fail{model}"].branch_of == (f"Check{model}Gates", False)
         o = plan.order
         assert o.index("CheckDataQuality") < o.index(f"Train{model}") < o.index(f"Evaluate{model}") < o.index(f"Register{model}")
-    assert len(plan.order) == 19
+        for check in (f"DataQualityCheck{model}", f"ModelQualityCheck{model}"):  # Model Monitor baselines
+            assert deps[check] == {f"Evaluate{model}"}
+            assert check in deps[f"Register{model}"]
+    assert len(plan.order) == 26

@@ -6,7 +6,7 @@ import json
 import tarfile
 
 import pytest
-from executor_defs import env_dirs, price_pipeline, processing_step, read_json  # noqa: F401 (env_dirs is a fixture)
+from executor_defs import env_dirs, get, price_pipeline, processing_step, read_json  # noqa: F401 (env_dirs is a fixture)
 
 from pipelines.local_executor import DefinitionError, run_definition
 
@@ -148,6 +148,41 @@ def test_parallel_workers_run_independent_steps(env_dirs):
     starts = sorted(s.started for s in res.steps)
     ends = sorted(s.ended for s in res.steps)
     assert starts[-1] < ends[0], "the three steps should overlap in time"
+
+
+@pytest.mark.parametrize("distribution", ["FullyReplicated", "ShardedByS3Key"])
+def test_multi_instance_processing_gives_each_instance_its_host_and_share(env_dirs, distribution):
+    """InstanceCount > 1: one process per instance with SageMaker's resourceconfig.json, inputs whole or
+    dealt out by S3 key, and every instance's outputs uploaded to the one output prefix."""
+    d = env_dirs
+    for i in range(5):
+        (d["lake"] / "bkt" / "raw" / f"k{i}.txt").write_text(str(i))
+    step = processing_step("P", "tj_hosts", d["code"], instances=3, distribution=distribution,
+                           inputs=[("raw", get("Parameters.RawUri"), "/opt/ml/processing/input/raw")],
+                           outputs=[("out", "s3://bkt/hosts/out", "/opt/ml/processing/output/out")])  # fmt: skip
+    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "ImageUri", "Type": "String", "DefaultValue": "i"},
+                                                          {"Name": "RawUri", "Type": "String", "DefaultValue": "s3://bkt/raw/"}],
+                  "Steps": [step]}  # fmt: skip
+    res = _run(d, definition)
+    assert res.status == "Succeeded", res.failure_reason
+    docs = {h: read_json(d["lake"] / f"bkt/hosts/out/{h}.json") for h in ("algo-1", "algo-2", "algo-3")}
+    everything = sorted(["raw/a.txt", "raw/nested/b.txt"] + [f"raw/k{i}.txt" for i in range(5)])
+    for h, doc in docs.items():
+        assert doc["cfg"] == {"current_host": h, "hosts": ["algo-1", "algo-2", "algo-3"]}
+    if distribution == "FullyReplicated":
+        assert all(doc["inputs"] == everything for doc in docs.values())
+    else:
+        shares = [doc["inputs"] for doc in docs.values()]
+        assert sorted(f for share in shares for f in share) == everything  # each object on exactly one instance
+        assert all(2 <= len(share) <= 3 for share in shares)
+    step_json = read_json(d["runs"] / res.execution_id / "P" / "step.json")
+    assert step_json["instances"] == ["algo-1", "algo-2", "algo-3"]
+
+    # one broken instance fails the job, naming the instance
+    step["Arguments"]["Environment"]["CRASH_HOST"] = "algo-2"
+    res = _run(d, definition)
+    assert res.failed_step == "P" and res.failure_reason.startswith("instance algo-2 of 3: exit code 1")
+    assert "instance algo-2 broke" in res.failure_reason
 
 
 def test_max_runtime_stops_a_hung_job(env_dirs):

@@ -1,4 +1,5 @@
-"""The serve app in-process (starlette's TestClient): health, predictions equal to model_io's, bad requests."""
+"""The serve app in-process (starlette's TestClient drives any ASGI app): health, predictions equal to
+model_io's, bad requests."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _post(client, payload, content_type="application/json", **headers):
 @pytest.mark.parametrize("kind", ["price", "demand", "anomaly"])
 def test_ping_reports_the_loaded_model(clients, kind):
     r = clients[kind].get("/ping")
-    assert r.status_code == 200 and r.json() == {"status": "ok", "model": kind}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "model": kind, "backend": "compiled"}
 
 
 def test_price_predictions_equal_model_io(clients, price_rows, model_dirs):
@@ -58,8 +59,8 @@ def test_price_predictions_equal_model_io(clients, price_rows, model_dirs):
     assert body["model"] == "price" and len(body["predictions"]) == len(rows)
     got = np.array([p["price_usd"] for p in body["predictions"]])
     m = model_io.load(model_dirs["price"])
-    np.testing.assert_array_equal(got, m.predict_price(pd.DataFrame(rows)))  # the very rows sent
-    np.testing.assert_allclose(got, m.predict_price(test), rtol=1e-6)  # the curated frame they came from
+    np.testing.assert_allclose(got, m.predict_price(pd.DataFrame(rows)), rtol=1e-4)  # the very rows sent
+    np.testing.assert_allclose(got, m.predict_price(test), rtol=1e-4)  # the curated frame they came from
     assert (got > 0).all()
 
 
@@ -83,7 +84,7 @@ def test_demand_predictions_equal_model_io(clients, inference_splits, model_dirs
     proba = m.predict_demand_proba(frame)
     assert [p["demand_class"] for p in preds] == list(m.predict_demand(frame))
     got = np.array([[p["probabilities"][c] for c in contract.DEMAND_CLASSES] for p in preds])
-    np.testing.assert_array_equal(got, proba)
+    np.testing.assert_allclose(got, proba, atol=1e-5, rtol=0)
 
 
 def test_anomaly_predictions_equal_model_io(clients, inference_splits, model_dirs):
@@ -97,7 +98,7 @@ def test_anomaly_predictions_equal_model_io(clients, inference_splits, model_dir
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
     frame = pd.DataFrame(rows)
-    np.testing.assert_array_equal([p["anomaly_score"] for p in preds], m.anomaly_score(frame))
+    np.testing.assert_allclose([p["anomaly_score"] for p in preds], m.anomaly_score(frame), atol=1e-6)
     assert [p["is_anomaly"] for p in preds] == list(m.is_anomaly(frame))
     assert any(p["is_anomaly"] for p in preds) and not all(p["is_anomaly"] for p in preds)
 
@@ -127,15 +128,16 @@ def _bad_price_cases(rows):
         ("malformed code", {"instances": [{**row, "route": "JFK to LAX"}]}, "application/json", 422, "instances[0].route"),
         ("instance not an object", {"instances": [row, 42]}, "application/json", 422, "instances[1]"),
         ("empty batch", {"instances": []}, "application/json", 400, "batch is empty"),
-        ("no instances key", {"rows": [row]}, "application/json", 400, '"instances"'),
-        ("instances not a list", {"instances": row}, "application/json", 400, "must be a list"),
-        ("bare list", [row], "application/json", 400, '"instances"'),
+        ("an object without the fields", {"rows": [row]}, "application/json", 422, "instances[0].days_to_departure: required"),
+        ("instances not a list", {"instances": row}, "application/json", 400, "must be a list, not an object"),
+        ("a bare number", 42, "application/json", 400, "not a number"),
         ("not JSON", b"{instances: [", "application/json", 400, "not valid JSON"),
         ("NaN is not JSON", b'{"instances": [{"stops": NaN}]}', "application/json", 400, "not valid JSON"),
         ("empty body", b"", "application/json", 400, "empty request body"),
         ("bad JSON line", orjson.dumps(row) + b"\n{oops\n", "application/jsonlines", 400, "line 2"),
         ("too many", {"instances": [row] * 51}, "application/json", 413, "51 > 50"),
-        ("csv", b"1,2,3", "text/csv", 415, "text/csv"),
+        ("short CSV row", b"1,2,3", "text/csv", 400, "has 3 values, expected 12"),
+        ("unknown type", b"x", "application/x-protobuf", 415, "application/x-protobuf"),
     ]
 
 
@@ -160,8 +162,8 @@ def test_many_bad_fields_are_all_listed(clients, price_rows):
 
 def test_accept_body_size_and_method(clients, price_rows, model_dirs):
     _, rows = price_rows
-    r = _post(clients["price"], {"instances": rows[:1]}, Accept="text/csv")
-    assert r.status_code == 406 and "text/csv" in r.json()["error"]
+    r = _post(clients["price"], {"instances": rows[:1]}, Accept="image/png")
+    assert r.status_code == 406 and "image/png" in r.json()["error"]
     assert _post(clients["price"], {"instances": rows[:1]}, Accept="*/*").status_code == 200
     assert clients["price"].get("/invocations").status_code == 405
     with TestClient(create_app(model_dirs["price"], max_body_bytes=100)) as small:
@@ -182,7 +184,8 @@ def test_model_from_a_tarball(model_dirs, price_rows, tmp_path):
         r = _post(c, {"instances": rows[:3]})
         assert r.status_code == 200
         m = model_io.load(model_dirs["price"])
-        assert [p["price_usd"] for p in r.json()["predictions"]] == list(m.predict_price(pd.DataFrame(rows[:3])))
+        np.testing.assert_allclose([p["price_usd"] for p in r.json()["predictions"]],
+                                   m.predict_price(pd.DataFrame(rows[:3])), rtol=1e-4)
 
 
 def test_no_model_means_503_not_a_crash(tmp_path, monkeypatch):

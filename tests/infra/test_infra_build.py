@@ -165,3 +165,25 @@ def test_setup_script_zips_what_the_glue_job_and_lambda_import(tmp_path):
     again.mkdir()
     subprocess.run([sys.executable, "-", str(ROOT), str(again)], input=builder, text=True, check=True, timeout=60)
     assert (again / "lambda_key").read_text() == lambda_key
+
+
+def _pins(name: str) -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return {a.lower(): b for a, b in (line.split("==") for line in lines if "==" in line and not line.startswith("#"))}
+
+
+def test_runtime_and_serving_locks_are_subsets_of_the_development_lock():
+    dev, runtime, serve = _pins("requirements-dev.lock"), _pins("requirements.lock"), _pins("requirements-serve.lock")
+    for name, lock in (("requirements.lock", runtime), ("requirements-serve.lock", serve)):
+        drift = {p: (v, dev.get(p)) for p, v in lock.items() if dev.get(p) != v}
+        assert not drift, f"{name} disagrees with requirements-dev.lock: {drift}"
+    assert set(serve) <= set(runtime)
+    for tool in ("pytest", "moto", "cfn-lint", "checkov", "hypothesis", "nbclient", "ipykernel"):
+        assert tool not in runtime and tool not in serve, f"{tool} is a development tool"
+    for heavy in ("pyspark", "sagemaker", "boto3", "great-expectations", "duckdb", "mlflow"):
+        assert heavy not in serve, f"the serving image does not need {heavy}"
+    for needed in ("uvicorn", "uvloop", "httptools", "orjson", "pydantic", "xgboost-cpu", "lightgbm", "scikit-learn",
+                   "skops", "treelite", "tl2cgen"):
+        assert needed in serve, f"serve imports {needed}"
+    text = (ROOT / "Dockerfile").read_text()
+    assert "AS serve" in text and "requirements-serve.lock" in text and "requirements-dev.lock" not in text

@@ -187,9 +187,35 @@ def test_curated_table_columns_match_the_contract():
     assert table["Parameters"]["projection.dt.format"] == "yyyy-MM-dd"
 
 
+GLUE_SPARK = {"5.0": "3.5.4", "5.1": "3.5.6"}  # AWS Glue release notes
+
+
+def test_local_spark_is_the_glue_jobs_spark():
+    job = one(load("glue_stack.yaml"), "AWS::Glue::Job")
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    assert f"pyspark=={GLUE_SPARK[job['GlueVersion']]}" in lock
+
+
+def test_busy_trigger_is_swept_and_alarmed():
+    """The trigger defers when the job is busy: a schedule invokes it anyway, and the log line it
+    writes when deferring is counted and alarmed on, as is its dead-letter queue."""
+    t = load("glue_stack.yaml")
+    rules = resources(t, "AWS::Events::Rule")
+    sweep = next(r["Properties"] for r in rules.values() if "ScheduleExpression" in r["Properties"])
+    assert sweep["Targets"][0]["Arn"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    perms = [p["Properties"] for p in resources(t, "AWS::Lambda::Permission").values()]
+    assert {"Fn::GetAtt": ["EtlSweepRule", "Arn"]} in [p["SourceArn"] for p in perms]
+    (flt,) = resources(t, "AWS::Logs::MetricFilter").values()
+    pattern = flt["Properties"]["FilterPattern"].strip('"')
+    assert f'"msg": "{pattern}"' in (INFRA / "lambda_trigger.py").read_text()  # what the handler logs when deferring
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()}
+    assert alarms[flt["Properties"]["MetricTransformations"][0]["MetricName"]]["EvaluationPeriods"] >= 1
+    assert "ApproximateNumberOfMessagesVisible" in alarms
+
+
 def test_glue_job_runs_the_entry_script_with_the_arguments_it_reads():
     job = one(load("glue_stack.yaml"), "AWS::Glue::Job")
-    assert job["GlueVersion"] == "5.0" and job["Command"]["Name"] == "glueetl"
+    assert job["GlueVersion"] == "5.1" and job["Command"]["Name"] == "glueetl"  # Spark 3.5.6, the pinned pyspark
     assert job["Command"]["ScriptLocation"]["Fn::Sub"].endswith("${GlueScriptKey}")
     source = (INFRA / "glue_job.py").read_text()
     required = re.search(r'getResolvedOptions\(argv, \[(.*?)\]\)', source).group(1)
@@ -208,7 +234,7 @@ def test_trigger_lambda_matches_lambda_trigger_py():
     assert module == "lambda_trigger" and callable(getattr(lambda_trigger, func))
     assert fn["Environment"]["Variables"]["GLUE_JOB_NAME"] == {"Ref": "EtlJob"}
     assert fn["Environment"]["Variables"]["RAW_PREFIX"] == lambda_trigger.DEFAULT_RAW_PREFIX
-    perm = one(t, "AWS::Lambda::Permission")
+    perm = t["Resources"]["TriggerFunctionPermission"]["Properties"]
     assert perm["Principal"] == "events.amazonaws.com" and perm["SourceArn"] == {"Fn::GetAtt": ["RawObjectCreatedRule", "Arn"]}
     rule = t["Resources"]["RawObjectCreatedRule"]["Properties"]
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
@@ -216,9 +242,7 @@ def test_trigger_lambda_matches_lambda_trigger_py():
     assert matches(pattern, s3_event("raw/dt=2026-03-01/hour=07/a.json.gz"), bucket_ref=True)
     assert not matches(pattern, s3_event("errors/processing-failed/dt=2026-03-01/hour=07/a.gz"), bucket_ref=True)
     # The handler understands exactly that event.
-    assert lambda_trigger.plan_runs(s3_event("raw/dt=2026-03-01/hour=07/a.json.gz"))[0] == {
-        "raw-bucket": {"--raw_path": "s3://raw-bucket/raw/", "--dates": "2026-03-01", "--partitions": "dt=2026-03-01/hour=07"}
-    }
+    assert lambda_trigger.plan_runs(s3_event("raw/dt=2026-03-01/hour=07/a.json.gz"))[0] == {"raw-bucket": {"--raw_path": "s3://raw-bucket/raw/"}}
 
 
 def test_athena_workgroup_encrypts_results_and_enforces_it():
@@ -287,7 +311,39 @@ def test_deployment_starts_on_approval_only_for_the_three_groups():
     overrides = {v["name"]: v["value"] for v in json.loads(template)["environmentVariablesOverride"]}
     assert overrides == {"MODEL_PACKAGE_ARN": "a", "MODEL_PACKAGE_GROUP": "g"}
     buildspec = t["Resources"]["DeployProject"]["Properties"]["Source"]["BuildSpec"]
-    assert "$MODEL_PACKAGE_ARN" in buildspec and "put-scaling-policy" in buildspec and "data-capture-config" in buildspec
+    # One code path: the build runs `airfare deploy` (pipelines/deploy.py) in the project's image.
+    assert 'airfare deploy "$MODEL_PACKAGE_ARN" --on-approval' in buildspec and "aws sagemaker" not in buildspec
+    image = t["Resources"]["DeployProject"]["Properties"]["Environment"]["Image"]
+    assert "ImageRepository" in json.dumps(image)
+
+
+def test_deployment_defaults_and_permissions_match_airfare_deploy():
+    from pipelines import deploy
+
+    t = load("mlops_stack.yaml")
+    p = t["Parameters"]
+    assert (p["EndpointMinInstances"]["Default"], p["EndpointMaxInstances"]["Default"]) == (2, 10)
+    assert p["InvocationsPerInstanceTarget"]["Default"] == deploy.DEFAULT_INVOCATIONS_TARGET
+    env = {v["Name"] for v in t["Resources"]["DeployProject"]["Properties"]["Environment"]["EnvironmentVariables"]}
+    assert {"MIN_INSTANCES", "MAX_INSTANCES", "INSTANCE_TYPE", "INVOCATIONS_TARGET", "ENDPOINT_ROLE_ARN",
+            "DATA_CAPTURE_URI", "KMS_KEY_ARN", "SUBNETS", "SECURITY_GROUP", "ALARM_TOPIC_ARN"} <= env
+    statements = t["Resources"]["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    needed = {
+        # airfare deploy's own calls
+        "sagemaker:DescribeModelPackage", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
+        "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
+        "sagemaker:DescribeEndpoint", "sagemaker:AddTags", "sagemaker:ListTags", "iam:PassRole",
+        "cloudwatch:PutMetricAlarm", "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+        # AWS's auto scaling prerequisites
+        "sagemaker:UpdateEndpointWeightsAndCapacities", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms",
+        "iam:CreateServiceLinkedRole", "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies", "application-autoscaling:DeleteScalingPolicy",
+        # KMS-encrypted capture and volumes
+        "kms:CreateGrant", "kms:DescribeKey",
+    }
+    assert needed <= granted, sorted(needed - granted)
 
 
 def test_deploy_buildspec_script_parses_with_bash():
@@ -365,7 +421,7 @@ def test_stack_imports_are_exported_upstream():
                 exported.add(out["Export"]["Name"]["Fn::Sub"].split("}-", 2)[-1])
 
 
-# Glue 5.0 (Python 3.11, Spark 3.5) provides these; everything else the ETL imports must be pinned.
+# Glue 5.1 (Python 3.11, Spark 3.5.6) provides these; everything else the ETL imports must be pinned.
 GLUE_PROVIDED = {"pyspark", "pyarrow", "awsglue", "pandas", "numpy", "boto3", "botocore", "dateutil"}
 PYDANTIC_DEPS = {"annotated_types", "pydantic_core", "typing_extensions", "typing_inspection"}
 
@@ -419,5 +475,5 @@ def test_glue_job_dependencies_are_provided_or_pinned():
     assert needed, "the ETL imports third-party packages; the scan found none"
     for module in needed:
         dist = module.replace("_", "-")
-        assert dist in pinned, f"the ETL imports {module}, which Glue 5.0 lacks: add it to --additional-python-modules"
+        assert dist in pinned, f"the ETL imports {module}, which Glue 5.1 lacks: add it to --additional-python-modules"
         assert pinned[dist] == lock[dist], f"{dist}: Glue gets {pinned[dist]}, requirements.lock pins {lock[dist]}"

@@ -68,7 +68,7 @@ def test_definition_is_json_serialisable_and_validates_clean(defn):
 
 def test_step_names_and_types(defn):
     steps = {n: s["Type"] for n, s in by_name(defn).items()}
-    expected = {"Preprocess": "Processing", "DataQuality": "Processing", "CheckDataQuality": "Condition", "FailDataQuality": "Fail"}
+    expected = {"Preprocess": "Processing", "MergeSplits": "Processing", "DataQuality": "Processing", "CheckDataQuality": "Condition", "FailDataQuality": "Fail"}
     for m in ("Price", "Demand", "Anomaly"):
         expected |= {
             f"Train{m}": "Training",
@@ -76,6 +76,8 @@ def test_step_names_and_types(defn):
             f"Check{m}Gates": "Condition",
             f"Register{m}": "RegisterModel",
             f"Fail{m}": "Fail",
+            f"DataQualityCheck{m}": "QualityCheck",
+            f"ModelQualityCheck{m}": "QualityCheck",
         }
     assert steps == expected
 
@@ -84,7 +86,8 @@ def test_parameters_and_defaults(defn):
     params = {p["Name"]: (p["Type"], p.get("DefaultValue")) for p in defn["Parameters"]}
     assert params["CuratedDataUri"] == ("String", "s3://airfare-lake/curated/offers/")
     assert params["OutcomesDataUri"] == ("String", "s3://airfare-lake/outcomes/flights/")
-    assert params["TruthDataUri"] == ("String", "s3://airfare-lake/truth/offers/")
+    assert params["LabelsDataUri"] == ("String", "s3://airfare-lake/labels/incidents/")
+    assert params["TruthDataUri"] == ("String", "")  # as on AWS: no step needs the simulator's answer key
     assert params["PriceRmseMax"] == ("Float", 15.0)
     assert params["PriceR2Min"] == ("Float", 0.85)
     assert params["DemandAccuracyMin"] == ("Float", 0.85)
@@ -95,21 +98,29 @@ def test_parameters_and_defaults(defn):
     assert params["ProcessingInstanceCount"] == ("Integer", 1)
     assert params["TrainingInstanceCount"] == ("Integer", 1)
     assert params["ValidationDays"] == ("Integer", 7) and params["TestDays"] == ("Integer", 7)
+    from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS
+
+    assert params["SampleFlights"] == ("Integer", DEFAULT_SAMPLE_FLIGHTS)
+
+    for split, name in (("train", "TrainSampleRows"), ("validation", "ValidationSampleRows"), ("test", "TestSampleRows")):
+        assert params[name] == ("Integer", DEFAULT_SAMPLE_ROWS[split])
 
 
 def test_dag_edges(defn):
     steps = by_name(defn)
     top = [s["Name"] for s in defn["Steps"]]
-    assert top[:3] == ["Preprocess", "DataQuality", "CheckDataQuality"]
+    assert top[:4] == ["Preprocess", "MergeSplits", "DataQuality", "CheckDataQuality"]
+    merge = steps["MergeSplits"]
+    assert {r.split(".")[1] for r in get_refs(merge["Arguments"]) if r.startswith("Steps.")} == {"Preprocess"}
     dq = steps["DataQuality"]
-    assert {r.split(".")[1] for r in get_refs(dq["Arguments"]) if r.startswith("Steps.")} == {"Preprocess"}
+    assert {r.split(".")[1] for r in get_refs(dq["Arguments"]) if r.startswith("Steps.")} == {"MergeSplits"}
     # Training runs only when the data-quality check passes.
     check = steps["CheckDataQuality"]["Arguments"]
     assert [s["Name"] for s in check["IfSteps"]] == ["TrainPrice", "TrainDemand", "TrainAnomaly"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["FailDataQuality"]
     for m in ("Price", "Demand", "Anomaly"):
         ev_refs = {r.split(".")[1] for r in get_refs(steps[f"Evaluate{m}"]["Arguments"]) if r.startswith("Steps.")}
-        assert ev_refs == {f"Train{m}", "Preprocess"}
+        assert ev_refs == {f"Train{m}", "MergeSplits"}
         assert "DependsOn" not in steps[f"Check{m}Gates"]  # models are independent after training
         gate = steps[f"Check{m}Gates"]["Arguments"]
         assert [s["Name"] for s in gate["IfSteps"]] == [f"Register{m}"]
@@ -121,15 +132,32 @@ def test_processing_contract(defn):
     pre = steps["Preprocess"]["Arguments"]
     assert pre["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.entry"]
     args = pre["AppSpecification"]["ContainerArguments"]
-    assert args[0::2] == ["--curated-uri", "--outcomes-uri", "--start-date", "--end-date", "--validation-days", "--test-days"]
-    assert [a["Get"] for a in args[1:8:2]] == [
-        "Parameters.CuratedDataUri", "Parameters.OutcomesDataUri", "Parameters.StartDate", "Parameters.EndDate"
-    ]  # fmt: skip
-    assert args[9] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.ValidationDays"}]}}
-    assert args[11] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.TestDays"}]}}
+    sampling = ["--train-sample-rows", "--validation-sample-rows", "--test-sample-rows", "--sample-flights"]
+    assert args[0::2] == ["--curated-uri", "--start-date", "--end-date", "--validation-days", "--test-days", *sampling]
+    assert [a["Get"] for a in args[1:6:2]] == ["Parameters.CuratedDataUri", "Parameters.StartDate", "Parameters.EndDate"]
+    assert args[7] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.ValidationDays"}]}}
+    assert args[9] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.TestDays"}]}}
+    sample_params = ["TrainSampleRows", "ValidationSampleRows", "TestSampleRows", "SampleFlights"]
+    assert args[11::2] == [{"Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{n}"}]}} for n in sample_params]
+    # the map runs on ProcessingInstanceCount instances; everything after it on one
+    assert pre["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
     outs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in pre["ProcessingOutputConfig"]["Outputs"]}
-    assert outs == {s: f"/opt/ml/processing/output/{s}" for s in ("train", "validation", "test")}
+    assert outs == {"shards": "/opt/ml/processing/output/shards"}
     assert pre["AppSpecification"]["ImageUri"] == {"Get": "Parameters.ImageUri"}
+
+    merge = steps["MergeSplits"]["Arguments"]
+    assert merge["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "processing.merge_splits"]
+    margs = merge["AppSpecification"]["ContainerArguments"]
+    assert margs[0::2] == ["--outcomes-uri", *sampling] and margs[1] == {"Get": "Parameters.OutcomesDataUri"}
+    assert margs[3::2] == args[11::2]  # the reduce cuts the samples to the same sizes
+    assert merge["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+    (shards,) = merge["ProcessingInputs"]
+    assert shards["S3Input"]["LocalPath"] == "/opt/ml/processing/input/shards"
+    assert shards["S3Input"]["S3Uri"] == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['shards'].S3Output.S3Uri"}
+    outs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in merge["ProcessingOutputConfig"]["Outputs"]}
+    assert outs == {s: f"/opt/ml/processing/output/{s}" for s in ("train", "validation", "test")}
+    for name in ("DataQuality", "EvaluatePrice", "EvaluateDemand", "EvaluateAnomaly"):
+        assert steps[name]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
 
     dq = steps["DataQuality"]
     assert dq["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "data_quality.entry"]
@@ -148,11 +176,15 @@ def test_processing_contract(defn):
     for model in MODELS:
         ev = steps[f"Evaluate{model.capitalize()}"]
         app = ev["Arguments"]["AppSpecification"]
-        assert app["ContainerEntrypoint"] + app["ContainerArguments"] == ["python", "-m", "evaluation.entry", "--model", model]
+        assert app["ContainerEntrypoint"] + app["ContainerArguments"][:2] == ["python", "-m", "evaluation.entry", "--model", model]
+        # the truth is an optional argument (an input could not be empty), never an input
+        assert app["ContainerArguments"][2] == {"Std:Join": {"On": "", "Values": ["--truth-uri=", {"Get": "Parameters.TruthDataUri"}]}}
         ins = {i["InputName"]: (i["S3Input"]["LocalPath"], i["S3Input"]["S3Uri"]) for i in ev["Arguments"]["ProcessingInputs"]}
         assert ins["model"] == ("/opt/ml/processing/model", {"Get": f"Steps.Train{model.capitalize()}.ModelArtifacts.S3ModelArtifacts"})
         assert ins["test"][0] == "/opt/ml/processing/test"
-        assert ins["truth"] == ("/opt/ml/processing/truth", {"Get": "Parameters.TruthDataUri"})
+        assert set(ins) == {"model", "test", "train"} | ({"labels"} if model == "anomaly" else set())
+        if model == "anomaly":
+            assert ins["labels"] == ("/opt/ml/processing/labels", {"Get": "Parameters.LabelsDataUri"})
         assert ev["PropertyFiles"] == [
             {"PropertyFileName": f"{model.capitalize()}EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
         ]
@@ -168,9 +200,9 @@ def test_training_contract_spot_and_runtime(defn):
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in a["InputDataConfig"]}
         expected = {"train", "validation"} | ({"labels"} if model == "anomaly" else set())
         assert set(channels) == expected
-        assert channels["train"] == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
+        assert channels["train"] == {"Get": "Steps.MergeSplits.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
         if model == "anomaly":
-            assert channels["labels"] == {"Get": "Parameters.TruthDataUri"}
+            assert channels["labels"] == {"Get": "Parameters.LabelsDataUri"}
         assert a["EnableManagedSpotTraining"] is True
         assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
         assert a["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
@@ -241,7 +273,7 @@ def test_on_demand_vpc_kms_variant():
     assert a["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}  # MaxWait only with spot
     assert a["VpcConfig"] == {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1", "subnet-2"]}
     assert a["OutputDataConfig"]["KmsKeyId"] == kms and a["ResourceConfig"]["VolumeKmsKeyId"] == kms
-    for name in ("Preprocess", "DataQuality", "EvaluatePrice"):
+    for name in ("Preprocess", "MergeSplits", "DataQuality", "EvaluatePrice"):
         p = steps[name]["Arguments"]
         assert p["NetworkConfig"]["VpcConfig"] == {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1", "subnet-2"]}
         assert p["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == kms

@@ -57,7 +57,7 @@ def test_typo_in_data_quality_path(defn):
 def test_missing_output_name(defn):
     ev = steps_by_name(defn["Steps"])["EvaluateDemand"]
     ev["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]["Get"] = (
-        "Steps.Preprocess.ProcessingOutputConfig.Outputs['testing'].S3Output.S3Uri"
+        "Steps.MergeSplits.ProcessingOutputConfig.Outputs['testing'].S3Output.S3Uri"
     )
     (msg,) = messages(defn)
     assert "EvaluateDemand" in msg and "has no output 'testing'" in msg and "test, train, validation" in msg
@@ -78,10 +78,13 @@ def test_undeclared_property_file(defn):
 
 
 def test_undeclared_parameter(defn):
-    defn["Parameters"] = [p for p in defn["Parameters"] if p["Name"] != "TruthDataUri"]
+    defn["Parameters"] = [p for p in defn["Parameters"] if p["Name"] != "LabelsDataUri"]
     msgs = messages(defn)
-    assert msgs and all("parameter 'TruthDataUri' is not declared" in m for m in msgs)
-    assert any("TrainAnomaly" in m for m in msgs) and any("EvaluatePrice" in m for m in msgs)
+    assert msgs and all("parameter 'LabelsDataUri' is not declared" in m for m in msgs)
+    assert any("TrainAnomaly" in m for m in msgs) and any("EvaluateAnomaly" in m for m in msgs)
+    defn = json.loads(json.dumps(defn))
+    defn["Parameters"] = [p for p in defn["Parameters"] if p["Name"] != "TruthDataUri"]
+    assert any("parameter 'TruthDataUri' is not declared" in m and "EvaluatePrice" in m for m in messages(defn))
 
 
 def test_unknown_step_depends_on_and_branch(defn):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from core import contract
 from core.features import DEMAND_FEATURES, DEMAND_LEAKY, build_demand_table
 from processing.entry import main
-from processing.preprocess import read_curated, split_dates, to_contract_table
+from processing.preprocess import iter_day, list_days, split_dates, to_contract_table
 
 
 def test_split_is_by_time_without_overlap(splits):
@@ -50,18 +51,21 @@ def _write_partitioned(offers: pd.DataFrame, root):
 def test_partition_filter_on_local_folder(world, tmp_path):
     offers = world[0]
     _write_partitioned(offers[offers["dt"] <= "2026-03-10"], tmp_path / "offers")
-    got = read_curated(str(tmp_path / "offers"), "2026-03-03", "2026-03-05")
-    assert sorted(got["dt"].unique()) == ["2026-03-03", "2026-03-04", "2026-03-05"]
-    assert list(got.columns) == contract.CURATED_COLUMNS
-    assert len(got) == int(offers["dt"].between("2026-03-03", "2026-03-05").sum())
-    everything = read_curated(str(tmp_path / "offers"), "", "")
-    assert everything["dt"].nunique() == 10
+    root = str(tmp_path / "offers")
+    assert list_days(root, "2026-03-03", "2026-03-05") == ["2026-03-03", "2026-03-04", "2026-03-05"]
+    tables = list(iter_day(root, "2026-03-04", batch_rows=7))
+    assert len(tables) > 1 and max(t.num_rows for t in tables) <= 7  # streamed in batches
+    got = pa.concat_tables(tables)
+    assert got.schema.equals(contract.CURATED_OFFER_SCHEMA, check_metadata=False)
+    assert set(got.column("dt").to_pylist()) == {"2026-03-04"}
+    assert got.num_rows == int((offers["dt"] == "2026-03-04").sum())
+    assert len(list_days(root, "", "")) == 10
     with pytest.raises(ValueError, match="no curated offers"):
-        read_curated(str(tmp_path / "offers"), "2027-01-01", "2027-01-02")
+        list_days(root, "2027-01-01", "2027-01-02")
     with pytest.raises(ValueError, match="after"):
-        read_curated(str(tmp_path / "offers"), "2026-03-05", "2026-03-01")
+        list_days(root, "2026-03-05", "2026-03-01")
     with pytest.raises(FileNotFoundError):
-        read_curated(str(tmp_path / "missing"))
+        list_days(str(tmp_path / "missing"))
 
 
 def test_demand_table_has_no_leakage_and_correct_labels(world):
@@ -101,15 +105,23 @@ def test_demand_features_use_only_the_past(world):
 
 
 def test_main_writes_splits_and_summary(world, tmp_path, monkeypatch, capsys):
+    """Preprocess (the map) then MergeSplits (the reduce), as the pipeline runs them."""
+    from processing import merge_splits
+
     offers, outcomes, _ = world
     _write_partitioned(offers, tmp_path / "curated" / "offers")
     (tmp_path / "outcomes").mkdir()
     outcomes.to_parquet(tmp_path / "outcomes" / "flights.parquet")
     monkeypatch.setenv("SM_OPT_ML", str(tmp_path / "opt_ml"))
-    rc = main(["--curated-uri", str(tmp_path / "curated" / "offers"), "--outcomes-uri", str(tmp_path / "outcomes"),
-               "--start-date", "", "--end-date", "", "--validation-days", "5", "--test-days", "5"])
+    rc = main(["--curated-uri", str(tmp_path / "curated" / "offers"), "--start-date", "", "--end-date", "",
+               "--validation-days", "5", "--test-days", "5"])
     assert rc == 0
-    out = tmp_path / "opt_ml" / "processing" / "output"
+    shards = tmp_path / "opt_ml" / "processing" / "output" / "shards"
+    assert (shards / "algo-1" / "shard.json").is_file()
+    rc = merge_splits.main(["--outcomes-uri", str(tmp_path / "outcomes"), "--input-dir", str(shards),
+                            "--output-dir", str(tmp_path / "splits")])
+    assert rc == 0
+    out = tmp_path / "splits"
     summary = json.loads((out / "split_summary.json").read_text())
     total = 0
     for name in ("train", "validation", "test"):

@@ -7,7 +7,10 @@ import uuid
 import pytest
 
 from seed_infra import lambda_trigger
-from seed_infra.lambda_trigger import created_objects, handler, plan_runs, raw_partition
+from seed_infra.lambda_trigger import created_objects, handler, is_sweep, plan_runs, raw_partition
+
+SWEEP = {"version": "0", "id": "5e1c4b0e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+         "time": "2026-03-01T12:15:00Z", "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"], "detail": {}}
 
 
 def s3_record(bucket: str, key: str, size: int = 1234, name: str = "ObjectCreated:Put") -> dict:
@@ -63,15 +66,11 @@ def test_plan_runs_deduplicates_partitions_and_groups_by_bucket():
         "raw-errors/dt=2026-03-01/hour=23/bad.gz",
     ]
     event = {"Records": [s3_record("lake", k) for k in keys] + [s3_record("lake", "raw/dt=2026-03-03/hour=01/", size=0), s3_record("other", keys[0])]}
-    runs, ignored = plan_runs(event)
-    assert runs == {
-        "lake": {
-            "--raw_path": "s3://lake/raw/",
-            "--dates": "2026-03-01,2026-03-02",
-            "--partitions": "dt=2026-03-01/hour=23,dt=2026-03-02/hour=00",
-        },
-        "other": {"--raw_path": "s3://other/raw/", "--dates": "2026-03-02", "--partitions": "dt=2026-03-02/hour=00"},
-    }
+    runs, partitions, ignored = plan_runs(event)
+    # No dates: the arrival folders say nothing about the events' dates; the job takes what is new.
+    assert runs == {"lake": {"--raw_path": "s3://lake/raw/"}, "other": {"--raw_path": "s3://other/raw/"}}
+    assert partitions == {"lake": ["dt=2026-03-01/hour=23", "dt=2026-03-02/hour=00"], "other": ["dt=2026-03-02/hour=00"]}
+    assert not is_sweep(event) and is_sweep(SWEEP)
     assert ignored == ["s3://lake/raw-errors/dt=2026-03-01/hour=23/bad.gz", "s3://lake/raw/dt=2026-03-03/hour=01/"]
 
 
@@ -105,22 +104,25 @@ def glue_job(aws_endpoint, monkeypatch):
     return glue, name
 
 
-def test_handler_starts_glue_run_with_partition_arguments(glue_job, slow_glue_runs):
+def test_handler_starts_glue_run_and_defers_when_busy(glue_job, slow_glue_runs, caplog):
     glue, name = glue_job
     event = {"Records": [s3_record("lake", "raw/dt=2026-03-01/hour=05/a.gz"), s3_record("lake", "raw/dt=2026-03-01/hour=05/b.gz")]}
     report = handler(event, None)
-    assert report["skipped"] == [] and len(report["started"]) == 1
-    # A second event while that run is still starting: Glue refuses, the handler reports instead of crashing.
+    assert report["deferred"] == [] and len(report["started"]) == 1
+    assert report["started"][0]["partitions"] == ["dt=2026-03-01/hour=05"]
+    # A second event while that run is still starting: Glue refuses; the handler defers (logs, no crash).
     again = handler({"Records": [s3_record("lake", "raw/dt=2026-03-01/hour=06/c.gz")]}, None)
-    assert again["started"] == [] and len(again["skipped"]) == 1
-    assert again["skipped"][0]["arguments"]["--partitions"] == "dt=2026-03-01/hour=06"
-    assert "already running" in again["skipped"][0]["reason"]
+    assert again["started"] == [] and len(again["deferred"]) == 1
+    assert again["deferred"][0]["partitions"] == ["dt=2026-03-01/hour=06"]
+    assert "already running" in again["deferred"][0]["reason"]
+    assert any('"msg": "glue_run_deferred"' in r.getMessage() for r in caplog.records)  # what the stack's alarm counts
+    # The sweep, while still busy, defers too; nothing is started twice.
+    assert len(handler(SWEEP, None)["deferred"]) == 1
 
     runs = glue.get_job_runs(JobName=name)["JobRuns"]
     assert [r["Id"] for r in runs] == [report["started"][0]["job_run_id"]]
     args = runs[0]["Arguments"]
-    assert args["--raw_path"] == "s3://lake/raw/" and args["--dates"] == "2026-03-01"
-    assert args["--partitions"] == "dt=2026-03-01/hour=05"
+    assert args["--raw_path"] == "s3://lake/raw/" and "--dates" not in args
     assert args["--curated_path"] == "s3://lake/curated/offers/"  # the job's defaults still apply
 
 

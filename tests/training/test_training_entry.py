@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from core import model_io
-from training import entry
+from core.labels import write_feed
 from core.pipeline_contract import MODEL_META_FILE
+from training import entry
+
+
+def _verdicts(world):
+    """The incident feed of a team that reviewed every offer an hour after its quote (no mistakes)."""
+    offers, _, truth = world
+    v = offers[["offer_id", "event_id", "event_time"]].merge(truth[["offer_id", "is_anomaly"]], on="offer_id")
+    return v.assign(search_time=v["event_time"], confirmed_at=v["event_time"] + pd.Timedelta(hours=1),
+                    is_incident=v["is_anomaly"], source="alert_review")
 
 
 def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
@@ -20,9 +30,7 @@ def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
         out[channel]["offers"].to_parquet(d / "offers.parquet")
         out[channel]["flights"].to_parquet(d / "flights.parquet")
     if labels is not None:
-        d = root / "input" / "data" / "labels"
-        d.mkdir(parents=True)
-        labels.to_parquet(d / "part-0.parquet")
+        write_feed(labels, root / "input" / "data" / "labels")
     cfg = root / "input" / "config"
     cfg.mkdir(parents=True)
     (cfg / "hyperparameters.json").write_text(json.dumps(hyperparameters))
@@ -35,7 +43,7 @@ def _opt_ml(tmp_path, monkeypatch, splits, hyperparameters, labels=None):
 @pytest.mark.parametrize("kind", ["price", "demand", "anomaly"])
 def test_main_trains_each_model_from_string_hyperparameters(kind, tmp_path, monkeypatch, splits, world):
     hp = {"model": kind, "n_estimators": "40", "nthread": "1", "seed": "7"}
-    root = _opt_ml(tmp_path, monkeypatch, splits, hp, labels=world[2] if kind == "anomaly" else None)
+    root = _opt_ml(tmp_path, monkeypatch, splits, hp, labels=_verdicts(world) if kind == "anomaly" else None)
     assert entry.main() == 0
     assert not (root / "output" / "failure").exists()
     meta = json.loads((root / "model" / MODEL_META_FILE).read_text())

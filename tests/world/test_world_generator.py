@@ -294,13 +294,16 @@ def test_rerun_replaces_world_folders_only(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     (lake / "truth" / "stray.json").write_text("{}")
+    assert (lake / "labels" / "incidents" / "dt=2026-03-04").is_dir()  # verdicts on the 3-day world's last day
+    (lake / "labels" / "incidents" / "dt=2026-03-04" / "part-2026-03-04.parquet").write_bytes(b"stale")
     (lake / "outcomes" / "flights" / "part-00001.parquet").write_bytes(b"stale")
 
     generate_world(lake, **{**OPTS, "days": 1, "searches_per_day": 200})
     fresh = tmp_path / "fresh"
     generate_world(fresh, **{**OPTS, "days": 1, "searches_per_day": 200})
-    world = {k: v for k, v in _digest(lake).items() if k.split("/")[0] in ("raw", "truth") or k.startswith("outcomes/flights/")}
-    assert world == _digest(fresh)  # exactly a fresh world: nothing stale in raw/, truth/, outcomes/flights/
+    world = {k: v for k, v in _digest(lake).items()
+             if k.split("/")[0] in ("raw", "truth") or k.startswith(("outcomes/flights/", "labels/incidents/"))}
+    assert world == _digest(fresh)  # exactly a fresh world: nothing stale in raw/, truth/, outcomes/flights/, labels/
     assert [p.name for p in (lake / "raw").iterdir()] == [f"dt={START}"]
     for path, data in keep.items():
         assert path.read_bytes() == data

@@ -1,0 +1,158 @@
+"""Data capture in SageMaker's own format, written by the local server (``airfare serve --capture DIR``).
+
+A real endpoint with ``DataCaptureConfig`` writes JSON lines to
+``s3://<DestinationS3Uri>/<EndpointName>/<VariantName>/yyyy/mm/dd/hh/<mm-ss-mmm-uuid>.jsonl``, one line per
+sampled invocation::
+
+    {"captureData": {"endpointInput": {"observedContentType": "application/json", "mode": "INPUT",
+                                       "data": "{...}", "encoding": "JSON"},
+                     "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
+                                        "data": "{...}", "encoding": "JSON"}},
+     "eventMetadata": {"eventId": "<uuid>", "inferenceTime": "2026-11-30T21:40:05Z"},
+     "eventVersion": "0"}
+
+``encoding`` is ``JSON`` for the content types listed in ``CaptureContentTypeHeader.JsonContentTypes``,
+``CSV`` for ``CsvContentTypes`` (``data`` is then the body as text) and ``BASE64`` otherwise.
+``eventMetadata`` carries ``inferenceId`` when the caller passed one (``InferenceId``), which is how
+Model Monitor joins ground truth. This writer produces the same lines under ``DIR`` so Model Monitor
+code (issue 13) reads local and S3 captures alike.
+
+Cost on the hot path: sampling is one ``random()``; a sampled request costs one ``orjson.dumps`` and a
+buffered write. The time string is cached per second and files are flushed at most once a second
+(and on shutdown), never per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+VARIANT = "AllTraffic"
+EVENT_VERSION = "0"
+# What `airfare deploy` puts in CaptureContentTypeHeader (pipelines.deploy imports these).
+JSON_CONTENT_TYPES = ("application/json", "application/jsonlines")
+CSV_CONTENT_TYPES = ("text/csv",)
+FLUSH_EVERY_S = 1.0
+# Version 4, variant 1 bits of a UUID (RFC 4122), applied to 128 random bits.
+_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID_SET = (0x4 << 76) | (0x2 << 62)
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def encode_payload(body: bytes, content_type: str, mode: str,
+                   json_types=JSON_CONTENT_TYPES, csv_types=CSV_CONTENT_TYPES) -> dict:
+    """One ``endpointInput``/``endpointOutput`` object: text for JSON/CSV types, base64 otherwise."""
+    media = _media(content_type)
+    encoding = "JSON" if media in json_types else "CSV" if media in csv_types else "BASE64"
+    if encoding != "BASE64":
+        try:
+            data = body.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = "BASE64"
+    if encoding == "BASE64":
+        data = base64.b64encode(body).decode("ascii")
+    return {"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding}
+
+
+def capture_file_path(root: Path, endpoint: str, variant: str, when: dt.datetime, token: str) -> Path:
+    """``root/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<token>.jsonl`` (UTC), as SageMaker names them."""
+    name = f"{when:%M-%S}-{when.microsecond // 1000:03d}-{token}.jsonl"
+    return root / endpoint / variant / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}" / f"{when:%H}" / name
+
+
+class CaptureWriter:
+    """Samples invocations and appends them, in SageMaker's capture format, to hourly files.
+
+    One writer per worker process: each has its own files (the uuid in the name), so workers never
+    share a file handle. ``percent`` is ``InitialSamplingPercentage`` (0..100).
+    """
+
+    def __init__(self, root: str | os.PathLike, endpoint: str, variant: str = VARIANT, percent: float = 100.0,
+                 json_types=JSON_CONTENT_TYPES, csv_types=CSV_CONTENT_TYPES, rng: random.Random | None = None,
+                 clock=time.time):
+        if not 0 <= percent <= 100:
+            raise ValueError(f"capture percentage {percent} is not within 0..100")
+        self.root, self.endpoint, self.variant = Path(root), endpoint, variant
+        self.fraction = percent / 100.0
+        self.json_types, self.csv_types = tuple(json_types), tuple(csv_types)
+        rng = rng or random.Random()  # seeded from os.urandom
+        self._random = rng.random
+        self._bits = rng.getrandbits
+        self._clock = clock
+        self._hour_key = -1
+        self._fh = None
+        self._hour: tuple | None = None
+        self._second = -1
+        self._stamp = ""
+        self._last_flush = 0.0
+        self.path: Path | None = None
+        self.records = 0
+
+    def sampled(self) -> bool:
+        """Whether this invocation is captured (cheap: one random draw)."""
+        return self.fraction > 0 and (self.fraction >= 1 or self._random() < self.fraction)
+
+    def _event_id(self) -> str:
+        """A random (version 4) UUID string; cheaper than ``uuid.uuid4()`` (no OS call per record)."""
+        h = "%032x" % ((self._bits(128) & _UUID_CLEAR) | _UUID_SET)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def _file(self, now: float):
+        hour_key = int(now // 3600)
+        if self._fh is not None and hour_key == self._hour_key:
+            return self._fh
+        when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        hour = (when.year, when.month, when.day, when.hour)
+        self._hour_key = hour_key
+        if self._fh is None or hour != self._hour:
+            self.close()
+            self.path = capture_file_path(self.root, self.endpoint, self.variant, when, str(uuid.uuid4()))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - kept open across requests
+            self._hour = hour
+        return self._fh
+
+    def record(self, request_body: bytes, request_type: str, response_body: bytes, response_type: str,
+               inference_id: str | None = None) -> None:
+        """Append one invocation (call only when :meth:`sampled` said so)."""
+        now = self._clock()
+        second = int(now)
+        if second != self._second:  # inferenceTime has second resolution, as SageMaker writes it
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        metadata = {"eventId": self._event_id(), "inferenceTime": self._stamp}
+        if inference_id:
+            metadata["inferenceId"] = inference_id
+        line = orjson.dumps({
+            "captureData": {
+                "endpointInput": encode_payload(request_body, request_type, "INPUT", self.json_types, self.csv_types),
+                "endpointOutput": encode_payload(response_body, response_type, "OUTPUT", self.json_types, self.csv_types),
+            },
+            "eventMetadata": metadata,
+            "eventVersion": EVENT_VERSION,
+        })
+        fh = self._file(now)
+        fh.write(line + b"\n")
+        self.records += 1
+        if now - self._last_flush >= FLUSH_EVERY_S:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+        self._last_flush = self._clock() if now is None else now
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,163 @@
+"""Tree models compiled to native code: treelite reads the model, tl2cgen turns it into C and gcc builds it.
+
+The artifact stays the trained model (UBJ, LightGBM text, skops); its compiled form is built from it
+deterministically and cached by content: the cache key is the SHA-256 of treelite's serialised model
+plus the treelite/tl2cgen versions and the machine, so the same artifact always gives the same
+library and a changed one can never reuse a stale build. ``serve`` builds every library once in the
+parent process before it starts the workers (:func:`prepare`), which then only load them. Builds go to
+a temporary name and are renamed into place, so concurrent builders never see a half-written file.
+
+The cache folder is ``$AIRFARE_COMPILE_CACHE`` (default ``~/.cache/airfare/compiled``), outside the
+model folder, which SageMaker mounts read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+
+class CompileUnavailable(RuntimeError):
+    """No C compiler (or no treelite/tl2cgen): the caller falls back to the native backend."""
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    root = path or os.environ.get("AIRFARE_COMPILE_CACHE") or Path.home() / ".cache" / "airfare" / "compiled"
+    return Path(root)
+
+
+def compiler() -> str | None:
+    return shutil.which(os.environ.get("CC", "gcc"))
+
+
+def to_treelite(model):
+    """The treelite model of an XGBoost booster, a LightGBM booster or a scikit-learn IsolationForest."""
+    import treelite
+
+    kind = type(model).__module__.split(".", 1)[0]
+    if kind == "xgboost":
+        # A full-range slice drops the categorical re-coder XGBoost >= 3.1 saves with models trained on
+        # pandas categoricals (treelite refuses it); the trees, categorical splits and base score stay.
+        # Serving feeds level codes already (inference.fast.MatrixEncoder), which is what it maps to.
+        return treelite.frontend.from_xgboost(model[0:model.num_boosted_rounds()])
+    if kind == "lightgbm":
+        return treelite.frontend.from_lightgbm(model)
+    if kind == "sklearn":
+        return treelite.sklearn.import_model(model)
+    raise TypeError(f"cannot compile a {type(model).__name__}")
+
+
+def library_key(tl_model) -> str:
+    import tl2cgen
+    import treelite
+
+    h = hashlib.sha256(tl_model.serialize_bytes())
+    h.update(f"treelite={treelite.__version__};tl2cgen={tl2cgen.__version__};{platform.machine()}".encode())
+    return h.hexdigest()[:32]
+
+
+def build(model, cache: str | os.PathLike | None = None) -> tuple[Path, object]:
+    """The compiled library of ``model`` (built unless cached) and its treelite model."""
+    if compiler() is None:
+        raise CompileUnavailable("no C compiler (gcc) on PATH")
+    try:
+        import tl2cgen
+    except ImportError as e:  # pragma: no cover - both are in the runtime lock
+        raise CompileUnavailable(str(e)) from e
+    tl_model = to_treelite(model)
+    folder = cache_dir(cache)
+    lib = folder / f"{library_key(tl_model)}.so"
+    with _lock:
+        if not lib.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as tmp:
+                target = Path(tmp) / lib.name
+                tl2cgen.export_lib(tl_model, toolchain=os.path.basename(compiler()), libpath=str(target),
+                                   params={"parallel_comp": max(1, min(8, os.cpu_count() or 1))}, nthread=1)
+                os.replace(target, lib)
+            log.info("compiled %s trees into %s", type(model).__name__, lib)
+    return lib, tl_model
+
+
+class CompiledTrees:
+    """Predictions of one compiled tree model on a float matrix; ``(n, outputs)`` float64.
+
+    A few rows (the real-time case) call the library's ``predict(union Entry*, int, result*)``
+    directly through ctypes, one row at a time: tl2cgen's own ``Predictor`` builds a DMatrix and goes
+    through its thread pool, which costs more than the trees for one row. ``union Entry`` is the
+    feature value, or ``missing == -1`` in its first four bytes: a NaN input is written as the integer
+    -1 there (that bit pattern is itself a NaN, so no real value collides with it for float32; for
+    float64 the whole word is set). Larger batches use tl2cgen's ``Predictor``.
+    """
+
+    name = "compiled"
+    DIRECT_MAX_ROWS = 32
+
+    def __init__(self, lib: Path, dtype: str):
+        import ctypes
+
+        import tl2cgen
+
+        self.lib = lib
+        self.dtype = np.float32 if dtype == "float32" else np.float64
+        self._dtype_name = dtype
+        self.predictor = tl2cgen.Predictor(str(lib), nthread=1)
+        self._dmatrix = tl2cgen.DMatrix
+        so = ctypes.CDLL(str(lib))
+        so.get_leaf_output_type.restype = ctypes.c_char_p
+        so.get_threshold_type.restype = ctypes.c_char_p
+        n_target = so.get_num_target()
+        classes = (ctypes.c_int32 * n_target)()
+        so.get_num_class(classes)
+        self.width = n_target * max(classes)
+        self.n_features = so.get_num_feature()
+        self._leaf = np.float32 if so.get_leaf_output_type() == b"float32" else np.float64
+        self._entry = np.float32 if so.get_threshold_type() == b"float32" else np.float64
+        self._missing = np.int32(-1) if self._entry == np.float32 else np.int64(-1)
+        self._int_view = np.int32 if self._entry == np.float32 else np.int64
+        self._predict = so.predict
+        self._predict.restype = None
+        self._predict.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        self._so = so  # keep the library loaded
+
+    @classmethod
+    def for_model(cls, model, role: str, model_dir, cache=None) -> CompiledTrees:
+        lib, tl_model = build(model, cache)
+        dtype = tl_model.input_type if hasattr(tl_model, "input_type") else "float32"
+        return cls(lib, str(dtype))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if n > self.DIRECT_MAX_ROWS:
+            x = np.ascontiguousarray(x, dtype=self.dtype)
+            out = self.predictor.predict(self._dmatrix(x, dtype=self._dtype_name))
+            return np.asarray(out, dtype=np.float64).reshape(n, -1)
+        entries = np.array(x, dtype=self._entry, order="C", copy=True).reshape(n, self.n_features)
+        missing = np.isnan(entries)
+        if missing.any():
+            entries.view(self._int_view)[missing] = self._missing
+        result = np.zeros((n, self.width), dtype=self._leaf)
+        data, res = entries.ctypes.data, result.ctypes.data
+        row_bytes, res_bytes = entries.strides[0], result.strides[0]
+        for i in range(n):
+            self._predict(data + i * row_bytes, 0, res + i * res_bytes)
+        return result.astype(np.float64)
+
+
+def prepare(loaded, cache=None) -> list[Path]:
+    """Build every library ``loaded`` (a ``LoadedModel``) needs; returns their paths (for ``serve``'s parent)."""
+    models = dict(loaded._models)
+    if "norm" in models:
+        models["norm"] = models["norm"]._models["xgb"]
+    return [build(m, cache)[0] for m in models.values()]

@@ -1,0 +1,505 @@
+"""A Model Monitor-compatible data-quality analyzer: statistics, suggested constraints, violations.
+
+It writes what SageMaker Model Monitor's analyzer image (``sagemaker-model-monitor-analyzer``)
+writes, in its documented formats (Developer Guide: "Schema for Statistics", "Schema for
+Constraints", "Schema for Violations"):
+
+- ``statistics.json``: ``version``, ``dataset.item_count`` and per feature ``name``,
+  ``inferred_type`` (Integral / Fractional / String / Unknown), ``numerical_statistics`` (``common``
+  counts, mean, sum, std_dev, min, max and a KLL quantile sketch under ``distribution.kll``, with
+  10 materialised buckets) or ``string_statistics`` (``common``, ``distinct_count``, categorical
+  buckets);
+- ``constraints.json``: per feature ``completeness``, ``num_constraints.is_non_negative``,
+  ``string_constraints.domains`` (small-cardinality strings) and ``monitoringConfigOverrides``,
+  plus the ``monitoring_config`` thresholds;
+- ``constraint_violations.json``: ``violations[]`` of ``feature_name``, ``constraint_check_type``
+  and ``description``.
+
+Baseline drift is the distance between the current and the baseline distribution: for numbers the
+L-infinity distance between the two KLL sketches' CDFs (the Kolmogorov-Smirnov statistic), for
+strings the L-infinity distance between the category frequencies. ``comparison_method`` "Simple"
+flags a distance above the threshold; "Robust" also requires it to exceed the two-sample critical
+value at a family-wise alpha of 0.01 over the compared features (Bonferroni), so that a small
+window's sampling noise alone cannot raise an alarm.
+
+The KLL sketch is Apache DataSketches' ``kll_floats_sketch``; its retained items are written per
+level (level i items carry weight 2^i), which is what ``sketch.data`` holds, so a baseline written
+by AWS's analyzer can be read back and compared the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+STATISTICS_FILE = "statistics.json"
+CONSTRAINTS_FILE = "constraints.json"
+VIOLATIONS_FILE = "constraint_violations.json"
+
+INTEGRAL, FRACTIONAL, STRING, UNKNOWN = "Integral", "Fractional", "String", "Unknown"
+CHECK_TYPES = (
+    "data_type_check",
+    "completeness_check",
+    "baseline_drift_check",
+    "missing_column_check",
+    "extra_column_check",
+    "categorical_values_check",
+)
+KLL_K = 512  # rank error about 0.5 %: far below any drift threshold, and statistics.json stays small
+KLL_C = 2.0 / 3.0  # DataSketches' KLL compactor capacity decay (the paper's c)
+N_BUCKETS = 10  # Model Monitor materialises distributions in 10 buckets
+MAX_DOMAIN = 50  # string features with at most this many distinct values get a domain constraint
+MAX_CATEGORICAL_BUCKETS = 1000
+ROBUST_ALPHA = 0.01  # family-wise over a window's compared features (Bonferroni): at most ~1 % of quiet windows alarm
+
+DEFAULT_MONITORING_CONFIG: dict[str, Any] = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
+
+# Per-value kinds (vectorised classification of a column).
+_MISSING, _INT, _FRAC, _STR = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifying values
+# ---------------------------------------------------------------------------------------------
+def classify(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kind per value, numeric value per value (NaN if not numeric), string per value or None).
+
+    Numbers arriving as JSON (int, float, bool) or numeric text ("3", "2.5") are numeric, as the
+    analyzer parses CSV text; a float with an integral value counts as Integral.
+    """
+    s = pd.Series(values)
+    n = len(s)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        kinds = np.where(s.isna().to_numpy(), _MISSING, _INT).astype(np.int8)
+        return kinds, s.astype("float64").to_numpy(), np.full(n, None, dtype=object)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        num = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+        finite = np.isfinite(num)
+        integral = finite & (np.floor(num) == num)
+        kinds = np.where(~finite, _MISSING, np.where(integral, _INT, _FRAC)).astype(np.int8)
+        return kinds, num, np.full(n, None, dtype=object)
+    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s.dtype) and s.map(type, na_action="ignore").isin([str]).all():
+        # Text columns (a Parquet baseline): vectorised; numeric-looking text is numeric, as in CSV.
+        missing = s.isna().to_numpy()
+        text = s.astype(object).where(~s.isna(), None).to_numpy(dtype=object)
+        num = pd.to_numeric(pd.Series(text), errors="coerce").astype("float64").to_numpy()
+        finite = np.isfinite(num)
+        integral = finite & (np.floor(np.where(finite, num, 0)) == num) & ~pd.Series(text).astype(str).str.contains(r"[.eE]").to_numpy()
+        kinds = np.where(missing, _MISSING, np.where(~finite, _STR, np.where(integral, _INT, _FRAC))).astype(np.int8)
+        num = np.where(finite, num, np.nan)
+        return kinds, num, text
+    kinds = np.zeros(n, dtype=np.int8)
+    num = np.full(n, np.nan)
+    text = np.full(n, None, dtype=object)
+    for i, v in enumerate(s.to_numpy(dtype=object)):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            continue
+        if isinstance(v, (bool, np.bool_)):
+            kinds[i], num[i] = _INT, float(v)
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            f = float(v)
+            if not math.isfinite(f):
+                continue
+            kinds[i], num[i] = (_INT if f.is_integer() else _FRAC), f
+            continue
+        t = str(v)
+        try:
+            f = float(t)
+        except ValueError:
+            kinds[i], text[i] = _STR, t
+            continue
+        if not math.isfinite(f):
+            kinds[i], text[i] = _STR, t
+        else:
+            kinds[i], num[i] = (_INT if f.is_integer() and "." not in t and "e" not in t.lower() else _FRAC), f
+            text[i] = t
+    return kinds, num, text
+
+
+def inferred_type(kinds: np.ndarray) -> str:
+    """The column's type as the analyzer infers it: String if any value is text, else Fractional
+    if any value has a fraction, else Integral; Unknown when every value is missing."""
+    present = kinds[kinds != _MISSING]
+    if present.size == 0:
+        return UNKNOWN
+    if (present == _STR).any():
+        return STRING
+    if (present == _FRAC).any():
+        return FRACTIONAL
+    return INTEGRAL
+
+
+def _conforming(kinds: np.ndarray, baseline_type: str) -> tuple[int, int]:
+    """(values that fit ``baseline_type``, present values)."""
+    present = kinds[kinds != _MISSING]
+    if baseline_type == STRING or baseline_type == UNKNOWN:
+        return int(present.size), int(present.size)
+    if baseline_type == FRACTIONAL:
+        return int(((present == _INT) | (present == _FRAC)).sum()), int(present.size)
+    return int((present == _INT).sum()), int(present.size)
+
+
+# ---------------------------------------------------------------------------------------------
+# KLL sketches
+# ---------------------------------------------------------------------------------------------
+def kll_sketch(values: np.ndarray, k: int = KLL_K):
+    from datasketches import kll_floats_sketch
+
+    sketch = kll_floats_sketch(k)
+    if values.size:
+        sketch.update(np.ascontiguousarray(values, dtype=np.float32))
+    return sketch
+
+
+def sketch_levels(sketch) -> list[list[float]]:
+    """Retained items grouped by level (weight 2^level), lowest level first: ``sketch.data``."""
+    levels: dict[int, list[float]] = {}
+    for item, weight in sketch:
+        levels.setdefault(int(round(math.log2(weight))), []).append(float(item))
+    if not levels:
+        return []
+    return [sorted(levels.get(i, [])) for i in range(max(levels) + 1)]
+
+
+def weighted_items(kll: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted items, weights) from a statistics.json ``distribution.kll`` block."""
+    data = ((kll or {}).get("sketch") or {}).get("data") or []
+    items, weights = [], []
+    for level, values in enumerate(data):
+        items.extend(values)
+        weights.extend([2.0**level] * len(values))
+    if not items:
+        return np.empty(0), np.empty(0)
+    x, w = np.asarray(items, dtype=float), np.asarray(weights, dtype=float)
+    order = np.argsort(x, kind="stable")
+    return x[order], w[order]
+
+
+def cdf_at(items: np.ndarray, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Right-continuous weighted empirical CDF of ``items`` at ``points``."""
+    if items.size == 0:
+        return np.zeros(len(points))
+    cum = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
+    return cum[np.searchsorted(items, points, side="right")]
+
+
+def kll_distance(base_kll: dict, cur_kll: dict) -> float:
+    """L-infinity distance between the CDFs of two KLL sketches (Kolmogorov-Smirnov statistic)."""
+    bx, bw = weighted_items(base_kll)
+    cx, cw = weighted_items(cur_kll)
+    if bx.size == 0 or cx.size == 0:
+        return 0.0 if bx.size == cx.size else 1.0
+    points = np.union1d(bx, cx)
+    return float(np.max(np.abs(cdf_at(bx, bw, points) - cdf_at(cx, cw, points))))
+
+
+def _buckets(sketch, lo: float, hi: float, n: int) -> list[dict]:
+    if n == 0:
+        return []
+    if hi <= lo:
+        return [{"lower_bound": lo, "upper_bound": hi, "count": float(n)}]
+    edges = np.linspace(lo, hi, N_BUCKETS + 1)
+    cdf = np.asarray(sketch.get_cdf(edges[1:-1].astype(np.float32).tolist()), dtype=float)[:-1]
+    cum = np.concatenate([[0.0], cdf, [1.0]]) * n
+    counts = np.diff(cum)
+    return [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(round(counts[i], 6))}
+            for i in range(N_BUCKETS)]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics.json
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ColumnProfile:
+    """What one column of a dataset holds, with the per-value kinds kept for the type check."""
+
+    name: str
+    kinds: np.ndarray
+    statistics: dict[str, Any]
+    type_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def profile_column(name: str, values: pd.Series, k: int = KLL_K) -> ColumnProfile:
+    kinds, num, text = classify(values)
+    n = len(kinds)
+    ftype = inferred_type(kinds)
+    present = int((kinds != _MISSING).sum())
+    common = {"num_present": present, "num_missing": int(n - present)}
+    type_counts = {
+        INTEGRAL: int((kinds == _INT).sum()),
+        FRACTIONAL: int((kinds == _FRAC).sum()),
+        STRING: int((kinds == _STR).sum()),
+        UNKNOWN: int(n - present),
+    }
+    feature: dict[str, Any] = {"name": name, "inferred_type": ftype}
+    if ftype in (INTEGRAL, FRACTIONAL):
+        x = num[np.isfinite(num)]
+        sketch = kll_sketch(x, k)
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        feature["numerical_statistics"] = {
+            "common": common,
+            "mean": _finite_or_none(float(x.mean())) if x.size else 0.0,
+            "sum": float(x.sum()),
+            "std_dev": float(x.std()) if x.size else 0.0,  # population std, as Deequ's StandardDeviation
+            "min": lo,
+            "max": hi,
+            "distribution": {
+                "kll": {
+                    "buckets": _buckets(sketch, lo, hi, x.size),
+                    "sketch": {"parameters": {"c": KLL_C, "k": float(k)}, "data": sketch_levels(sketch)},
+                }
+            },
+        }
+    else:
+        # Every present value as text (numbers that came as JSON numbers formatted back).
+        strings = pd.Series([None if kd == _MISSING else (t if t is not None else _fmt(v))
+                             for kd, t, v in zip(kinds, text, num)], dtype=object)  # fmt: skip
+        counts = strings.dropna().value_counts()
+        feature["string_statistics"] = {
+            "common": common,
+            "distinct_count": float(len(counts)),
+            "distribution": {
+                "categorical": {
+                    "buckets": [{"value": str(v), "count": float(c)} for v, c in counts.head(MAX_CATEGORICAL_BUCKETS).items()]
+                }
+            },
+        }
+    return ColumnProfile(name=name, kinds=kinds, statistics=feature, type_counts=type_counts)
+
+
+def _fmt(v: float) -> str | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def profile(df: pd.DataFrame, columns: Iterable[str] | None = None, k: int = KLL_K) -> list[ColumnProfile]:
+    cols = list(df.columns) if columns is None else list(columns)
+    return [profile_column(c, df[c], k) for c in cols]
+
+
+def statistics(df: pd.DataFrame, columns: Iterable[str] | None = None, k: int = KLL_K,
+               profiles: list[ColumnProfile] | None = None) -> dict[str, Any]:
+    """``statistics.json`` of ``df`` (every column, or ``columns`` in that order)."""
+    profiles = profiles if profiles is not None else profile(df, columns, k)
+    return {"version": 0.0, "dataset": {"item_count": int(len(df))}, "features": [p.statistics for p in profiles]}
+
+
+# ---------------------------------------------------------------------------------------------
+# constraints.json
+# ---------------------------------------------------------------------------------------------
+def suggest_constraints(stats: dict[str, Any], monitoring_config: dict[str, Any] | None = None,
+                        overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Constraints suggested from baseline ``stats``, as the analyzer's baselining job does.
+
+    ``overrides`` maps a feature to its ``monitoringConfigOverrides`` (e.g. no distribution
+    comparison for a feature that is a function of the clock).
+    """
+    config = _merge(DEFAULT_MONITORING_CONFIG, monitoring_config or {})
+    features = []
+    for f in stats["features"]:
+        block = f.get("numerical_statistics") or f.get("string_statistics") or {}
+        common = block.get("common") or {}
+        total = (common.get("num_present") or 0) + (common.get("num_missing") or 0)
+        entry: dict[str, Any] = {
+            "name": f["name"],
+            "inferred_type": f["inferred_type"],
+            "completeness": float(common.get("num_present", 0) / total) if total else 0.0,
+        }
+        if "numerical_statistics" in f:
+            entry["num_constraints"] = {"is_non_negative": bool((f["numerical_statistics"].get("min") or 0.0) >= 0)}
+        elif "string_statistics" in f:
+            buckets = f["string_statistics"]["distribution"]["categorical"]["buckets"]
+            if 0 < f["string_statistics"]["distinct_count"] <= MAX_DOMAIN:
+                entry["string_constraints"] = {"domains": sorted(b["value"] for b in buckets)}
+        entry["monitoringConfigOverrides"] = dict((overrides or {}).get(f["name"], {}))
+        features.append(entry)
+    return {"version": 0.0, "features": features, "monitoring_config": config}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a dataset against a baseline
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class FeatureCheck:
+    """The measurements behind the violations of one feature (also what the metrics report)."""
+
+    name: str
+    baseline_type: str | None
+    current_type: str | None
+    completeness: float | None = None
+    baseline_completeness: float | None = None
+    drift: float | None = None
+    drift_threshold: float | None = None
+    drift_critical: float | None = None
+    drift_method: str | None = None
+    unseen_fraction: float | None = None
+    unseen_values: list[str] = field(default_factory=list)
+    type_conforming: float | None = None
+    violations: list[dict[str, str]] = field(default_factory=list)
+
+
+def critical_distance(n: int, m: int, alpha: float = ROBUST_ALPHA) -> float:
+    """Two-sample Kolmogorov-Smirnov critical value: larger distances are unlikely by chance."""
+    if n <= 0 or m <= 0:
+        return 1.0
+    return math.sqrt(-0.5 * math.log(alpha / 2.0)) * math.sqrt((n + m) / (n * m))
+
+
+def _count(f: dict) -> int:
+    block = f.get("numerical_statistics") or f.get("string_statistics") or {}
+    return int((block.get("common") or {}).get("num_present") or 0)
+
+
+def _categorical_freqs(f: dict) -> dict[str, float]:
+    buckets = (((f.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {}).get("buckets") or []
+    total = sum(b["count"] for b in buckets)
+    return {b["value"]: b["count"] / total for b in buckets} if total else {}
+
+
+def _effective(config: dict, overrides: dict) -> dict:
+    """monitoring_config with a feature's ``monitoringConfigOverrides`` applied (flat or nested keys)."""
+    eff = _merge(config, {k: v for k, v in overrides.items() if k != "distribution_constraints"})
+    dist = dict(eff.get("distribution_constraints") or {})
+    dist.update(overrides.get("distribution_constraints") or {})
+    for key in ("perform_comparison", "comparison_threshold", "comparison_method", "categorical_comparison_threshold"):
+        if key in overrides:
+            dist[key] = overrides[key]
+    eff["distribution_constraints"] = dist
+    return eff
+
+
+def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dict, constraints: dict) -> tuple[dict, list[FeatureCheck]]:
+    """Evaluate ``constraints`` (and drift against ``baseline_stats``) on the current dataset.
+
+    Returns (``constraint_violations.json``, one :class:`FeatureCheck` per baseline feature).
+    """
+    config = constraints.get("monitoring_config") or DEFAULT_MONITORING_CONFIG
+    base_feats = {f["name"]: f for f in baseline_stats.get("features") or []}
+    cons_feats = {f["name"]: f for f in constraints.get("features") or []}
+    cur_profiles = {p.name: p for p in current}
+    cur_feats = {f["name"]: f for f in current_stats["features"]}
+    violations: list[dict[str, str]] = []
+    checks: list[FeatureCheck] = []
+    if str(config.get("evaluate_constraints", "Enabled")) != "Enabled":
+        return {"violations": []}, checks
+
+    def add(fc: FeatureCheck | None, name: str, kind: str, text: str) -> None:
+        v = {"feature_name": name, "constraint_check_type": kind, "description": text}
+        violations.append(v)
+        if fc is not None:
+            fc.violations.append(v)
+
+    names = list(dict.fromkeys([*cons_feats, *(n for n in base_feats if n not in cons_feats)]))
+    compared = sum(
+        1 for n in names
+        if str(_effective(config, (cons_feats.get(n) or {}).get("monitoringConfigOverrides") or {})["distribution_constraints"]
+               .get("perform_comparison", "Enabled")) == "Enabled"
+    )  # fmt: skip
+    alpha = ROBUST_ALPHA / max(compared, 1)
+    for name in names:
+        cons = cons_feats.get(name) or {}
+        base = base_feats.get(name) or {}
+        btype = cons.get("inferred_type") or base.get("inferred_type")
+        fc = FeatureCheck(name=name, baseline_type=btype, current_type=None)
+        checks.append(fc)
+        if name not in cur_profiles:
+            add(fc, name, "missing_column_check", f"There are missing columns in current dataset. Baseline column '{name}' "
+                                                 "is not in the current dataset.")  # fmt: skip
+            continue
+        prof, cur = cur_profiles[name], cur_feats[name]
+        fc.current_type = cur["inferred_type"]
+        eff = _effective(config, cons.get("monitoringConfigOverrides") or {})
+        n_total = len(prof.kinds)
+
+        # data type
+        if btype and fc.current_type != UNKNOWN:
+            ok, present = _conforming(prof.kinds, btype)
+            if present:
+                fc.type_conforming = ok / present
+                threshold = float(eff.get("datatype_check_threshold", 1.0))
+                if fc.type_conforming < threshold:
+                    add(fc, name, "data_type_check",
+                        f"Data type match requirement is not met. Expected data type: {btype}, Expected match: "
+                        f"{threshold * 100:g}%. Observed: Only {fc.type_conforming * 100:.4g}% of data is {btype}.")
+
+        # completeness: one-sided, with a binomial allowance under "Robust"
+        if "completeness" in cons and n_total:
+            expected = float(cons["completeness"])
+            fc.baseline_completeness = expected
+            fc.completeness = _count(cur) / n_total
+            allowance = 0.0
+            if eff["distribution_constraints"].get("comparison_method", "Robust") == "Robust":
+                allowance = 3.0 * math.sqrt(max(expected * (1 - expected), 1e-12) / n_total)
+            if fc.completeness < expected - allowance - 1e-12:
+                add(fc, name, "completeness_check",
+                    f"Data completeness requirement is not met. Expected: {expected:.4g}, observed: {fc.completeness:.4g} "
+                    f"({n_total} records).")
+
+        # categorical domain
+        domain = (cons.get("string_constraints") or {}).get("domains")
+        if domain is not None and "string_statistics" in cur:
+            freqs = _categorical_freqs(cur)
+            unseen = {v: p for v, p in freqs.items() if v not in set(domain)}
+            fc.unseen_fraction = float(sum(unseen.values()))
+            fc.unseen_values = sorted(unseen, key=lambda v: -unseen[v])[:10]
+            threshold = float(eff.get("domain_content_threshold", 1.0))
+            if 1.0 - fc.unseen_fraction < threshold - 1e-12:
+                add(fc, name, "categorical_values_check",
+                    f"Data content requirement is not met. Expected: {threshold * 100:g}% of values in the baseline domain, "
+                    f"observed {(1 - fc.unseen_fraction) * 100:.4g}%; unseen values: {', '.join(fc.unseen_values)}.")
+
+        # distribution drift
+        dist = eff["distribution_constraints"]
+        if base and str(dist.get("perform_comparison", "Enabled")) == "Enabled":
+            n, m = _count(base), _count(cur)
+            if "numerical_statistics" in base and "numerical_statistics" in cur:
+                fc.drift = kll_distance(base["numerical_statistics"]["distribution"]["kll"],
+                                        cur["numerical_statistics"]["distribution"]["kll"])
+                fc.drift_threshold = float(dist.get("comparison_threshold", 0.1))
+            elif "string_statistics" in base and "string_statistics" in cur:
+                bf, cf = _categorical_freqs(base), _categorical_freqs(cur)
+                keys = set(bf) | set(cf)
+                fc.drift = max((abs(bf.get(k_, 0.0) - cf.get(k_, 0.0)) for k_ in keys), default=0.0)
+                fc.drift_threshold = float(dist.get("categorical_comparison_threshold", dist.get("comparison_threshold", 0.1)))
+            if fc.drift is not None and m > 0:
+                fc.drift_method = str(dist.get("comparison_method", "Robust"))
+                fc.drift_critical = critical_distance(n, m, alpha) if fc.drift_method == "Robust" else 0.0
+                if fc.drift > fc.drift_threshold and fc.drift > fc.drift_critical:
+                    add(fc, name, "baseline_drift_check",
+                        f"Baseline drift distance: {fc.drift:.4g} exceeds threshold: {fc.drift_threshold:g}"
+                        + (f" (and the critical distance {fc.drift_critical:.3g} for {m} vs {n} values)" if fc.drift_method == "Robust" else "")
+                        + ".")  # fmt: skip
+
+    extra = [n for n in cur_profiles if n not in cons_feats and n not in base_feats]
+    for name in extra:
+        add(None, name, "extra_column_check", f"There are extra columns in current dataset. Current column '{name}' is not in the baseline.")
+    return {"violations": violations}, checks

@@ -1,0 +1,86 @@
+"""The datasets Model Monitor baselines: each model's inputs, and its predictions beside the labels.
+
+- **Data-quality baseline**: the model's request fields (what its endpoint receives and captures),
+  taken from the training split; written as CSV with a header, the format Model Monitor's
+  analyzer reads (``DatasetFormat.csv(header=True)``).
+- **Model-quality baseline**: the evaluation's predictions on the test split against the labels,
+  columns ``prediction``, ``label`` (and ``probability`` or per-class probabilities).
+
+Which fields a model receives is :func:`inference.schema.field_specs` of its ``model_meta.json``,
+the same list the endpoint validates requests against.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.pipeline_contract import MODEL_TABLE
+
+DATA_BASELINE_FILE = "data_baseline.csv"
+PREDICTIONS_FILE = "predictions.csv"
+MAX_BASELINE_ROWS = 100_000  # a uniform sample: the KLL sketch and category counts need no more
+# Model-quality dataset columns (the ModelQualityCheckConfig attributes name them).
+PREDICTION, LABEL, PROBABILITY = "prediction", "label", "probability"
+PREDICTION_FIELDS = {"price": "price_usd", "demand": "demand_class", "anomaly": "is_anomaly"}
+SCORE_FIELDS = {"anomaly": "anomaly_score"}
+
+
+def input_columns(meta: dict[str, Any]) -> list[str]:
+    """The fields a request for this model carries, in the model's feature order."""
+    from inference.schema import field_specs
+
+    return [f.name for f in field_specs(meta)]
+
+
+def model_inputs(meta: dict[str, Any], table: pd.DataFrame) -> pd.DataFrame:
+    cols = input_columns(meta)
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"the {meta.get('model')} model's inputs {missing} are not in the table")
+    out = table[cols].copy()
+    for c in out.columns:  # booleans travel as JSON true/false, i.e. 1/0 in CSV
+        if out[c].dtype == bool or str(out[c].dtype) == "boolean":
+            out[c] = out[c].astype("Int64")
+    return out
+
+
+def data_baseline(meta: dict[str, Any], table: pd.DataFrame, max_rows: int = MAX_BASELINE_ROWS, seed: int = 0) -> pd.DataFrame:
+    inputs = model_inputs(meta, table)
+    if len(inputs) > max_rows:
+        inputs = inputs.sample(n=max_rows, random_state=seed).sort_index()
+    return inputs.reset_index(drop=True)
+
+
+def write_data_baseline(meta: dict[str, Any], train_dir: Path, out_dir: Path, max_rows: int = MAX_BASELINE_ROWS) -> Path:
+    from evaluation.evaluate import read_table
+
+    table = read_table(train_dir, MODEL_TABLE[meta["model"]])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / DATA_BASELINE_FILE
+    data_baseline(meta, table, max_rows).to_csv(path, index=False)
+    return path
+
+
+def predictions_frame(kind: str, label, prediction, score=None, classes=None, proba=None) -> pd.DataFrame:
+    """The model-quality baseline rows: ``prediction``, ``label`` and the probability column(s)."""
+    frame = pd.DataFrame({PREDICTION: np.asarray(prediction), LABEL: np.asarray(label)})
+    if kind == "anomaly":
+        frame[PREDICTION] = frame[PREDICTION].astype(int)
+        frame[LABEL] = frame[LABEL].astype(int)
+        if score is not None:
+            frame[PROBABILITY] = np.asarray(score, dtype=float)
+    if kind == "demand" and proba is not None:
+        proba = np.asarray(proba, dtype=float)
+        frame[PROBABILITY] = proba.max(axis=1)
+    return frame
+
+
+def write_predictions(frame: pd.DataFrame, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / PREDICTIONS_FILE
+    frame.to_csv(path, index=False)
+    return path

@@ -1,0 +1,84 @@
+"""Data capture in SageMaker's format: file layout, record fields, encodings, sampling, and through the app."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import random
+import re
+
+import orjson
+import pytest
+from inference_support import asgi_call, model_fields, records, split_frame
+
+from inference.app import create_app
+from inference.capture import CaptureWriter, encode_payload
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+T0 = dt.datetime(2026, 11, 30, 21, 59, 58, 123000, tzinfo=dt.timezone.utc).timestamp()
+
+
+def _lines(root):
+    files = sorted(root.rglob("*.jsonl"))
+    return files, [orjson.loads(line) for f in files for line in f.read_bytes().splitlines()]
+
+
+def test_records_are_sagemaker_capture_lines_in_hourly_folders(tmp_path):
+    clock = iter([T0, T0 + 0.5, T0 + 3.0]).__next__
+    w = CaptureWriter(tmp_path, "price-prediction-endpoint", clock=clock)
+    w.record(b'{"a": 1}', "application/json", b'{"model":"price"}', "application/json", inference_id="q-1")
+    w.record(b"1,2\n", "text/csv", b"99.5\n", "text/csv")
+    w.record(b"\x00\x01", "application/x-npy", b"\xff", "application/octet-stream")  # the next hour
+    w.close()
+    files, lines = _lines(tmp_path)
+    rel = [f.relative_to(tmp_path).as_posix() for f in files]
+    assert re.fullmatch(rf"price-prediction-endpoint/AllTraffic/2026/11/30/21/59-58-123-{UUID}\.jsonl", rel[0]), rel
+    assert re.fullmatch(rf"price-prediction-endpoint/AllTraffic/2026/11/30/22/00-01-123-{UUID}\.jsonl", rel[1]), rel
+    first = lines[0]
+    assert set(first) == {"captureData", "eventMetadata", "eventVersion"} and first["eventVersion"] == "0"
+    assert first["captureData"] == {
+        "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": '{"a": 1}', "encoding": "JSON"},
+        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": '{"model":"price"}',
+                           "encoding": "JSON"}}
+    meta = first["eventMetadata"]
+    assert re.fullmatch(UUID, meta["eventId"]) and meta["inferenceTime"] == "2026-11-30T21:59:58Z"
+    assert meta["inferenceId"] == "q-1" and "inferenceId" not in lines[1]["eventMetadata"]
+    assert lines[1]["captureData"]["endpointInput"]["encoding"] == "CSV"
+    assert lines[1]["captureData"]["endpointInput"]["data"] == "1,2\n"
+    raw = lines[2]["captureData"]["endpointInput"]
+    assert raw["encoding"] == "BASE64" and base64.b64decode(raw["data"]) == b"\x00\x01"
+    assert len({line["eventMetadata"]["eventId"] for line in lines}) == 3
+
+
+def test_undecodable_json_is_captured_as_base64():
+    out = encode_payload(b"\xff\xfe", "application/json; charset=utf-8", "INPUT")
+    assert out["encoding"] == "BASE64" and out["observedContentType"] == "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize("percent,expected", [(0, 0), (100, 2000), (20, 400)])
+def test_sampling_percentage(tmp_path, percent, expected):
+    w = CaptureWriter(tmp_path, "e", percent=percent, rng=random.Random(7))
+    n = sum(w.sampled() for _ in range(2000))
+    assert abs(n - expected) <= 60
+
+
+def test_the_app_captures_what_it_answered(model_dirs, inference_splits, tmp_path):
+    writer = CaptureWriter(tmp_path, "price-prediction-endpoint", percent=100)
+    app = create_app(model_dirs["price"], capture=writer)
+    app.load()
+    row = records(split_frame(inference_splits, "price").head(1), model_fields(model_dirs["price"]))[0]
+    body = orjson.dumps(row)
+    path = "/endpoints/price-prediction-endpoint/invocations"
+    status, _, answer, _ = asgi_call(app, "POST", path, body, [("content-type", "application/json"),
+                                                              ("x-amzn-sagemaker-inference-id", "search-7")])
+    assert status == 200
+    status, _, _, _ = asgi_call(app, "POST", "/invocations", b"{}", [("content-type", "application/json")])
+    assert status == 422  # refused requests are not captured
+    csv_status, _, csv_answer, _ = asgi_call(app, "POST", "/invocations", b"1,2", [("content-type", "image/png")])
+    writer.close()
+    _, lines = _lines(tmp_path)
+    assert len(lines) == 1
+    cap = lines[0]["captureData"]
+    assert orjson.loads(cap["endpointInput"]["data"]) == row
+    assert cap["endpointOutput"]["data"] == answer.decode()
+    assert lines[0]["eventMetadata"]["inferenceId"] == "search-7"
