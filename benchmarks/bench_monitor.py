@@ -38,10 +38,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def _world(args):
-    from processing.preprocess import read_curated
-
     if args.curated:
-        offers = read_curated(str(args.curated))
+        import pyarrow as pa
+
+        from processing.preprocess import _table_to_frame, iter_day, list_days
+
+        uri = str(args.curated)  # a benchmark-sized world: read whole, day by day
+        offers = _table_to_frame(pa.concat_tables([t for d in list_days(uri) for t in iter_day(uri, d)]))
         outcomes = pd.read_parquet(args.outcomes) if args.outcomes else None
         return offers, outcomes
     sys.path.insert(0, str(ROOT / "tests" / "evaluation"))

