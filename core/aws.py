@@ -1,6 +1,8 @@
 """The one place where boto3 clients are made (DESIGN.md §4).
 
-``AWS_ENDPOINT_URL`` (read by botocore itself) points every client at a moto server in tests.
+``AWS_ENDPOINT_URL`` (read by botocore itself) points every client at a moto server in tests;
+``AWS_ENDPOINT_URL_S3`` points S3 alone elsewhere: the lake's S3 API of ``--s3-endpoint-url``
+(core/s3lake.py passes it explicitly, and jobs of the local executor inherit it).
 Retries use botocore's adaptive mode rather than hand-written loops.
 """
 

@@ -5,7 +5,9 @@ Athena queries, ``airfare run``) asks a :class:`Catalog` for a dataset's place i
 path pieces itself, like Kedro's data catalog. One catalog per environment: construct it with that
 environment's bucket and local roots.
 
-Locally a folder stands for S3: ``s3://BUCKET/KEY`` <-> ``<lake_root>/BUCKET/KEY``. Stdlib only.
+Locally a folder stands for S3: ``s3://BUCKET/KEY`` <-> ``<lake_root>/BUCKET/KEY``; with
+``s3_endpoint_url`` the lake is that S3 API instead (a moto server, or AWS's S3 for real buckets:
+``--s3-endpoint-url`` / ``AWS_ENDPOINT_URL_S3``), and ``lake_root`` is not used. Stdlib only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ DATASETS: dict[str, str] = {
     "truth_offers": "truth/offers",
     "world": "truth/world.json",
     "pipeline_runs": "pipeline-runs",  # step outputs: <execution id>/<step>/<output>
+    "registry": "registry",  # registered artifacts of the local registry over an S3 lake: <group>/<version>/
 }
 # What the world generator owns and replaces on every run (nothing else under the bucket).
 WORLD_DATASETS = ("raw", "outcomes", "incident_labels", "truth")
@@ -54,6 +57,12 @@ class Catalog:
     lake_root: Path = Path(".lake")  # local folder standing for S3
     registry_root: Path = Path(".lake/registry")  # the local model registry
     runs_root: Path = Path("runs")  # local pipeline runs, one folder per execution
+    s3_endpoint_url: str | None = None  # the lake is this S3 API instead of lake_root (core/s3lake.py)
+
+    @property
+    def in_s3(self) -> bool:
+        """True when the lake is a real S3 API rather than the local folder."""
+        return bool(self.s3_endpoint_url)
 
     def uri(self, dataset: str) -> str:
         """``s3://bucket/key/`` (a prefix ends with ``/``; a file does not)."""

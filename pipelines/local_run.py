@@ -39,7 +39,7 @@ def run_locally(
 ):
     """Build-validate-run: the definition (a dict, a JSON file, or built now with the SDK) is
     statically checked, its parameters too, then run by the local executor over ``catalog``'s
-    lake, runs and registry folders. Returns the executor's ``ExecutionResult``.
+    lake (its folder, or its S3 API when ``catalog.s3_endpoint_url`` is set), runs and registry folders. Returns the executor's ``ExecutionResult``.
 
     Raises :class:`InvalidDefinition` (problems listed), ``ValueError`` for unknown parameters and
     the executor's ``DefinitionError``; a failed step is ``result.status == "Failed"``.
@@ -56,7 +56,7 @@ def run_locally(
         if definition is None:
             from pipelines.definition import DEFAULT_IMAGE_URI, definition_dict
 
-            definition = definition_dict(image_uri=os.environ.get("AIRFARE_IMAGE_URI") or DEFAULT_IMAGE_URI)
+            definition = definition_dict(image_uri=os.environ.get("AIRFARE_IMAGE_URI") or DEFAULT_IMAGE_URI, default_bucket=catalog.bucket)
         problems, source = validate_definition(definition), "built definition"
     if problems:
         raise InvalidDefinition(source, problems)
@@ -71,6 +71,7 @@ def run_locally(
         progress=progress,
         max_workers=max_workers,
         use_cache=use_cache,
+        s3_endpoint_url=catalog.s3_endpoint_url,
     )
 
 

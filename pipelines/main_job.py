@@ -3,6 +3,11 @@
 generate a world -> Glue ETL on local Spark -> build the SageMaker pipeline definition ->
 static check -> run it with the local executor -> summary. Every stage is the same code that
 runs on AWS; only the runtimes differ (local Spark for Glue, the local executor for SageMaker).
+
+The lake is a folder by default; with ``--s3-endpoint-url`` (or ``AWS_ENDPOINT_URL_S3``) it is
+that S3 API (a moto server, MinIO, or ``https://s3.<region>.amazonaws.com`` for real buckets):
+the world, the ETL's staging, every step's inputs and outputs, the model archives and the
+registry's artifacts then move through S3 calls.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ def run(
     registry: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local model registry folder.")] = _DEFAULTS.registry_root,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Pipeline steps run at once.")] = 2,
     break_kind: Annotated[str | None, typer.Option("--break", help="Break the curated data as a faulty upstream would (see `airfare etl --help`): the run must stop at the DataQuality gate.")] = None,
+    s3_endpoint_url: Annotated[str | None, typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3", help="Use this S3 API as the lake instead of the --lake folder (e.g. a moto server; https://s3.REGION.amazonaws.com for real buckets).")] = None,
+    bucket: Annotated[str, typer.Option(help="The lake's bucket (s3://BUCKET/raw/, curated/, pipeline-runs/, registry/).")] = _DEFAULTS.bucket,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter override Name=Value (repeatable), e.g. -p PriceRmseMax=20.")] = None,
     truth: Annotated[bool, typer.Option("--truth/--no-truth", help="Add the 'against truth' columns from the world's answer key (TruthDataUri); --no-truth runs as on AWS, with no truth.")] = True,
 ) -> None:
     """Run the whole flow locally: generate searches, ETL, and the SageMaker pipeline (no Docker, no AWS)."""
@@ -51,7 +59,15 @@ def run(
 
         if break_kind not in KINDS:
             raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--break")
-    lake_catalog = Catalog(lake_root=lake, registry_root=registry, runs_root=runs)
+    try:
+        from core.s3lake import parse_s3_uri
+
+        parse_s3_uri(f"s3://{bucket}/")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--bucket") from None
+    lake_catalog = Catalog(bucket=bucket, lake_root=lake, registry_root=registry, runs_root=runs, s3_endpoint_url=s3_endpoint_url)
+    overrides = _overrides(param, bucket)
+    s3 = _s3_lake(lake_catalog, break_kind) if lake_catalog.in_s3 else None
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
@@ -60,9 +76,13 @@ def run(
     t0 = time.perf_counter()
     from seed_infra.world import generate_world
 
-    world = generate_world(
-        lake_catalog.bucket_dir, seed=seed, start_date=start, days=days, searches_per_day=searches_per_day, progress=True
-    )
+    world_options = dict(seed=seed, start_date=start, days=days, searches_per_day=searches_per_day, progress=True)
+    if s3 is None:
+        world = generate_world(lake_catalog.bucket_dir, **world_options)
+    else:
+        from seed_infra.s3_staging import generate_world_to_s3
+
+        world = generate_world_to_s3(s3, f"s3://{bucket}", **world_options)
     timings["generate"] = time.perf_counter() - t0
 
     # 2. Glue ETL on local Spark: raw -> curated Parquet (+ quarantine), counts reconciled.
@@ -73,8 +93,13 @@ def run(
     _quiet_spark()
     spark = spark_session()
     try:
-        # A freshly generated world replaced raw/: rebuild curated from all of it (full=True).
-        etl_summary = run_etl(spark, str(lake_catalog.path("raw")), str(lake_catalog.path("curated")), progress=console.log, full=True)
+        if s3 is None:
+            # A freshly generated world replaced raw/: rebuild curated from all of it (full=True).
+            etl_summary = run_etl(spark, str(lake_catalog.path("raw")), str(lake_catalog.path("curated")), progress=console.log, full=True)
+        else:
+            from seed_infra.s3_staging import run_etl_via_s3
+
+            etl_summary = run_etl_via_s3(spark, s3, lake_catalog.uri("raw"), lake_catalog.uri("curated"), progress=console.log, full=True)
     finally:
         stop_spark(spark)  # the session and its JVM: the pipeline that follows gets the memory back
     if break_kind is not None:
@@ -93,7 +118,7 @@ def run(
     try:
         result = run_locally(
             parameters={"StartDate": start.isoformat(), "EndDate": end.isoformat(),
-                        "TruthDataUri": lake_catalog.uri("truth_offers") if truth else ""},
+                        "TruthDataUri": lake_catalog.uri("truth_offers") if truth else "", **overrides},
             catalog=lake_catalog,
             progress=True,
             max_workers=workers,
@@ -108,6 +133,9 @@ def run(
     _print_summary(console, world, etl_summary, result, timings, registry)
     if result.status != "Succeeded":
         raise typer.Exit(1)
+    if s3 is not None:  # the local endpoint loads a lake folder's model; S3 artifacts stay in the registry
+        console.print("[dim]S3 lake: the new model stays in the registry (serve it with `airfare serve`)[/dim]")
+        return
     _invoke_new_price_model(console, lake_catalog.registry_root, price_before, lake_catalog.path("offers"))
 
 
@@ -145,6 +173,31 @@ def _invoke_new_price_model(console, registry: Path, before: int, curated_offers
     console.print(f"features: {json.dumps(features)}")
     console.print(f"answer ({out['ContentType']}): {json.dumps(out['Body'])}")
     console.print(f"serve it yourself: airfare serve --model price --version {pkg['ModelPackageVersion']}")
+
+
+def _overrides(pairs: list[str] | None, bucket: str) -> dict[str, str]:
+    """``--param`` pairs, checked against the definition's parameters before any work starts."""
+    from pipelines.definition import definition_dict
+    from pipelines.pipeline_cli import parse_param_pairs
+
+    params = parse_param_pairs(pairs)
+    declared = {p["Name"] for p in definition_dict(default_bucket=bucket).get("Parameters") or []}
+    unknown = sorted(set(params) - declared)
+    if unknown:
+        raise typer.BadParameter(f"unknown pipeline parameter(s) {', '.join(unknown)}; declared: {', '.join(sorted(declared))}", param_hint="--param")
+    return params
+
+
+def _s3_lake(lake_catalog: Catalog, break_kind: str | None):
+    """The S3 lake of ``--s3-endpoint-url``; the bucket is created when the endpoint lacks it."""
+    from core.s3lake import S3Lake
+    from seed_infra.s3_staging import ensure_bucket
+
+    if break_kind is not None:
+        raise typer.BadParameter("--break rewrites curated files in the folder lake; it cannot be combined with --s3-endpoint-url", param_hint="--break")
+    s3 = S3Lake(lake_catalog.s3_endpoint_url)  # the jobs get the endpoint from the executor (AWS_ENDPOINT_URL_S3)
+    ensure_bucket(s3, lake_catalog.bucket)
+    return s3
 
 
 def _quiet_spark() -> None:

@@ -208,8 +208,17 @@ def run_local(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Steps run in parallel when independent.")] = 1,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-run steps even when a cached result matches.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+    s3_endpoint_url: Annotated[
+        Optional[str],
+        typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3",
+                     help="Use this S3 API as the lake instead of --lake: inputs are downloaded into each job and outputs uploaded, "
+                          "as on SageMaker (a moto server, or https://s3.REGION.amazonaws.com for real buckets)."),
+    ] = None,
 ) -> None:
-    """Run the pipeline definition locally (no Docker), after the static check; prints a per-step table."""
+    """Run the pipeline definition locally (no Docker), after the static check; prints a per-step table.
+
+    The lake is the --lake folder, or with --s3-endpoint-url a real S3 API.
+    """
     from rich.console import Console
 
     from pipelines.local_executor import DefinitionError
@@ -220,7 +229,7 @@ def run_local(
         result = run_locally(
             definition_file,
             parameters=params,
-            catalog=Catalog(lake_root=lake, registry_root=registry, runs_root=runs),
+            catalog=Catalog(lake_root=lake, registry_root=registry, runs_root=runs, s3_endpoint_url=s3_endpoint_url),
             execution_id=execution_id,
             progress=not quiet,
             max_workers=workers,

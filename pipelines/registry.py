@@ -6,6 +6,12 @@ laptop run leaves the same trail as SageMaker's Model Registry. Both registries 
 shaped like SageMaker's ``DescribeModelPackage`` (``ModelPackageGroupName``,
 ``ModelPackageVersion``, ``ModelPackageArn``, ``ModelApprovalStatus``, ``ModelDataUrl``,
 ``ImageUri``, ``CreationTime``), so the CLI and deployment code treat them alike.
+
+A package is named the same way on both: its ARN (``local:model-package/G/V`` locally,
+``arn:aws:sagemaker:...:model-package/G/V`` on SageMaker) or ``GROUP/VERSION``; SageMaker's API
+takes only ARNs, so :class:`SageMakerRegistry` resolves ``GROUP/VERSION`` to the ARN first.
+Names are checked against SageMaker's patterns before any path is built from them, so an id such
+as ``../1`` can never reach outside the registry root.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 DEFAULT_LOCAL_ROOT = Catalog().registry_root
 LOCAL_ARN_PREFIX = "local:model-package/"
 _GROUP_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's EntityName pattern
+_PACKAGE_ID = re.compile(r"^(?P<group>[^/]+)/(?P<version>[1-9][0-9]{0,9})$")
+# DescribeModelPackage's ModelPackageArn pattern (botocore's sagemaker service model).
+SAGEMAKER_PACKAGE_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[\S]{1,2048}$")
 
 
 class RegistryError(Exception):
@@ -47,6 +56,17 @@ def _check_group(group: str) -> str:
     return group
 
 
+def parse_package_id(package: str, arn_prefix: str | None = None) -> tuple[str, int]:
+    """``GROUP/VERSION`` (or ``<arn_prefix>GROUP/VERSION``) -> ``(group, version)``, both checked."""
+    ref = (package or "").strip()
+    if arn_prefix and ref.startswith(arn_prefix):
+        ref = ref[len(arn_prefix) :]
+    m = _PACKAGE_ID.match(ref)
+    if not m:
+        raise RegistryError(f"{package!r} is not a model package id (expected GROUP/VERSION or a package ARN)")
+    return _check_group(m.group("group")), int(m.group("version"))
+
+
 def _write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -54,10 +74,16 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 class LocalRegistry:
-    """A model registry in a folder: one sub-folder per group, one per version (1, 2, ...)."""
+    """A model registry in a folder: one sub-folder per group, one per version (1, 2, ...).
 
-    def __init__(self, root: Path | str = DEFAULT_LOCAL_ROOT):
+    With ``s3`` (a ``core.s3lake.S3Lake``), artifacts given as ``s3://`` URIs are copied
+    server-side to ``s3://<their bucket>/registry/<group>/<version>/`` and ``ModelDataUrl`` is that
+    URI, as SageMaker's registry keeps S3 URIs; the package records stay in the folder.
+    """
+
+    def __init__(self, root: Path | str = DEFAULT_LOCAL_ROOT, s3: Any = None):
         self.root = Path(root)
+        self.s3 = s3
 
     # -- writing -----------------------------------------------------------------------------
     def register(
@@ -81,18 +107,35 @@ class LocalRegistry:
         """
         _check_group(group)
         _check_status(approval_status)
-        model_data_path = Path(model_data_path)
-        if not model_data_path.exists():
-            raise RegistryError(f"model artifact {model_data_path} does not exist")
+        in_s3 = isinstance(model_data_path, str) and model_data_path.startswith("s3://")
+        if in_s3:
+            if self.s3 is None:
+                raise RegistryError(f"model artifact {model_data_path} is in S3: give the registry an S3 lake")
+            if not self.s3.exists(model_data_path):
+                raise RegistryError(f"model artifact {model_data_path} does not exist")
+        else:
+            model_data_path = Path(model_data_path)
+            if not model_data_path.exists():
+                raise RegistryError(f"model artifact {model_data_path} does not exist")
         group_dir = self.root / group
         group_dir.mkdir(parents=True, exist_ok=True)
         version_dir, version = self._claim_next_version(group_dir)
-        target = version_dir / model_data_path.name
-        if model_data_path.is_dir():
-            shutil.copytree(model_data_path, target)
+        if in_s3:
+            from core.s3lake import join, parse_s3_uri
+
+            bucket, key = parse_s3_uri(model_data_path)
+            name = key.rstrip("/").rsplit("/", 1)[-1]
+            from core import catalog
+
+            model_data_url = self.s3.copy(model_data_path, join(f"s3://{bucket}", catalog.key("registry"), group, str(version), name))
         else:
-            shutil.copy2(model_data_path, target)
-        for rel, src in (files or {}).items():
+            target = version_dir / model_data_path.name
+            if model_data_path.is_dir():
+                shutil.copytree(model_data_path, target)
+            else:
+                shutil.copy2(model_data_path, target)
+            model_data_url = str(target.resolve())
+        for rel, src in (files or {}).items():  # beside package.json, in either mode: monitoring reads them there
             dest = version_dir / rel
             if dest.resolve().parent != version_dir.resolve() and version_dir.resolve() not in dest.resolve().parents:
                 raise RegistryError(f"file {rel!r} would land outside the package folder")
@@ -104,7 +147,7 @@ class LocalRegistry:
             "ModelPackageArn": f"{LOCAL_ARN_PREFIX}{group}/{version}",
             "ModelPackageStatus": "Completed",
             "ModelApprovalStatus": approval_status,
-            "ModelDataUrl": str(target.resolve()),
+            "ModelDataUrl": model_data_url,
             "ImageUri": image_uri,
             "CreationTime": _now(),
             "Metrics": metrics or {},
@@ -152,7 +195,7 @@ class LocalRegistry:
     def list(self, group: str | None = None) -> list[dict]:
         """All packages (of one group, or of every group), oldest version first."""
         out: list[dict] = []
-        for g in [group] if group else self.groups():
+        for g in [_check_group(group)] if group else self.groups():
             group_dir = self.root / g
             if not group_dir.is_dir():
                 continue
@@ -172,14 +215,17 @@ class LocalRegistry:
         return packages[-1] if packages else None
 
     def _package_path(self, package: str) -> Path:
-        """Accept ``local:model-package/G/V``, ``G/V`` or a path to ``package.json``."""
-        ref = package.removeprefix(LOCAL_ARN_PREFIX).strip("/")
-        m = re.fullmatch(r"([^/]+)/(\d+)", ref)
-        if not m:
-            raise RegistryError(f"{package!r} is not a local model package id (expected GROUP/VERSION or {LOCAL_ARN_PREFIX}GROUP/VERSION)")
-        path = self.root / m.group(1) / m.group(2) / "package.json"
+        """Accept ``local:model-package/G/V`` or ``G/V``; the group must be a valid SageMaker
+        name and the version a positive integer, so the path stays inside the registry root."""
+        if package.startswith("arn:"):
+            raise RegistryError(f"{package!r} is a SageMaker ARN: use --sagemaker (the local registry's ids are GROUP/VERSION or {LOCAL_ARN_PREFIX}GROUP/VERSION)")
+        group, version = parse_package_id(package, LOCAL_ARN_PREFIX)
+        root = self.root.resolve()
+        path = (root / group / str(version) / "package.json").resolve()
+        if root not in path.parents:  # e.g. a symlinked group folder pointing elsewhere
+            raise RegistryError(f"model package {group}/{version} resolves outside the registry {self.root}")
         if not path.is_file():
-            raise RegistryError(f"no model package {m.group(1)}/{m.group(2)} in {self.root}")
+            raise RegistryError(f"no model package {group}/{version} in {self.root}")
         return path
 
 
@@ -242,7 +288,7 @@ class SageMakerRegistry:
 
     def list(self, group: str | None = None) -> list[dict]:
         """Package summaries of one group, or of every group, oldest first."""
-        groups = [group] if group else self.groups()
+        groups = [_check_group(group)] if group else self.groups()
         out: list[dict] = []
         for g in groups:
             pages = self.sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=g)
@@ -257,26 +303,44 @@ class SageMakerRegistry:
             names.extend(g["ModelPackageGroupName"] for g in page.get("ModelPackageGroupSummaryList", []))
         return sorted(names)
 
+    def latest(self, group: str, status: str | None = "Approved") -> dict | None:
+        packages = [p for p in self.list(group) if status is None or p.get("ModelApprovalStatus") == status]
+        return self.get(packages[-1]["ModelPackageArn"]) if packages else None
+
+    def resolve(self, package: str) -> str:
+        """A package ARN as is (checked against the API's pattern), or ``GROUP/VERSION`` looked up
+        in the group's packages: UpdateModelPackage and DescribeModelPackage need the ARN."""
+        if package.startswith("arn:"):
+            if not SAGEMAKER_PACKAGE_ARN.match(package):
+                raise RegistryError(f"{package!r} is not a SageMaker model package ARN")
+            return package
+        if package.startswith(LOCAL_ARN_PREFIX):
+            raise RegistryError(f"{package!r} is a local registry id: drop --sagemaker")
+        group, version = parse_package_id(package)
+        for summary in self.list(group):
+            if summary.get("ModelPackageVersion") == version:
+                return summary["ModelPackageArn"]
+        raise RegistryError(f"no model package {group}/{version} in SageMaker's registry")
+
     def get(self, arn: str) -> dict:
-        resp = self.sm.describe_model_package(ModelPackageName=arn)
+        """DescribeModelPackage of an ARN or ``GROUP/VERSION``."""
+        resp = self.sm.describe_model_package(ModelPackageName=self.resolve(arn))
         resp.pop("ResponseMetadata", None)
         containers = resp.get("InferenceSpecification", {}).get("Containers") or [{}]
         resp.setdefault("ModelDataUrl", containers[0].get("ModelDataUrl"))
         resp.setdefault("ImageUri", containers[0].get("Image"))
         return resp
 
-    def latest(self, group: str, status: str | None = "Approved") -> dict | None:
-        packages = [p for p in self.list(group) if status is None or p.get("ModelApprovalStatus") == status]
-        return self.get(packages[-1]["ModelPackageArn"]) if packages else None
+    def approve(self, package: str, description: str | None = None) -> dict:
+        return self.set_status(package, "Approved", description)
 
-    def approve(self, arn: str, description: str | None = None) -> dict:
-        return self.set_status(arn, "Approved", description)
+    def reject(self, package: str, reason: str | None = None) -> dict:
+        return self.set_status(package, "Rejected", reason)
 
-    def reject(self, arn: str, reason: str | None = None) -> dict:
-        return self.set_status(arn, "Rejected", reason)
-
-    def set_status(self, arn: str, status: str, description: str | None = None) -> dict:
+    def set_status(self, package: str, status: str, description: str | None = None) -> dict:
+        """``package``: an ARN or ``GROUP/VERSION``."""
         _check_status(status)
+        arn = self.resolve(package)
         kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
         if description:
             kwargs["ApprovalDescription"] = description

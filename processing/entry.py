@@ -37,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
 def _run(a: argparse.Namespace) -> None:
     index, count, host = this_host()
     days = list_days(a.curated_uri, a.start_date, a.end_date)
+    reader = "awswrangler" if a.curated_uri.startswith("s3://") else "pyarrow"
+    print(f"reading {len(days)} day(s) of curated offers from {a.curated_uri} ({reader})")
     bounds, day_split = day_splits(days, a.validation_days, a.test_days)
     mine = days[index::count]
     shard = map_days(mine, day_split, lambda d: iter_day(a.curated_uri, d, a.batch_rows), sampling_sizes(a),

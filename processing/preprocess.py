@@ -51,12 +51,23 @@ def _in_range(day: str, start: str | None, end: str | None) -> bool:
     return (start is None or day >= start) and (end is None or day <= end)
 
 
+def _wrangler():
+    """awswrangler, pointed at ``AWS_ENDPOINT_URL_S3`` when set (a moto server, or the local
+    executor's S3 lake); unset, it is AWS's own S3."""
+    import os
+
+    import awswrangler as wr
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+    if endpoint:
+        wr.config.s3_endpoint_url = endpoint
+    return wr
+
+
 def read_outcomes(uri: str) -> pd.DataFrame:
     """Flight outcomes (``FLIGHT_OUTCOME_SCHEMA``) from an ``s3://`` prefix, a local folder or a file."""
     if uri.startswith("s3://"):
-        import awswrangler as wr
-
-        df = wr.s3.read_parquet(uri.rstrip("/") + "/", dataset=True)
+        df = _wrangler().s3.read_parquet(uri.rstrip("/") + "/", dataset=True)
     else:
         path = Path(uri)
         if not path.exists():
@@ -120,8 +131,7 @@ def list_days(uri: str, start: str | None = None, end: str | None = None) -> lis
         raise ValueError(f"start date {start} is after end date {end}")
     part = contract.PARTITION_COLUMN
     if uri.startswith("s3://"):
-        import awswrangler as wr
-
+        wr = _wrangler()
         names = [d.rstrip("/").rsplit("/", 1)[-1] for d in wr.s3.list_directories(uri.rstrip("/") + "/")]
     else:
         path = Path(uri)
@@ -139,8 +149,7 @@ def iter_day(uri: str, day: str, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterat
     """One day's curated offers as Arrow tables of at most ``batch_rows`` rows, contract schema, ``dt`` set."""
     part = contract.PARTITION_COLUMN
     if uri.startswith("s3://"):
-        import awswrangler as wr
-
+        wr = _wrangler()
         for chunk in wr.s3.read_parquet(f"{uri.rstrip('/')}/{part}={day}/", dataset=True, chunked=batch_rows):
             chunk = chunk.copy()
             chunk[part] = day

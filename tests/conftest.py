@@ -19,6 +19,7 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_ENDPOINT_URL_S3", None)  # the S3 lake's endpoint: tests pass it explicitly
 os.environ.pop("AWS_PROFILE", None)
 
 from small_world import splits, world  # noqa: E402,F401 - session fixtures: a small synthetic curated world (tests/{core,processing,training})

@@ -2,7 +2,9 @@
 
 Reads the definition JSON the SDK emits, orders steps by ``DependsOn`` and property references,
 and runs each job as a local process under SageMaker's container contract with ``/opt/ml`` mapped
-to a run folder and ``s3://`` to the local lake. Generic: it never special-cases step names.
+to a run folder and ``s3://`` to the local lake: a folder, or a real S3 API whose objects are
+downloaded and uploaded around each job as SageMaker does (lake.py). Generic: it never
+special-cases step names.
 """
 
 from .expressions import ExpressionError

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .expressions import Resolver
-from .lake import PathMapper
+from .lake import Lake
 from .plan import StepSpec
 
 CACHEABLE = {"Processing", "Training"}
@@ -43,24 +43,6 @@ def parse_duration(text: str) -> dt.timedelta:
     )
 
 
-def _hash_tree(path: Path, h: "hashlib._Hash") -> None:
-    if path.is_file():
-        files = [path]
-        base = path.parent
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        base = path
-    else:
-        h.update(b"<missing>")
-        return
-    for f in files:
-        h.update(f.relative_to(base).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        h.update(b"\0")
-
-
 def _input_uris(spec: StepSpec, args: dict[str, Any]) -> list[str]:
     if spec.type == "Processing":
         return [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs") or [] if i.get("S3Input")]
@@ -75,7 +57,7 @@ def _enabled(spec: StepSpec) -> bool:
     return bool((spec.raw.get("CacheConfig") or {}).get("Enabled"))
 
 
-def cache_key(spec: StepSpec, resolver: Resolver, mapper: PathMapper) -> str:
+def cache_key(spec: StepSpec, resolver: Resolver, mapper: Lake) -> str:
     local = {"ProcessingJobName": _PLACEHOLDER_JOB, "TrainingJobName": _PLACEHOLDER_JOB}
     args = resolver.resolve(spec.arguments, local)
     h = hashlib.sha256()
@@ -84,24 +66,24 @@ def cache_key(spec: StepSpec, resolver: Resolver, mapper: PathMapper) -> str:
     for uri in _input_uris(spec, args):
         h.update(uri.encode() + b"\0")
         if isinstance(uri, str) and uri.startswith("s3://"):
-            _hash_tree(mapper.s3_to_local(uri), h)
+            mapper.fingerprint(uri, h)  # file contents (folder lake) or ETags and sizes (S3)
     return h.hexdigest()
 
 
-def _outputs_exist(spec: StepSpec, properties: dict[str, Any], mapper: PathMapper) -> bool:
+def _outputs_exist(spec: StepSpec, properties: dict[str, Any], mapper: Lake) -> bool:
     if spec.type == "Processing":
         outputs = (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         uris = [o["S3Output"]["S3Uri"] for o in outputs]
     else:
         uris = [properties["ModelArtifacts"]["S3ModelArtifacts"]]
-    return all(mapper.s3_to_local(u).exists() for u in uris)
+    return all(mapper.exists(u) for u in uris)
 
 
 def _entry_path(cache_dir: Path, spec: StepSpec, key: str) -> Path:
     return cache_dir / spec.name / f"{key}.json"
 
 
-def lookup(cache_dir: Path, spec: StepSpec, resolver: Resolver, mapper: PathMapper) -> tuple[str | None, dict | None]:
+def lookup(cache_dir: Path, spec: StepSpec, resolver: Resolver, mapper: Lake) -> tuple[str | None, dict | None]:
     """(key, entry) for a cache-enabled step; (None, None) when the step does not cache."""
     if not _enabled(spec):
         return None, None

@@ -1,8 +1,9 @@
 """Run one step of each supported type locally, with SageMaker's container contract.
 
 Processing and training jobs are local processes: ``SM_OPT_ML`` points at the step's
-``opt_ml`` folder, ``/opt/ml`` and ``s3://`` in their arguments are rewritten (lake.py), inputs are
-copied in before and outputs copied to the lake after. Each handler returns the step's
+``opt_ml`` folder, ``/opt/ml`` (and, with the folder lake, ``s3://``) in their arguments are
+rewritten (lake.py), inputs are copied in before and outputs copied to the lake after: files of a
+folder, or S3 downloads and uploads with the S3 lake. Each handler returns the step's
 properties, shaped like SageMaker's Describe* response so property references resolve.
 """
 
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .expressions import Resolver, read_json_file, to_text
-from .lake import PathMapper, download, map_opt_ml, tail, upload
+from .expressions import Resolver, to_text
+from .lake import Lake, LakeError, map_opt_ml, tail
 from .plan import StepSpec
 
 # Fields that change how SageMaker provisions a job but mean nothing for a local process:
@@ -32,6 +33,9 @@ IGNORED_FIELDS = (
     "EnableInterContainerTrafficEncryption", "RetryStrategy", "Tags", "ExperimentConfig",
     "DebugHookConfig", "ProfilerConfig", "RemoteDebugConfig",
 )  # fmt: skip
+
+
+_CHANNEL = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")  # CreateTrainingJob's ChannelName pattern, less '.'/'..'
 
 
 class StepFailed(Exception):
@@ -49,7 +53,8 @@ class StepContext:
     execution_id: str
     job_name: str
     resolver: Resolver
-    mapper: PathMapper
+    mapper: Lake
+    """The lake (lake.py): a folder, or a real S3 API."""
     registry_root: Path
     processes: set = field(default_factory=set)
     """Live job processes of the whole execution, shared so that an interrupt can stop them all."""
@@ -109,6 +114,7 @@ def _environment(ctx: StepContext, declared: dict[str, Any], extra: dict[str, st
     """(full environment for the process, the part the step declared + the executor added)."""
     step_env = {k: ctx.mapper.map_text(to_text(v), ctx.opt_ml) for k, v in (declared or {}).items()}
     step_env.update(extra)
+    step_env.update(ctx.mapper.job_environment())
     step_env["SM_OPT_ML"] = str(ctx.opt_ml)
     env = dict(os.environ)
     for key, value in step_env.items():
@@ -233,7 +239,7 @@ def run_processing(ctx: StepContext) -> StepOutcome:
             raise StepFailed(f"input {inp.get('InputName')}: S3DataType {s3['S3DataType']} is not supported locally")
         sharded = s3.get("S3DataDistributionType") == "ShardedByS3Key"
         for i, h in enumerate(hosts):
-            files = download(hctx[h].mapper, s3["S3Uri"], map_opt_ml(s3["LocalPath"], hctx[h].opt_ml))
+            files = hctx[h].mapper.download(s3["S3Uri"], map_opt_ml(s3["LocalPath"], hctx[h].opt_ml))
             if sharded and count > 1:  # S3 keys are dealt out in order: instance i keeps every n-th object
                 for j, f in enumerate(files):
                     if j % count != i:
@@ -275,7 +281,7 @@ def run_processing(ctx: StepContext) -> StepOutcome:
     for out in outputs:
         s3 = out["S3Output"]
         for h in hosts:
-            upload(hctx[h].mapper, map_opt_ml(s3["LocalPath"], hctx[h].opt_ml), s3["S3Uri"])
+            hctx[h].mapper.upload(map_opt_ml(s3["LocalPath"], hctx[h].opt_ml), s3["S3Uri"])
     props = dict(args)
     props.update(
         ProcessingJobName=ctx.job_name,
@@ -313,13 +319,15 @@ def run_training(ctx: StepContext) -> StepOutcome:
     extra = {}
     for ch in args.get("InputDataConfig") or []:
         name = ch["ChannelName"]
+        if not _CHANNEL.match(name) or name in (".", ".."):  # it names a folder under /opt/ml/input/data
+            raise StepFailed(f"channel name {name!r} does not match {_CHANNEL.pattern}")
         s3 = (ch.get("DataSource") or {}).get("S3DataSource")
         if not s3:
             raise StepFailed(f"channel {name}: only S3DataSource is supported locally")
         if s3.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise StepFailed(f"channel {name}: S3DataType {s3['S3DataType']} is not supported locally")
         dest = ctx.opt_ml / "input" / "data" / name
-        download(ctx.mapper, s3["S3Uri"], dest)
+        ctx.mapper.download(s3["S3Uri"], dest)
         channels[name] = {k: v for k, v in ch.items() if k != "DataSource"} | {"S3Uri": s3["S3Uri"]}
         extra[f"SM_CHANNEL_{name.upper()}"] = str(dest)
     (config / "inputdataconfig.json").write_text(json.dumps(channels, indent=2))
@@ -346,10 +354,10 @@ def run_training(ctx: StepContext) -> StepOutcome:
         raise StepFailed("OutputDataConfig.S3OutputPath is required")
     prefix = f"{output_path.rstrip('/')}/{ctx.job_name}/output"
     model_uri = f"{prefix}/model.tar.gz"
-    _tar_dir(model_dir, ctx.mapper.s3_to_local(model_uri))
+    ctx.mapper.put_archive(model_dir, model_uri)
     props = dict(args)
     if any(output_data.iterdir()):
-        _tar_dir(output_data, ctx.mapper.s3_to_local(f"{prefix}/output.tar.gz"))
+        ctx.mapper.put_archive(output_data, f"{prefix}/output.tar.gz")
         props["OutputDataConfig"] = dict(props.get("OutputDataConfig") or {}) | {"OutputTarUri": f"{prefix}/output.tar.gz"}
     props.update(
         TrainingJobName=ctx.job_name,
@@ -359,16 +367,6 @@ def run_training(ctx: StepContext) -> StepOutcome:
         ModelArtifacts={"S3ModelArtifacts": model_uri},
     )
     return StepOutcome(properties=props)
-
-
-def _tar_dir(src: Path, dest: Path) -> None:
-    """``model.tar.gz`` with the folder's contents at the archive root, as SageMaker packs it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    with tarfile.open(tmp, "w:gz") as tar:
-        for path in sorted(src.rglob("*")):
-            tar.add(path, arcname=path.relative_to(src).as_posix(), recursive=False)
-    os.replace(tmp, dest)
 
 
 # ---- Condition, Fail --------------------------------------------------------------------------
@@ -396,10 +394,9 @@ def run_fail(ctx: StepContext) -> StepOutcome:
 
 
 def _read_metric(ctx: StepContext, uri: str, content_type: str | None) -> Any:
-    path = ctx.mapper.s3_to_local(uri)
     if content_type and "json" not in content_type.lower():
-        return path.read_text(errors="replace") if path.is_file() else None
-    return read_json_file(path, f"model metrics {uri}")
+        return ctx.mapper.read_text(uri)
+    return ctx.mapper.read_json(uri, f"model metrics {uri}")
 
 
 def _metrics(ctx: StepContext, model_metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -438,7 +435,16 @@ def _drift_check_baselines(ctx: StepContext, baselines: dict[str, Any]) -> dict[
     for (category, kind), name in _BASELINE_FILES.items():
         source = ((baselines or {}).get(category) or {}).get(kind)
         if isinstance(source, dict) and source.get("S3Uri"):
-            path = ctx.mapper.s3_to_local(source["S3Uri"])
+            uri = source["S3Uri"]
+            if ctx.mapper.is_s3:  # fetched into the step's folder: the registry copies it beside package.json
+                name_in_s3 = uri.rstrip("/").rsplit("/", 1)[-1]
+                try:
+                    got = ctx.mapper.download(uri, ctx.step_dir / "baselines" / name)
+                except LakeError:
+                    got = []
+                path = next((f for f in got if f.name == name_in_s3), ctx.step_dir / "baselines" / name / name_in_s3)
+            else:
+                path = ctx.mapper.s3_to_local(uri)
             if not path.is_file():
                 raise StepFailed(f"DriftCheckBaselines.{category}.{kind}: {source['S3Uri']} does not exist in the lake")
             out[name] = (source["S3Uri"], path)
@@ -456,14 +462,20 @@ def run_register_model(ctx: StepContext) -> StepOutcome:
         raise StepFailed("InferenceSpecification.Containers[0].ModelDataUrl is required")
     container = containers[0]
     model_url = container["ModelDataUrl"]
-    model_path = ctx.mapper.s3_to_local(model_url) if model_url.startswith("s3://") else Path(model_url)
+    if model_url.startswith("s3://"):
+        model_artifact = ctx.mapper.registry_artifact(model_url)  # a lake file, or the S3 URI itself
+    elif ctx.mapper.is_s3:
+        raise StepFailed(f"ModelDataUrl {model_url!r} is not an s3:// URI")
+    else:
+        model_artifact = Path(model_url)
     metrics, metric_uris = _metrics(ctx, args.get("ModelMetrics") or {})
     baselines = _drift_check_baselines(ctx, args.get("DriftCheckBaselines") or {})
     from pipelines.registry import LocalRegistry  # lazy: the executor must import without it
 
-    record = LocalRegistry(ctx.registry_root).register(
+    s3 = ctx.mapper.s3 if ctx.mapper.is_s3 else None
+    record = LocalRegistry(ctx.registry_root, s3=s3).register(
         group=group,
-        model_data_path=model_path,
+        model_data_path=model_artifact,
         image_uri=to_text(container.get("Image")),
         approval_status=args.get("ModelApprovalStatus") or "PendingManualApproval",
         metrics=metrics,
@@ -490,7 +502,7 @@ def run_model(ctx: StepContext) -> StepOutcome:
     containers = [args["PrimaryContainer"]] if args.get("PrimaryContainer") else list(args.get("Containers") or [])
     for c in containers:
         url = c.get("ModelDataUrl")
-        if isinstance(url, str) and url.startswith("s3://") and not ctx.mapper.s3_to_local(url).exists():
+        if isinstance(url, str) and url.startswith("s3://") and not ctx.mapper.exists(url):
             raise StepFailed(f"ModelDataUrl {url} does not exist in the lake")
     name = ctx.job_name
     (ctx.step_dir / "model.json").write_text(json.dumps({"ModelName": name, **args}, indent=2, default=str))

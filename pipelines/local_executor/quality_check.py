@@ -24,7 +24,7 @@ from typing import Any
 
 from .expressions import to_text
 from .jobs import StepContext, StepFailed, StepOutcome, _environment, _ignored, _job_arn, _max_runtime, run_process
-from .lake import download, map_opt_ml, upload
+from .lake import map_opt_ml
 
 CHECK_TYPES = {"DATA_QUALITY", "MODEL_QUALITY"}
 PROPERTY_NAMES = (
@@ -53,9 +53,19 @@ def _registered_baseline(ctx: StepContext, group: str | None, check_type: str) -
     pkg = LocalRegistry(ctx.registry_root).latest(group, "Approved")
     if pkg is None:
         return None
-    folder = Path(pkg["ModelDataUrl"]).parent / "baselines"
+    # Beside package.json (in either lake mode: with an S3 lake ModelDataUrl is an s3:// URI).
+    folder = Path(ctx.registry_root) / group / str(pkg["ModelPackageVersion"]) / "baselines"
     stats, cons = (folder / f"{n}.json" for n in _REGISTRY_FILES[check_type])
     return (str(stats), str(cons)) if stats.is_file() and cons.is_file() else None
+
+
+def _local_file(ctx: StepContext, uri: str, i: int) -> str:
+    """A baseline file named by S3 URI as a local path: the folder lake's file, or a copy from the S3 lake."""
+    if not ctx.mapper.is_s3:
+        return str(ctx.mapper.s3_to_local(uri))
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    got = ctx.mapper.download(uri, ctx.step_dir / "baseline" / str(i))
+    return str(next((f for f in got if f.name == name), got[0]))
 
 
 def run_quality_check(ctx: StepContext) -> StepOutcome:
@@ -75,7 +85,7 @@ def run_quality_check(ctx: StepContext) -> StepOutcome:
         s3 = inp.get("S3Input")
         if not s3:
             raise StepFailed(f"input {inp.get('InputName')}: only S3Input is supported locally")
-        download(ctx.mapper, s3["S3Uri"], map_opt_ml(s3["LocalPath"], ctx.opt_ml))
+        ctx.mapper.download(s3["S3Uri"], map_opt_ml(s3["LocalPath"], ctx.opt_ml))
     outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     if len(outputs) != 1 or "S3Output" not in outputs[0]:
         raise StepFailed("a QualityCheck job has exactly one S3 output (the baseline)")
@@ -91,7 +101,7 @@ def run_quality_check(ctx: StepContext) -> StepOutcome:
     for name in ("statistics.json", "constraints.json"):
         if not (out_local / name).is_file():
             raise StepFailed(f"the analyzer wrote no {name} in {out['LocalPath']}")
-    upload(ctx.mapper, out_local, out_uri)
+    ctx.mapper.upload(out_local, out_uri)
     calculated = (f"{out_uri}/statistics.json", f"{out_uri}/constraints.json")
 
     if _flag(step_fields["RegisterNewBaseline"], False):
@@ -104,7 +114,7 @@ def run_quality_check(ctx: StepContext) -> StepOutcome:
 
     if not _flag(step_fields["SkipCheck"], False) and used != calculated and check_type == "DATA_QUALITY":
         check_dir = ctx.step_dir / "check"
-        local = [str(ctx.mapper.s3_to_local(u)) if u.startswith("s3://") else u for u in used]
+        local = [_local_file(ctx, u, i) if u.startswith("s3://") else u for i, u in enumerate(used)]
         env_check = dict(env, output_path=str(check_dir), baseline_statistics=local[0], baseline_constraints=local[1])
         run_process([sys.executable, "-m", "monitoring.job"], env_check, ctx, _max_runtime(args))
         violations = json.loads((check_dir / "constraint_violations.json").read_text())["violations"]

@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import cache as step_cache
-from .expressions import ExpressionError, Resolver, lookup, read_json_file
+from .expressions import ExpressionError, Resolver, lookup
 from .jobs import HANDLERS, StepContext, StepFailed, StepOutcome, job_name, kill_group
-from .lake import LakeError, PathMapper
+from .lake import LakeError, Lake, make_lake
 from .plan import Plan, StepSpec, build_plan
 from .results import ExecutionResult, StepResult
 
@@ -47,7 +47,7 @@ class _Execution:
         plan: Plan,
         execution_id: str,
         run_dir: Path,
-        mapper: PathMapper,
+        mapper: Lake,
         registry_root: Path,
         pipeline_name: str,
         console: Console | None,
@@ -85,7 +85,7 @@ class _Execution:
             step_properties=self.properties,
             property_file_reader=self.read_property_file,
             property_file_owner=plan.property_file_owner,
-            s3_reader=lambda uri: read_json_file(self.mapper.s3_to_local(uri), f"Std:JsonGet {uri}"),
+            s3_reader=lambda uri: self.mapper.read_json(uri, f"Std:JsonGet {uri}"),
         )
 
     # ---- property files ---------------------------------------------------------------------
@@ -105,7 +105,7 @@ class _Execution:
             ["ProcessingOutputConfig", "Outputs", decl["OutputName"], "S3Output", "S3Uri"],
             f"property file {step}.{name}",
         )
-        doc = read_json_file(self.mapper.s3_to_local(uri) / decl["FilePath"], f"property file {step}.{name}")
+        doc = self.mapper.read_json(uri.rstrip("/") + "/" + decl["FilePath"], f"property file {step}.{name}")
         with self._lock:
             self._pf_cache[key] = doc
         return doc
@@ -292,6 +292,8 @@ def run_definition(
     max_workers: int = 1,
     pipeline_name: str = "local-pipeline",
     use_cache: bool = True,
+    s3_endpoint_url: str | None = None,
+    s3_client: Any = None,
 ) -> ExecutionResult:
     """Run a SageMaker pipeline definition (Version 2020-12-01) as local processes.
 
@@ -299,6 +301,10 @@ def run_definition(
     invalid; a step's failure is not an exception but ``result.status == "Failed"`` with
     ``failed_step`` and ``failure_reason``. Everything of the run stays in
     ``run_root/<execution_id>/`` (docs/contracts.md, "Local pipeline runs").
+
+    With ``s3_endpoint_url`` (or an ``s3_client``) the lake is that S3 API instead of the folder
+    ``lake_root``: inputs are downloaded, outputs, model archives and registry artifacts uploaded,
+    and jobs get ``AWS_ENDPOINT_URL_S3`` to reach it themselves.
     """
     plan = build_plan(definition, parameters)
     execution_id = execution_id or new_execution_id()
@@ -315,7 +321,7 @@ def run_definition(
         plan=plan,
         execution_id=execution_id,
         run_dir=run_dir,
-        mapper=PathMapper(Path(lake_root)),
+        mapper=make_lake(Path(lake_root), s3_endpoint_url, s3_client),
         registry_root=Path(registry_root).resolve(),
         pipeline_name=pipeline_name,
         console=console,

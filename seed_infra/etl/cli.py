@@ -62,19 +62,31 @@ def _memory_callback(value: str) -> str:
     return value
 
 
+def _out_callback(ctx: typer.Context, param: typer.CallbackParam, value: str | None):
+    """--out: an s3:// prefix (checked in _etl_s3) or an output folder (out_dir_callback)."""
+    if value is None or value.startswith("s3://"):
+        return value
+    return out_dir_callback(ctx, param, value)
+
+
 @app.command()
 def etl(
-    raw: Annotated[Path, typer.Option(help="raw folder: dt=YYYY-MM-DD/hour=HH/*.json.gz (Firehose layout)")],
-    out: Annotated[Path, typer.Option(callback=out_dir_callback, help="curated folder: writes offers/, quarantine/ and etl_summary.json")],
+    raw: Annotated[str, typer.Option(help="raw folder or s3:// prefix: dt=YYYY-MM-DD/hour=HH/*.json.gz (Firehose layout)")],
+    out: Annotated[str, typer.Option(callback=_out_callback, help="curated folder or s3:// prefix: writes offers/, quarantine/ and etl_summary.json")],
     dates: Annotated[list[str] | None, typer.Option(help="search dates to rebuild in full as well, YYYY-MM-DD; repeat or comma-separate. Every run curates what arrived since the last one, whatever its date")] = None,
     full: Annotated[bool, typer.Option("--full", help="forget which raw files earlier runs took and rebuild every date in --raw from all of it")] = False,
     master: Annotated[str, typer.Option(callback=_master_callback, help="Spark master, e.g. local[2], local[*]")] = "local[2]",
     driver_memory: Annotated[str, typer.Option(callback=_memory_callback, help="Spark driver memory, e.g. 4g, 512m")] = "4g",
     break_kind: Annotated[str | None, typer.Option("--break", help="after writing, break the curated data the way a faulty upstream would (missing_column, price_units, null_burst, duplicated_day, stale_window, shifted_distribution): for data-quality drills and tests")] = None,
     break_seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="seed of --break")] = 0,
+    s3_endpoint_url: Annotated[str | None, typer.Option("--s3-endpoint-url", envvar="AWS_ENDPOINT_URL_S3", help="S3 API of s3:// --raw/--out (default: AWS's); raw is staged to a scratch folder and curated uploaded back, since local Spark has no S3 connector")] = None,
 ) -> None:
     """Raw search events -> curated offers (Parquet by dt), on local Spark; the Glue job runs the same code."""
     selected = _dates(dates)
+    if raw.startswith("s3://") or out.startswith("s3://"):
+        _etl_s3(raw, out, selected, master, driver_memory, break_kind, s3_endpoint_url, full)
+        return
+    raw, out = Path(raw), Path(out)
     if break_kind is not None:
         from seed_infra.world.breakage import KINDS
 
@@ -111,6 +123,44 @@ def etl(
 
         break_curated(offers_dir, break_kind, seed=break_seed)
         console.print(f"[yellow]broke[/yellow] {offers_dir} on purpose: {break_kind}")
+
+
+def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break_kind: str | None, endpoint: str | None, full: bool = False) -> None:
+    """`airfare etl` on s3:// locations (seed_infra/s3_staging.py does the staging)."""
+    from core.s3lake import S3Lake, S3UriError, parse_s3_uri
+
+    for name, value in (("--raw", raw), ("--out", out)):
+        try:
+            parse_s3_uri(value)
+        except S3UriError as exc:
+            raise typer.BadParameter(f"{exc} (--raw and --out are both s3:// or both folders)", param_hint=name) from None
+    if break_kind is not None:
+        raise typer.BadParameter("--break rewrites curated files in a folder; not with s3:// locations", param_hint="--break")
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pyspark.sql import SparkSession
+
+    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, spark_session, stop_spark
+    from seed_infra.s3_staging import run_etl_via_s3
+
+    with console.status("starting Spark") as status:
+        owned = SparkSession.getActiveSession() is None
+        spark = spark_session(master=master, driver_memory=driver_memory)
+        try:
+            summary = run_etl_via_s3(spark, S3Lake(endpoint), raw, out, selected, progress=lambda msg: status.update(msg), full=full)
+        except (NoRawDataError, RawFilesMissingError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except ReconciliationError as exc:
+            err.print(f"[red]reconciliation failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+        except (ClientError, BotoCoreError) as exc:
+            err.print(f"[red]S3 error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            if owned:
+                stop_spark(spark)
+    console.print(summary_table(summary))
+    console.print(f"wrote {out.rstrip('/')}/offers/ and {out.rstrip('/')}/etl_summary.json")
 
 
 @app.command()

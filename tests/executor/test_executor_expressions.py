@@ -103,13 +103,13 @@ def test_path_mapping(tmp_path):
     m = PathMapper(tmp_path / "lake")
     lake = str((tmp_path / "lake").resolve())
     opt = tmp_path / "step" / "opt_ml"
-    assert m.s3_to_local("s3://b/k/x.parquet") == (tmp_path / "lake").resolve() / "b/k/x.parquet"
-    assert m.map_text("--uri=s3://b/p/", None) == f"--uri={lake}/b/p/"
+    assert m.s3_to_local("s3://bkt/k/x.parquet") == (tmp_path / "lake").resolve() / "bkt/k/x.parquet"
+    assert m.map_text("--uri=s3://bkt/p/", None) == f"--uri={lake}/bkt/p/"
     assert m.map_text("/opt/ml/processing/x", opt) == f"{opt}/processing/x"
     assert m.map_text("/opt/mlx", opt) == "/opt/mlx" and m.map_text("/data/opt/ml/a", opt) == "/data/opt/ml/a"
-    assert m.local_to_s3(tmp_path / "lake" / "b" / "k") == "s3://b/k"
+    assert m.local_to_s3(tmp_path / "lake" / "bkt" / "k") == "s3://bkt/k"
     assert map_opt_ml("/opt/ml/processing/in", opt) == opt / "processing/in"
     with pytest.raises(LakeError, match="not under /opt/ml"):
         map_opt_ml("/etc/passwd", opt)
     with pytest.raises(LakeError):
-        m.s3_to_local("s3://b/../../etc")
+        m.s3_to_local("s3://bkt/../../etc")

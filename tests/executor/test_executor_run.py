@@ -251,3 +251,59 @@ def test_condition_step_json_records_resolved_operands(env_dirs):
     (evaluated,) = doc["evaluated_conditions"]
     assert evaluated["value"] is False
     assert evaluated["condition"] == {"Type": "LessThanOrEqualTo", "LeftValue": 11.0, "RightValue": 10.0}
+
+
+def test_s3_lake_runs_the_same_dag_through_s3_calls(env_dirs, moto_server, monkeypatch):
+    """With an S3 endpoint, inputs are downloaded into /opt/ml, outputs, model.tar.gz and the registry
+    artifact uploaded, s3:// arguments reach the job unchanged, cache keys follow the objects."""
+    import boto3
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    d = env_dirs
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    bucket_dir = d["lake"] / "bkt"
+    s3.create_bucket(Bucket="bkt")
+    for path in bucket_dir.rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), "bkt", path.relative_to(bucket_dir).as_posix())
+    import shutil
+
+    shutil.rmtree(d["lake"])  # the folder lake must not be needed
+    definition = price_pipeline(d["code"], preprocess_cache={"Enabled": True})
+    for out in definition["Steps"][0]["Arguments"]["ProcessingOutputConfig"]["Outputs"]:
+        out["S3Output"]["S3Uri"] = f"s3://bkt/fixed/{out['OutputName']}"  # so that the cache key can repeat
+    args = definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    i = args.index("--uri-check")
+    del args[i : i + 2]  # that check is of a mapped local path: not applicable to S3
+
+    res = _run(d, definition, execution_id="s3-1", s3_endpoint_url=moto_server)
+    assert res.status == "Succeeded", res.failure_reason
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]}
+    job = res.step("TrainPrice").properties["TrainingJobName"]
+    assert {"fixed/train/data.csv", "fixed/train/meta.json", "fixed/test/data.csv",
+            f"models/{job}/output/model.tar.gz", "runs/s3-1/EvaluatePrice/evaluation/evaluation.json",
+            "registry/airfare-price/1/model.tar.gz"} <= keys  # fmt: skip
+    meta = json.loads(s3.get_object(Bucket="bkt", Key="fixed/train/meta.json")["Body"].read())
+    assert meta["argv"][meta["argv"].index("--raw-uri") + 1] == "s3://bkt/raw/"  # not rewritten to a folder
+    assert meta["raw"] == ["a.txt", "b.txt"]  # the input was downloaded into /opt/ml/processing/input/raw
+    pkg = read_json(d["registry"] / "airfare-price/1/package.json")
+    assert pkg["ModelDataUrl"] == "s3://bkt/registry/airfare-price/1/model.tar.gz"
+    assert pkg["Metrics"]["regression_metrics"]["rmse"]["value"] == 5.0  # read back through GetObject
+    assert not d["lake"].exists()
+
+    # Cache: a second run hits; changing an input object misses.
+    again = _run(d, definition, execution_id="s3-2", s3_endpoint_url=moto_server)
+    assert again.step("Preprocess").cached_from == "s3-1"
+    s3.put_object(Bucket="bkt", Key="raw/a.txt", Body=b"changed")
+    third = _run(d, definition, execution_id="s3-3", s3_endpoint_url=moto_server)
+    assert third.step("Preprocess").cached_from is None
+
+
+def test_a_channel_name_cannot_name_a_folder_outside_the_job(env_dirs):
+    from executor_defs import training_step
+
+    d = env_dirs
+    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "ImageUri", "Type": "String", "DefaultValue": "img"}],
+                  "Steps": [training_step("TrainX", d["code"], channels={"..": "s3://bkt/raw/"}, hyperparameters={})]}  # fmt: skip
+    res = _run(d, definition)
+    assert res.status == "Failed" and "channel name '..'" in res.failure_reason

@@ -151,3 +151,79 @@ def test_models_commands_sagemaker(aws_endpoint):
     assert approved.exit_code == 0 and "Approved" in approved.output
     rejected = invoke("models", "reject", pkg["ModelPackageArn"], "--reason", "rollback")
     assert rejected.exit_code == 0 and "Rejected" in rejected.output
+
+
+def test_models_commands_take_both_id_forms_on_sagemaker(aws_endpoint, monkeypatch):
+    """GROUP/VERSION (what the README shows) and the ARN, with requests held to the API's patterns."""
+    from api_patterns import validating
+
+    from pipelines.registry import SageMakerRegistry
+    from core import aws
+
+    make = aws.client
+    monkeypatch.setattr(aws, "client", lambda service, **kw: validating(make(service, **kw)))
+    group = f"airfare-cli-{uuid.uuid4().hex[:8]}"
+    reg = SageMakerRegistry()
+    one = reg.register(group, "s3://airfare-lake/m/1/model.tar.gz", "img:1")
+    two = reg.register(group, "s3://airfare-lake/m/2/model.tar.gz", "img:2")
+
+    approved = invoke("models", "approve", f"{group}/1", "--sagemaker", "--description", "gates passed")
+    assert approved.exit_code == 0, approved.output
+    assert f"{one['ModelPackageArn']}: Approved" in approved.output
+    rejected = invoke("models", "reject", two["ModelPackageArn"], "--reason", "drift")
+    assert rejected.exit_code == 0 and f"{two['ModelPackageArn']}: Rejected" in rejected.output
+    assert [p["ModelApprovalStatus"] for p in reg.list(group)] == ["Approved", "Rejected"]
+    missing = invoke("models", "approve", f"{group}/7", "--sagemaker")
+    assert missing.exit_code == 1 and f"no model package {group}/7" in missing.output
+
+
+def test_models_commands_take_both_id_forms_locally(tmp_path):
+    from pipelines.registry import LocalRegistry
+
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(b"m")
+    reg = LocalRegistry(tmp_path / "registry")
+    reg.register("airfare-price", artifact, "img", "PendingManualApproval", {}, {})
+    reg.register("airfare-price", artifact, "img", "PendingManualApproval", {}, {})
+    assert invoke("models", "approve", "local:model-package/airfare-price/1", "--registry", tmp_path / "registry").exit_code == 0
+    assert invoke("models", "reject", "airfare-price/2", "--reason", "x", "--registry", tmp_path / "registry").exit_code == 0
+    assert [p["ModelApprovalStatus"] for p in reg.list("airfare-price")] == ["Approved", "Rejected"]
+    escape = invoke("models", "approve", "../1", "--registry", tmp_path / "registry")
+    assert escape.exit_code == 1 and "Error:" in escape.output and "is invalid" in escape.output
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_run_local_with_an_s3_endpoint_moves_data_through_s3(moto_server, tmp_path, monkeypatch, how):
+    """--s3-endpoint-url (or AWS_ENDPOINT_URL_S3): the job's input comes from S3 and its output goes back."""
+    import boto3
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    bucket = f"cli-{how}-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in/data.txt", Body=b"hello")
+    copy = "import pathlib, sys; pathlib.Path(sys.argv[2], 'copy.txt').write_bytes(pathlib.Path(sys.argv[1], 'data.txt').read_bytes())"
+    defn = {
+        "Version": "2020-12-01",
+        "Parameters": [],
+        "Steps": [{"Name": "Copy", "Type": "Processing", "Arguments": {
+            "AppSpecification": {"ImageUri": "img", "ContainerEntrypoint": ["python", "-c", copy, "/opt/ml/processing/in", "/opt/ml/processing/out"]},
+            "ProcessingInputs": [{"InputName": "in", "S3Input": {"S3Uri": f"s3://{bucket}/in/", "LocalPath": "/opt/ml/processing/in",
+                                                                 "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": f"s3://{bucket}/out/", "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]},
+            "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1}},
+            "RoleArn": "arn:aws:iam::123456789012:role/x"}}],
+    }  # fmt: skip
+    path = tmp_path / "copy.json"
+    path.write_text(json.dumps(defn))
+    if how == "flag":
+        extra = ["--s3-endpoint-url", moto_server]
+    else:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+        extra = []
+    result = invoke("pipeline", "run-local", "--definition", path, "-q", "--runs", tmp_path / "runs",
+                    "--lake", tmp_path / "lake", "--registry", tmp_path / "registry", *extra)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert s3.get_object(Bucket=bucket, Key="out/copy.txt")["Body"].read() == b"hello"
+    assert not (tmp_path / "lake").exists()

@@ -55,7 +55,7 @@ def test_local_errors(tmp_path, artifact):
         reg.register("bad/group", artifact, "img", "Approved", {}, {})
     with pytest.raises(RegistryError, match="no model package"):
         reg.approve("airfare-price/7")
-    with pytest.raises(RegistryError, match="not a local model package id"):
+    with pytest.raises(RegistryError, match="not a model package id"):
         reg.approve("airfare-price")
 
 
@@ -92,3 +92,61 @@ def test_sagemaker_registry_against_moto(aws_endpoint):
     assert approved["ModelApprovalStatus"] == "Approved"
     assert reg.latest(group)["ModelPackageArn"] == pkg["ModelPackageArn"]
     assert reg.reject(pkg["ModelPackageArn"], "rolled back")["ModelApprovalStatus"] == "Rejected"
+
+
+# ---- package ids: GROUP/VERSION or an ARN, and nothing that escapes the registry ---------------
+
+
+@pytest.mark.parametrize("bad", ["../1", "../../etc/1", "airfare-price/../1", "/abs/1", "airfare-price/0", "airfare-price/-1",
+                                 "airfare price/1", "..", "airfare-price/1/extra", "local:model-package/../1"])
+def test_local_ids_cannot_reach_outside_the_registry(tmp_path, artifact, bad):
+    root = tmp_path / "registry"
+    reg = LocalRegistry(root)
+    reg.register("airfare-price", artifact, "img", "PendingManualApproval", {}, {})
+    # A package.json beside the registry root: what "../1" used to rewrite.
+    decoy = tmp_path / "1" / "package.json"
+    decoy.parent.mkdir()
+    decoy.write_text('{"ModelApprovalStatus": "PendingManualApproval"}')
+    with pytest.raises(RegistryError):
+        reg.approve(bad)
+    with pytest.raises(RegistryError):
+        reg.get(bad)
+    assert json.loads(decoy.read_text()) == {"ModelApprovalStatus": "PendingManualApproval"}
+    assert reg.get("airfare-price/1")["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_local_registry_refuses_bad_groups_and_sagemaker_arns(tmp_path, artifact):
+    reg = LocalRegistry(tmp_path / "registry")
+    with pytest.raises(RegistryError, match="group name"):
+        reg.list("..")
+    with pytest.raises(RegistryError, match="--sagemaker"):
+        reg.approve("arn:aws:sagemaker:us-east-1:123456789012:model-package/airfare-price/1")
+
+
+def test_sagemaker_ids_resolve_to_arns_the_api_accepts(aws_endpoint):
+    from api_patterns import PatternError, validating
+
+    from core import aws
+
+    sm = validating(aws.client("sagemaker"))
+    # The hook is real: the request the CLI used to send fails here as it fails on AWS.
+    with pytest.raises(PatternError, match="ModelPackageArn"):
+        sm.update_model_package(ModelPackageArn="airfare-price/3", ModelApprovalStatus="Approved")
+
+    reg = SageMakerRegistry(sm)
+    group = f"airfare-ids-{uuid.uuid4().hex[:8]}"
+    first = reg.register(group, "s3://airfare-lake/m/1/model.tar.gz", "img:1")
+    second = reg.register(group, "s3://airfare-lake/m/2/model.tar.gz", "img:2")
+    assert reg.resolve(f"{group}/2") == second["ModelPackageArn"]
+    assert reg.resolve(first["ModelPackageArn"]) == first["ModelPackageArn"]
+
+    approved = reg.approve(f"{group}/1", "by GROUP/VERSION")
+    assert approved["ModelPackageArn"] == first["ModelPackageArn"] and approved["ModelApprovalStatus"] == "Approved"
+    assert reg.reject(second["ModelPackageArn"], "by ARN")["ModelApprovalStatus"] == "Rejected"
+    assert reg.get(f"{group}/2")["ModelApprovalStatus"] == "Rejected"
+
+    with pytest.raises(RegistryError, match=f"no model package {group}/9"):
+        reg.approve(f"{group}/9")
+    for bad in ("../1", f"{group}/x", "local:model-package/airfare-price/1", "arn:aws:sagemaker:us-east-1:1:model-package/x"):
+        with pytest.raises(RegistryError):
+            reg.approve(bad)
