@@ -12,7 +12,7 @@ import pytest
 from mon_support import write_capture
 from typer.testing import CliRunner
 
-from monitoring import datasets
+from core import monitoring_datasets as datasets
 from pipelines.cli import app
 from pipelines.definition import definition_dict
 from pipelines.local_executor import run_definition
@@ -132,7 +132,8 @@ def test_evaluate_step_writes_the_monitoring_datasets(kind, tmp_path, mon_models
     model = mon_models[kind]
     tar = make_tar(model.model_dir, tmp_path / "model.tar.gz")
     mon_dir = tmp_path / "monitoring"
-    evaluate.run(kind, tar, splits_root / "test", None, tmp_path / "evaluation", splits_root / "train", mon_dir)
+    evaluate.run(kind, tar, splits_root / "test", None, tmp_path / "evaluation", train_dir=splits_root / "train",
+                 monitoring_dir=mon_dir)
     data = pd.read_csv(mon_dir / "data" / datasets.DATA_BASELINE_FILE)
     assert list(data.columns) == datasets.input_columns(model.meta)
     table = mon_splits["train"]["offers" if kind == "price" else "flights"]
