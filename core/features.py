@@ -20,6 +20,23 @@ import pandas as pd
 from core import contract
 
 # ---------------------------------------------------------------------------------------------
+# Request fields: what a model's endpoint receives (and captures), read by inference and monitoring
+# ---------------------------------------------------------------------------------------------
+# The anomaly model's request fields when its model_meta.json lists no ``source_columns``.
+ANOMALY_SOURCE_DEFAULT = ("price_usd", "price_vs_route_median", "price_vs_competitor_median", "competitor_min_price_usd",
+                          "price_rank_in_search", "num_offers_in_search", "cabin", "days_to_departure")
+
+
+def request_fields(meta: Mapping) -> list[str]:
+    """The fields a request for the model described by ``meta`` (its ``model_meta.json``) carries,
+    in feature order: the anomaly model's curated ``source_columns`` (its features are derived from
+    them), else the numeric then the categorical features."""
+    if meta.get("model") == "anomaly":
+        return list(meta.get("source_columns") or ANOMALY_SOURCE_DEFAULT)
+    return [*meta["numeric"], *meta["categorical"]]
+
+
+# ---------------------------------------------------------------------------------------------
 # Generic matrix preparation
 # ---------------------------------------------------------------------------------------------
 

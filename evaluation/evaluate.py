@@ -38,7 +38,8 @@ from core import contract, metrics, model_io
 from evaluation import gates, leakage, plots
 from evaluation.report import missing_paths, write_report
 from core.pipeline_contract import EVALUATION_FILE, MODEL_META_FILE, MODEL_TABLE, REPORT_HTML_FILE, metric
-from monitoring.datasets import predictions_frame
+from core.monitoring_datasets import predictions_frame
+from core.tables import read_table
 
 log = logging.getLogger("evaluation")
 
@@ -59,15 +60,6 @@ def extract_model(tar_path: str | Path, dest: str | Path) -> Path:
     if not metas:
         raise FileNotFoundError(f"{tar_path} holds no {MODEL_META_FILE}")
     return metas[0].parent
-
-
-def read_table(folder: str | Path, name: str) -> pd.DataFrame:
-    """``<folder>/<name>.parquet`` or a folder ``<folder>/<name>/`` of Parquet files."""
-    folder = Path(folder)
-    for candidate in (folder / f"{name}.parquet", folder / name):
-        if candidate.exists():
-            return ds.dataset(candidate, format="parquet").to_table().to_pandas()
-    raise FileNotFoundError(f"no {name}.parquet in {folder}")
 
 
 def read_truth(folder: str | Path | None, offer_ids: Any | None = None) -> pd.DataFrame | None:
@@ -344,14 +336,14 @@ def run(kind: str, model_tar: Path, test_dir: Path, truth_dir: Path | str | None
     """Extract, load, evaluate and write evaluation.json + plots + report.html; return the report.
 
     With ``monitoring_dir``, also the Model Monitor baseline datasets: ``data/`` (the model's inputs
-    from ``train_dir``) and ``model/`` (test predictions against labels), see monitoring.datasets.
+    from ``train_dir``) and ``model/`` (test predictions against labels), see core.monitoring_datasets.
     """
     sink: dict = {}
     with tempfile.TemporaryDirectory(prefix="airfare-eval-") as tmp:
         model = model_io.load(extract_model(model_tar, tmp))
         report, images = build_report(kind, model, test_dir, truth_dir, out_dir, labels_dir, sink)
     if monitoring_dir is not None:
-        from monitoring import datasets
+        from core import monitoring_datasets as datasets
 
         if train_dir is None or not Path(train_dir).exists():
             raise FileNotFoundError(f"the monitoring baselines need the train split (--train-dir {train_dir})")

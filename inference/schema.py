@@ -27,7 +27,7 @@ import pyarrow as pa
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import Required, TypedDict  # pydantic needs these on Python < 3.12
 
-from core import contract
+from core import contract, features
 
 # Domain bounds per column name (inclusive unless noted); only applied to fields a model uses.
 # Upper bounds are physical or far above anything the world or a real search can produce.
@@ -97,8 +97,6 @@ _PATTERNS: dict[str, str] = {
     "user_country": r"^[A-Z]{2}$",
     "fare_class": r"^[A-Z]$",
 }
-_ANOMALY_SOURCE_DEFAULT = ["price_usd", "price_vs_route_median", "price_vs_competitor_median", "competitor_min_price_usd",
-                           "price_rank_in_search", "num_offers_in_search", "cabin", "days_to_departure"]
 _CURATED_TYPES = {f.name: f.type for f in contract.CURATED_OFFER_SCHEMA}
 
 
@@ -124,12 +122,8 @@ def _kind_of(t: pa.DataType) -> str:
 def field_specs(meta: dict[str, Any]) -> list[FieldSpec]:
     """The fields an instance must carry for the model described by ``meta``, in feature order."""
     kind = meta.get("model")
-    if kind == "anomaly":
-        names = list(meta.get("source_columns") or _ANOMALY_SOURCE_DEFAULT)
-        categorical: set[str] = set()
-    else:
-        names = [*meta["numeric"], *meta["categorical"]]
-        categorical = set(meta["categorical"])
+    names = features.request_fields(meta)
+    categorical: set[str] = set() if kind == "anomaly" else set(meta["categorical"])
     specs = []
     for name in names:
         if kind == "demand" and name not in categorical:

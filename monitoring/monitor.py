@@ -1,5 +1,5 @@
 """Monitoring runs on captured traffic: data quality against the baseline, model quality against
-ground truth. Plain functions; ``monitoring.cli`` is their thin shell.
+ground truth. Plain functions; ``pipelines.monitor_cli`` is their thin shell.
 
 What a run writes in ``out`` (the files a Model Monitor execution leaves in its output prefix):
 ``statistics.json``, ``constraint_violations.json``, ``cloudwatch_metrics.json`` (the
@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring import analyzer, capture, datasets, model_quality
+from core import monitoring_datasets as datasets
+from monitoring import analyzer, capture, model_quality
 
 DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
@@ -68,28 +69,20 @@ def model_meta_from_package(package: dict) -> dict | None:
     return None
 
 
-def baseline_from_registry(model: str, registry_root: Path, status: str | None = "Approved") -> Baseline:
-    """The newest package of ``airfare-<model>`` (Approved by default, else the newest of any
-    status) and the drift-check baselines registered with it."""
-    from core.pipeline_contract import MODEL_PACKAGE_GROUPS
-    from pipelines.registry import LocalRegistry
-
-    reg = LocalRegistry(registry_root)
-    group = MODEL_PACKAGE_GROUPS[model]
-    pkg = reg.latest(group, status) or reg.latest(group, None)
-    if pkg is None:
-        raise MonitorError(f"no {group} package in the registry {registry_root}: run the pipeline or pass --baseline DIR")
-    folder = Path(pkg.get("ModelDataUrl", "")).parent / "baselines"
+def baseline_from_package_dir(folder: Path, source: str, meta: dict | None = None) -> Baseline:
+    """The drift-check baselines registered with a model package, in ``folder`` (the package's
+    ``baselines/``; the registry lookup is the caller's, ``pipelines.monitor_cli``)."""
+    folder = Path(folder)
     files = {k: folder / f"{k}.json" for k in ("data-statistics", "data-constraints", "model-statistics", "model-constraints")}
     if not files["data-statistics"].is_file() or not files["data-constraints"].is_file():
-        raise MonitorError(f"package {pkg['ModelPackageArn']} carries no drift-check baselines (looked in {folder}); "
+        raise MonitorError(f"package {source} carries no drift-check baselines (looked in {folder}); "
                            "pass --baseline DIR with statistics.json and constraints.json")  # fmt: skip
 
     def load(key):
         return json.loads(files[key].read_text()) if files[key].is_file() else None
 
-    return Baseline(statistics=load("data-statistics"), constraints=load("data-constraints"), source=pkg["ModelPackageArn"],
-                    meta=model_meta_from_package(pkg), model_statistics=load("model-statistics"),
+    return Baseline(statistics=load("data-statistics"), constraints=load("data-constraints"), source=source,
+                    meta=meta, model_statistics=load("model-statistics"),
                     model_constraints=load("model-constraints"))  # fmt: skip
 
 

@@ -12,8 +12,7 @@ import signal
 import typer
 
 from data_quality import cli as dq_cli
-from monitoring import cli as monitor_cli
-from pipelines import deploy_cli, main_job, pipeline_cli, registry_cli, serve_cli
+from pipelines import deploy_cli, main_job, monitor_cli, pipeline_cli, registry_cli, serve_cli
 from seed_infra import cli as seed_cli
 
 app = typer.Typer(

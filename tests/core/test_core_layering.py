@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = "core"
-STEP_PACKAGES = ("processing", "data_quality", "training", "evaluation", "inference", "seed_infra")
+STEP_PACKAGES = ("processing", "data_quality", "training", "evaluation", "inference", "seed_infra", "monitoring")
 TOP = "pipelines"  # the CLI, the pipeline definition, the executor, the registry and deployment
 PACKAGES = (CORE, *STEP_PACKAGES, TOP)
 LAYER = {CORE: 0, **{p: 1 for p in STEP_PACKAGES}, TOP: 2}

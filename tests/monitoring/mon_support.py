@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring import capture, datasets
+from core import monitoring_datasets as datasets
+from monitoring import capture
 
 START = dt.datetime(2026, 4, 1, 8, 0, tzinfo=dt.timezone.utc)
 

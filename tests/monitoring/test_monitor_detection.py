@@ -15,7 +15,8 @@ import pytest
 from mon_support import START, baseline_dir, write_capture, write_ground_truth
 from typer.testing import CliRunner
 
-from monitoring import datasets, model_quality, monitor
+from core import monitoring_datasets as datasets
+from monitoring import model_quality, monitor
 from pipelines.cli import app
 
 runner = CliRunner()

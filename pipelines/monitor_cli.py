@@ -1,7 +1,9 @@
 """`airfare monitor ...`: baseline a dataset, check captured traffic's data quality and model quality.
 
 Light at import time (typer only); the analyzer loads inside the commands. Exit codes: 0 clean,
-1 a constraint is violated, 2 bad input (a message naming the flag).
+1 a constraint is violated, 2 bad input (a message naming the flag). Here, above the step packages,
+because it looks the model's registered baseline up in the registry and sets up Model Monitor on
+AWS (``pipelines.monitoring_deploy``); ``monitoring`` gets the baseline's folder.
 """
 
 from __future__ import annotations
@@ -27,6 +29,23 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output folder (statistics, 
 RegistryOpt = Annotated[Path, typer.Option("--registry", help="Local model registry (the baseline's default source).")]
 
 
+def _registered_baseline(model: str, registry_root: Path, status: str | None = "Approved"):
+    """The newest package of ``airfare-<model>`` (Approved by default, else the newest of any
+    status) and the drift-check baselines registered with it (in ``baselines/`` beside its model)."""
+    from core.pipeline_contract import MODEL_PACKAGE_GROUPS
+    from monitoring import monitor
+    from pipelines.registry import LocalRegistry
+
+    reg = LocalRegistry(registry_root)
+    group = MODEL_PACKAGE_GROUPS[model]
+    pkg = reg.latest(group, status) or reg.latest(group, None)
+    if pkg is None:
+        raise monitor.MonitorError(f"no {group} package in the registry {registry_root}: run the pipeline or pass --baseline DIR")
+    base = monitor.baseline_from_package_dir(Path(pkg.get("ModelDataUrl", "")).parent / "baselines", pkg["ModelPackageArn"])
+    base.meta = monitor.model_meta_from_package(pkg)
+    return base
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -48,10 +67,10 @@ def data_quality_command(
     from monitoring.capture import CaptureError
 
     try:
-        base = monitor.baseline_from_dir(baseline) if baseline else monitor.baseline_from_registry(model, registry)
+        base = monitor.baseline_from_dir(baseline) if baseline else _registered_baseline(model, registry)
         if baseline and base.meta is None:
             try:  # the registered model gives the feature order of headerless CSV captures
-                base.meta = monitor.baseline_from_registry(model, registry).meta
+                base.meta = _registered_baseline(model, registry).meta
             except monitor.MonitorError:
                 pass
         result = monitor.run_data_quality(model, capture_dir, out, baseline=base, since=since, until=until, endpoint=endpoint)
@@ -85,7 +104,7 @@ def model_quality_command(
 
     constraints = None
     try:
-        constraints = monitor.baseline_from_registry(model, registry).model_constraints
+        constraints = _registered_baseline(model, registry).model_constraints
     except monitor.MonitorError:
         pass  # no registered baseline: the gates
     try:
@@ -114,7 +133,8 @@ def baseline_command(
     """Suggest a data-quality baseline (statistics.json, constraints.json) from a split's model inputs."""
     import json
 
-    from monitoring import datasets, job, monitor
+    from core import monitoring_datasets as datasets
+    from monitoring import job, monitor
 
     try:
         if model_dir:
@@ -127,7 +147,7 @@ def baseline_command(
             meta = monitor.model_meta_from_package(pkg) if pkg else None
             if meta is None:
                 _fail(f"no registered {model} model in {registry}: pass --model-dir")
-        from evaluation.evaluate import read_table
+        from core.tables import read_table
 
         df = datasets.data_baseline(meta, read_table(data, datasets.MODEL_TABLE[model]))
         job.data_quality(df, out, overrides=monitor.comparison_overrides(list(df.columns)))

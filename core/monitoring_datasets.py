@@ -6,8 +6,9 @@
 - **Model-quality baseline**: the evaluation's predictions on the test split against the labels,
   columns ``prediction``, ``label`` (and ``probability`` or per-class probabilities).
 
-Which fields a model receives is :func:`inference.schema.field_specs` of its ``model_meta.json``,
-the same list the endpoint validates requests against.
+Which fields a model receives is :func:`core.features.request_fields` of its ``model_meta.json``,
+the same list the endpoint validates requests against (``inference.schema.field_specs``).
+Shared by the Evaluate step (which writes these datasets) and ``monitoring`` (which reads them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.features import request_fields
 from core.pipeline_contract import MODEL_TABLE
+from core.tables import read_table
 
 DATA_BASELINE_FILE = "data_baseline.csv"
 PREDICTIONS_FILE = "predictions.csv"
@@ -31,9 +34,7 @@ SCORE_FIELDS = {"anomaly": "anomaly_score"}
 
 def input_columns(meta: dict[str, Any]) -> list[str]:
     """The fields a request for this model carries, in the model's feature order."""
-    from inference.schema import field_specs
-
-    return [f.name for f in field_specs(meta)]
+    return request_fields(meta)
 
 
 def model_inputs(meta: dict[str, Any], table: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +57,6 @@ def data_baseline(meta: dict[str, Any], table: pd.DataFrame, max_rows: int = MAX
 
 
 def write_data_baseline(meta: dict[str, Any], train_dir: Path, out_dir: Path, max_rows: int = MAX_BASELINE_ROWS) -> Path:
-    from evaluation.evaluate import read_table
-
     table = read_table(train_dir, MODEL_TABLE[meta["model"]])
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / DATA_BASELINE_FILE
