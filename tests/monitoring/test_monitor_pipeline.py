@@ -12,7 +12,7 @@ import pytest
 from mon_support import write_capture
 from typer.testing import CliRunner
 
-from monitoring import datasets
+from core import monitoring_datasets as datasets
 from pipelines.cli import app
 from pipelines.definition import definition_dict
 from pipelines.local_executor import run_definition
