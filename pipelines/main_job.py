@@ -13,6 +13,7 @@ registry's artifacts then move through S3 calls.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Annotated

@@ -96,6 +96,18 @@ def test_pipeline_registers_all_three_models(clean_lake, tmp_path):
     dq = json.loads(next((result.run_dir / "DataQuality").rglob("dq_result.json")).read_text())
     assert dq["passed"] is True and dq["blocking_failures"] == 0
 
+    # `airfare run`'s last stage: the new price model answers one invoke_endpoint call on a local endpoint.
+    from rich.console import Console
+
+    from pipelines.main_job import _invoke_new_price_model
+
+    console = Console(record=True, width=400)
+    _invoke_new_price_model(console, registry, 0, lake / BUCKET / "curated" / "offers")
+    shown = console.export_text()
+    answer = json.loads(shown.split("answer (application/json): ", 1)[1].splitlines()[0])
+    assert answer["predictions"][0]["price_usd"] > 0, shown
+    assert "airfare serve --model price --version 1" in shown
+
 
 def test_pipeline_without_truth_registers_all_three_models(clean_lake, tmp_path):
     """The AWS case: no truth/ in the lake and `-p TruthDataUri=`; every step runs, the anomaly model
