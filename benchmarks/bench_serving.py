@@ -27,8 +27,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,16 +41,19 @@ KINDS = ("price", "demand", "anomaly")
 MLFLOW_WRAPPER = ROOT / "benchmarks" / "mlflow_pyfunc.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _load_tests_module(name: str):
+    """A support module of tests/ by file path (the benchmark shares the world and the server helpers)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "tests" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+server_process = _load_tests_module("server_process")
 
 
 def _world():
-    spec = importlib.util.spec_from_file_location("bench_world", ROOT / "tests" / "small_world.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_tests_module("small_world")
     from processing.preprocess import preprocess
 
     offers, outcomes, truth = mod.make_world(days=30, searches_per_day=60, seed=7, anomaly_rate=0.03)
@@ -85,30 +86,7 @@ def request_rows(model_dir: Path, splits, n: int = 200) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # Servers
 # ---------------------------------------------------------------------------------------------
-def _wait_ping(proc, url: str, timeout_s: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer in {timeout_s:.0f} s")
-
-
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+_stop = server_process.stop
 
 
 def start_serve(model_dir: Path, port: int, workers: int, capture: Path | None = None) -> subprocess.Popen:
@@ -120,7 +98,7 @@ def start_serve(model_dir: Path, port: int, workers: int, capture: Path | None =
         cmd += ["--capture", str(capture), "--endpoint-name", "bench"]
     proc = subprocess.Popen(cmd, env=dict(os.environ))
     try:
-        _wait_ping(proc, f"http://127.0.0.1:{port}/ping", 180)
+        server_process.wait_ready(proc, f"http://127.0.0.1:{port}/ping", 180)
         time.sleep(1.0)  # the other workers load their copy
     except Exception:
         _stop(proc)
@@ -157,7 +135,7 @@ def start_mlflow(model_path: Path, port: int, workers: int) -> subprocess.Popen:
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_ping(proc, f"http://127.0.0.1:{port}/ping", 240)
+        server_process.wait_ready(proc, f"http://127.0.0.1:{port}/ping", 240)
     except Exception:
         _stop(proc)
         raise
@@ -352,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 servers.append(("mlflow", "/invocations", mlflow_bodies))
             table: dict = {}
             for server, path, server_bodies in servers:
-                port = _free_port()
+                port = server_process.free_port()
                 try:
                     if server == "serve":
                         proc = start_serve(dirs[kind], port, args.workers)
@@ -382,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                     errs = (s or {}).get("errors", 0) + (m or {}).get("errors", 0)
                     print(line + (f"  ({errs} errors)" if errs else ""))
         if args.capture_check and "price" in dirs:
-            port = _free_port()
+            port = server_process.free_port()
             proc = start_serve(dirs["price"], port, args.workers, capture=tmp / "capture")
             try:
                 body = orjson.dumps(request_rows(dirs["price"], splits)[0])

@@ -73,7 +73,20 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-class LocalRegistry:
+class _Decisions:
+    """A data scientist's two decisions, on either backend's ``set_status``."""
+
+    def set_status(self, package: str, status: str, description: str | None = None) -> dict:
+        raise NotImplementedError
+
+    def approve(self, package: str, description: str | None = None) -> dict:
+        return self.set_status(package, "Approved", description)
+
+    def reject(self, package: str, reason: str | None = None) -> dict:
+        return self.set_status(package, "Rejected", reason)
+
+
+class LocalRegistry(_Decisions):
     """A model registry in a folder: one sub-folder per group, one per version (1, 2, ...).
 
     With ``s3`` (a ``core.s3lake.S3Lake``), artifacts given as ``s3://`` URIs are copied
@@ -169,12 +182,6 @@ class LocalRegistry:
                 continue
             return group_dir / str(version), version
 
-    def approve(self, package: str, description: str | None = None) -> dict:
-        return self.set_status(package, "Approved", description)
-
-    def reject(self, package: str, reason: str | None = None) -> dict:
-        return self.set_status(package, "Rejected", reason)
-
     def set_status(self, package: str, status: str, description: str | None = None) -> dict:
         _check_status(status)
         path = self._package_path(package)
@@ -229,7 +236,7 @@ class LocalRegistry:
         return path
 
 
-class SageMakerRegistry:
+class SageMakerRegistry(_Decisions):
     """SageMaker Model Registry through boto3 (core/aws.py, so moto works in tests)."""
 
     def __init__(self, sm_client: Any = None):
@@ -330,12 +337,6 @@ class SageMakerRegistry:
         resp.setdefault("ModelDataUrl", containers[0].get("ModelDataUrl"))
         resp.setdefault("ImageUri", containers[0].get("Image"))
         return resp
-
-    def approve(self, package: str, description: str | None = None) -> dict:
-        return self.set_status(package, "Approved", description)
-
-    def reject(self, package: str, reason: str | None = None) -> dict:
-        return self.set_status(package, "Rejected", reason)
 
     def set_status(self, package: str, status: str, description: str | None = None) -> dict:
         """``package``: an ARN or ``GROUP/VERSION``."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +71,37 @@ def _out_callback(ctx: typer.Context, param: typer.CallbackParam, value: str | N
     return out_dir_callback(ctx, param, value)
 
 
+@contextmanager
+def _etl_spark(master: str, driver_memory: str) -> Iterator[tuple]:
+    """(spark, status) for one ETL run; its failures become the CLI's messages and exit codes.
+
+    Missing raw data is a usage error (2); a failed reconciliation or an S3 error is a failed run
+    (1). A session the caller already has (tests, notebooks) is left running; ours is stopped.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pyspark.sql import SparkSession
+
+    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, spark_session, stop_spark
+
+    with console.status("starting Spark") as status:
+        owned = SparkSession.getActiveSession() is None
+        spark = spark_session(master=master, driver_memory=driver_memory)
+        try:
+            yield spark, status
+        except (NoRawDataError, RawFilesMissingError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except ReconciliationError as exc:
+            err.print(f"[red]reconciliation failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+        except (ClientError, BotoCoreError) as exc:
+            err.print(f"[red]S3 error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            if owned:
+                stop_spark(spark)
+
+
 @app.command()
 def etl(
     raw: Annotated[str, typer.Option(help="raw folder or s3:// prefix: dt=YYYY-MM-DD/hour=HH/*.json.gz (Firehose layout)")],
@@ -95,24 +128,10 @@ def etl(
     if not raw.is_dir():
         err.print(f"[red]error:[/red] --raw {raw} is not a folder")
         raise typer.Exit(2)
-    from pyspark.sql import SparkSession
+    from seed_infra.etl.job import run_etl
 
-    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, run_etl, spark_session, stop_spark
-
-    with console.status("starting Spark") as status:
-        owned = SparkSession.getActiveSession() is None  # a caller's session (tests, notebooks) is left running
-        spark = spark_session(master=master, driver_memory=driver_memory)
-        try:
-            summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg), full=full)
-        except (NoRawDataError, RawFilesMissingError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        except ReconciliationError as exc:
-            err.print(f"[red]reconciliation failed:[/red] {exc}")
-            raise typer.Exit(1) from None
-        finally:
-            if owned:
-                stop_spark(spark)
+    with _etl_spark(master, driver_memory) as (spark, status):
+        summary = run_etl(spark, str(raw), str(out), selected, progress=lambda msg: status.update(msg), full=full)
     console.print(summary_table(summary))
     for f in summary["quarantined_files"]:  # one line per file the run could not read, naming it
         err.print(f"[yellow]quarantined raw file[/yellow] {f['path']}: {f['reason']} ({f['detail']})")
@@ -136,29 +155,10 @@ def _etl_s3(raw: str, out: str, selected, master: str, driver_memory: str, break
             raise typer.BadParameter(f"{exc} (--raw and --out are both s3:// or both folders)", param_hint=name) from None
     if break_kind is not None:
         raise typer.BadParameter("--break rewrites curated files in a folder; not with s3:// locations", param_hint="--break")
-    from botocore.exceptions import BotoCoreError, ClientError
-    from pyspark.sql import SparkSession
-
-    from seed_infra.etl.job import NoRawDataError, RawFilesMissingError, ReconciliationError, spark_session, stop_spark
     from seed_infra.s3_staging import run_etl_via_s3
 
-    with console.status("starting Spark") as status:
-        owned = SparkSession.getActiveSession() is None
-        spark = spark_session(master=master, driver_memory=driver_memory)
-        try:
-            summary = run_etl_via_s3(spark, S3Lake(endpoint), raw, out, selected, progress=lambda msg: status.update(msg), full=full)
-        except (NoRawDataError, RawFilesMissingError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        except ReconciliationError as exc:
-            err.print(f"[red]reconciliation failed:[/red] {exc}")
-            raise typer.Exit(1) from None
-        except (ClientError, BotoCoreError) as exc:
-            err.print(f"[red]S3 error:[/red] {exc}")
-            raise typer.Exit(1) from None
-        finally:
-            if owned:
-                stop_spark(spark)
+    with _etl_spark(master, driver_memory) as (spark, status):
+        summary = run_etl_via_s3(spark, S3Lake(endpoint), raw, out, selected, progress=lambda msg: status.update(msg), full=full)
     console.print(summary_table(summary))
     console.print(f"wrote {out.rstrip('/')}/offers/ and {out.rstrip('/')}/etl_summary.json")
 

@@ -30,6 +30,15 @@ JOBS = {
             "env_a": os.environ.get("A")}))
         if args.get("--uri-check"):
             assert Path(args["--uri-check"]).exists(), args["--uri-check"]
+        if args.get("--barrier"):  # DIR:N - wait until N jobs have arrived: proves they run at once
+            import time
+            folder, n = args["--barrier"].rsplit(":", 1)
+            Path(folder, str(os.getpid())).touch()
+            deadline = time.monotonic() + 60
+            while len(os.listdir(folder)) < int(n):
+                if time.monotonic() > deadline:
+                    sys.exit("barrier: the other jobs never started alongside this one")
+                time.sleep(0.05)
         print("preprocess done")
     ''',
     "tj_train.py": '''

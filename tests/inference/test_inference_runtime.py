@@ -6,32 +6,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import boto3
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 from botocore.config import Config
 from inference_support import model_fields, records, split_frame
+from server_process import free_port, running
 
 from pipelines import serve_cli
 from pipelines.registry import LocalRegistry, RegistryError
 from core import model_io
 
 START_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _airfare() -> list[str]:
@@ -43,32 +35,11 @@ def _airfare() -> list[str]:
 def served(model_dirs, tmp_path_factory):
     """`airfare serve --model price --model-path ...` with capture, on a free port."""
     tmp = tmp_path_factory.mktemp("served")
-    port = _free_port()
-    log = (tmp / "serve.log").open("wb")
+    port = free_port()
     cmd = [*_airfare(), "serve", "--model", "price", "--model-path", str(model_dirs["price"]), "--port", str(port),
            "--workers", "1", "--capture", str(tmp / "capture")]
-    proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    try:
-        while True:
-            assert proc.poll() is None, (tmp / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "airfare serve did not answer /ping in time"
-            time.sleep(0.2)
+    with running(cmd, port, env=dict(os.environ), log=tmp / "serve.log", timeout_s=START_TIMEOUT_S) as (proc, base):
         yield {"url": base, "capture": tmp / "capture", "proc": proc}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from inference_support import records
+from server_process import free_port, running
 
 from inference import entry
 from core import model_io
@@ -25,36 +23,17 @@ pytestmark = pytest.mark.integration  # the real thing, run locally: `pytest -m 
 START_TIMEOUT_S = 30
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve_command() -> list[str]:
     script = Path(sys.executable).with_name("serve")
     return [str(script)] if script.exists() else [shutil.which("serve") or "serve"]
 
 
 def test_serve_script_answers_ping_and_invocations(model_dirs, inference_splits, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SM_MODEL_DIR": str(model_dirs["price"]), "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([*_serve_command(), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_S
+    cmd = [*_serve_command(), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with running(cmd, port, env=env, log=tmp_path / "serve.log", timeout_s=START_TIMEOUT_S) as (proc, base):
         with httpx.Client(base_url=base, timeout=5) as client:
-            while True:
-                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-                try:
-                    if client.get("/ping").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not answer /ping in time"
-                time.sleep(0.2)
             test = inference_splits[0]["test"]["offers"].head(8)
             m = model_io.load(model_dirs["price"])
             rows = records(test, m.features)
@@ -65,14 +44,6 @@ def test_serve_script_answers_ping_and_invocations(model_dirs, inference_splits,
             bad = client.post("/invocations", content=b"a,b", headers={"Content-Type": "image/png"})
             assert bad.status_code == 415
             assert client.get("/ping").status_code == 200  # still alive after a bad request
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
     # uvicorn shuts down gracefully, then re-raises the captured SIGTERM (so -15 is a clean stop)
     output = (tmp_path / "serve.log").read_text()
     assert proc.returncode in (0, -signal.SIGTERM), output
