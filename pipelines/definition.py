@@ -41,6 +41,9 @@ from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS
 
 DEFAULT_PIPELINE_NAME = "airfare-pipeline"
 DEFAULT_IMAGE_URI = "airfare-mlops:latest"  # overridden with the ECR URI by CodeBuild (parameter ImageUri)
+# The lean serving image (Dockerfile target `serve`) that registered models run in (parameter
+# InferenceImageUri): its start-up time decides how fast auto-scaling reacts.
+DEFAULT_SERVE_IMAGE_URI = "airfare-mlops:serve-latest"
 DEFAULT_ROLE_ARN = "arn:aws:iam::000000000000:role/AirfareSageMakerExecution"
 DEFAULT_START_DATE = "2026-01-01"
 DEFAULT_END_DATE = "2026-12-31"
@@ -65,6 +68,7 @@ def get_pipeline(
     pipeline_name: str = DEFAULT_PIPELINE_NAME,
     image_uri: str = DEFAULT_IMAGE_URI,
     *,
+    serve_image_uri: str = DEFAULT_SERVE_IMAGE_URI,
     use_spot_instances: bool = True,
     max_runtime_in_seconds: int = 3600,
     max_wait_time_in_seconds: int = 7200,
@@ -117,6 +121,7 @@ def get_pipeline(
     # Flights whose whole snapshot history makes the demand table (0 = every flight).
     sample_flights = sdk.ParameterInteger("SampleFlights", default_value=DEFAULT_SAMPLE_FLIGHTS)
     image = sdk.ParameterString("ImageUri", default_value=image_uri)
+    serve_image = sdk.ParameterString("InferenceImageUri", default_value=serve_image_uri)
     processing_instance_type = sdk.ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
     # Instances of the Preprocess map (each streams every n-th day of the window); the steps after it
     # work on bounded samples and run on one instance (docs/scale.md).
@@ -131,7 +136,7 @@ def get_pipeline(
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
     parameters = [
         curated_uri, outcomes_uri, labels_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
-        processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
+        serve_image, processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
         *thresholds.values(), approval_status,
     ]  # fmt: skip
 
@@ -369,7 +374,7 @@ def get_pipeline(
             on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs[EVALUATION_OUTPUT].S3Output.S3Uri, EVALUATION_FILE]
         )
         builder = sdk.ModelBuilder(
-            image_uri=image,
+            image_uri=serve_image,
             s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,  # model_path drops a PipelineVariable
             role_arn=role,
             sagemaker_session=session,

@@ -39,6 +39,11 @@ ImageOpt = Annotated[
     Optional[str],
     typer.Option("--image-uri", envvar="AIRFARE_IMAGE_URI", help="Default of the ImageUri parameter (the project's image)."),
 ]
+ServeImageOpt = Annotated[
+    Optional[str],
+    typer.Option("--serve-image-uri", envvar="AIRFARE_SERVE_IMAGE_URI",
+                 help="Default of the InferenceImageUri parameter (the lean serving image that registered models run in)."),
+]
 SpotOpt = Annotated[bool, typer.Option("--spot/--no-spot", help="Managed spot training (fixed when the definition is built).")]
 # SageMaker's limits: MaxRuntimeInSeconds and MaxWaitTimeInSeconds are at most 28 days.
 MaxRunOpt = Annotated[int, typer.Option("--max-runtime", min=60, max=2_419_200, help="Training MaxRuntimeInSeconds.")]
@@ -64,8 +69,9 @@ def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnets, security_groups, kms_key) -> dict:
-    from pipelines.definition import DEFAULT_IMAGE_URI
+def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnets, security_groups, kms_key,
+                  serve_image_uri=None) -> dict:
+    from pipelines.definition import DEFAULT_IMAGE_URI, DEFAULT_SERVE_IMAGE_URI
 
     if spot and max_wait < max_runtime:
         _fail(f"--max-wait ({max_wait}) must be >= --max-runtime ({max_runtime}) for spot training")
@@ -73,6 +79,7 @@ def _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait,
         default_bucket=bucket,
         pipeline_name=pipeline_name,
         image_uri=image_uri or DEFAULT_IMAGE_URI,
+        serve_image_uri=serve_image_uri or DEFAULT_SERVE_IMAGE_URI,
         use_spot_instances=spot,
         max_runtime_in_seconds=max_runtime,
         max_wait_time_in_seconds=max_wait,
@@ -96,6 +103,7 @@ def definition(
     pipeline_name: NameOpt = "airfare-pipeline",
     bucket: BucketOpt = DEFAULT_BUCKET,
     image_uri: ImageOpt = None,
+    serve_image_uri: ServeImageOpt = None,
     spot: SpotOpt = True,
     max_runtime: MaxRunOpt = 3600,
     max_wait: MaxWaitOpt = 7200,
@@ -106,7 +114,8 @@ def definition(
     """Print (or write) the pipeline definition JSON. Offline: nothing is uploaded or called."""
     from pipelines.definition import definition_dict
 
-    kwargs = _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnet, security_group, kms_key)
+    kwargs = _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnet, security_group, kms_key,
+                           serve_image_uri)
     text = json.dumps(definition_dict(role=role_arn, **kwargs), indent=2)
     if out is None:
         typer.echo(text)
@@ -136,6 +145,7 @@ def upsert(
     pipeline_name: NameOpt = "airfare-pipeline",
     bucket: BucketOpt = DEFAULT_BUCKET,
     image_uri: ImageOpt = None,
+    serve_image_uri: ServeImageOpt = None,
     spot: SpotOpt = True,
     max_runtime: MaxRunOpt = 3600,
     max_wait: MaxWaitOpt = 7200,
@@ -151,7 +161,8 @@ def upsert(
 
     from pipelines.definition import upsert as do_upsert
 
-    kwargs = _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnet, security_group, kms_key)
+    kwargs = _build_kwargs(bucket, pipeline_name, image_uri, spot, max_runtime, max_wait, subnet, security_group, kms_key,
+                           serve_image_uri)
     try:
         resp = do_upsert(role_arn, description=description, **kwargs)
     except ValueError as e:

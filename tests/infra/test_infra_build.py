@@ -102,7 +102,17 @@ def test_buildspec_make_targets_exist(buildspec):
 def test_buildspec_tags_the_image_with_the_commit(buildspec):
     text = (ROOT / "buildspec.yml").read_text()
     assert 'IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION}"' in text
-    assert 'docker push "${IMAGE_URI}"' in text and '--image-uri "${IMAGE_URI}"' in text
+    assert 'push_once "${IMAGE_TAG}" "${IMAGE_URI}"' in text and '--image-uri "${IMAGE_URI}"' in text
+    # the lean serving image: built from the Dockerfile's `serve` target, named as the models' image
+    assert 'SERVE_IMAGE_URI="${REGISTRY}/${ECR_REPOSITORY}:serve-${IMAGE_TAG}"' in text
+    assert 'push_once "serve-${IMAGE_TAG}" "${SERVE_IMAGE_URI}" --target serve' in text
+    assert '--serve-image-uri "${SERVE_IMAGE_URI}"' in text
+    assert "FROM python:3.11.7-slim-bookworm AS serve" in (ROOT / "Dockerfile").read_text()
+
+
+def test_buildspec_build_script_parses(buildspec):
+    for cmd in buildspec["phases"]["build"]["commands"]:
+        assert subprocess.run(["bash", "-n"], input=cmd, text=True, capture_output=True).returncode == 0, cmd
 
 
 # ---------------------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def test_register_steps_target_groups_with_approval_parameter(defn):
         assert a["ModelPackageGroupName"] == MODEL_PACKAGE_GROUPS[model] == f"airfare-{model}"
         assert a["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
         container = a["InferenceSpecification"]["Containers"][0]
-        assert container["Image"] == {"Get": "Parameters.ImageUri"}
+        assert container["Image"] == {"Get": "Parameters.InferenceImageUri"}  # the lean serving image
         assert container["ModelDataUrl"] == {"Get": f"Steps.Train{cap}.ModelArtifacts.S3ModelArtifacts"}
         stats = a["ModelMetrics"]["ModelQuality"]["Statistics"]
         assert stats["S3Uri"]["Std:Join"]["Values"] == [
