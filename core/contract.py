@@ -316,6 +316,18 @@ ANOMALY_FEATURES = [
     "num_offers_in_search",
 ]
 
+# Calendar-driven features: they move with the calendar even in a quiet market, so a monitoring
+# window (a day, an hour) cannot be compared with a baseline spanning weeks on their distribution.
+# - clock: a function of the request time; a daily window holds one search weekday, an hourly one one hour;
+# - departure calendar: where the searched departure dates fall in the year; next month's traffic
+#   departs in other months and at other distances to the holidays than the baseline's did.
+# Model Monitor baselines give them ``perform_comparison: Disabled`` (``monitoringConfigOverrides``)
+# and still check their type, completeness and domain. Not here: features that only look calendar-like
+# but whose mix a quiet market keeps (days_to_departure, departure_weekday: docs/monitoring.md).
+CLOCK_FEATURES = ("search_hour", "search_weekday")
+DEPARTURE_CALENDAR_FEATURES = ("departure_month", "days_to_nearest_holiday", "is_holiday_window")
+CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
+
 DEMAND_TARGET = "demand_class"
 # Columns never allowed as model inputs: labels, truth, identifiers and lineage.
 FORBIDDEN_FEATURES = {
