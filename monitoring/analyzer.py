@@ -327,6 +327,29 @@ def profile(df: pd.DataFrame, columns: Iterable[str] | None = None, k: int = KLL
     return [profile_column(c, df[c], k) for c in cols]
 
 
+def unit_count(df: pd.DataFrame, feature: str, keys: Iterable[str]) -> float | None:
+    """Distinct groups among the records with ``feature`` present: (``keys``..., value) combinations.
+
+    For a feature whose value is shared by a group of records (``keys`` name the group within a
+    day; the value tells days apart), the groups are the independent draws. None when a key is
+    not among the columns.
+    """
+    cols = [feature, *keys]
+    if any(c not in df.columns for c in cols):
+        return None
+    present = df.loc[df[feature].notna(), cols]
+    return float(len(present.astype(str).drop_duplicates()))
+
+
+def apply_units(profiles: list[ColumnProfile], df: pd.DataFrame, units: dict[str, Iterable[str]]) -> None:
+    """Lower each profile's ``effective_count`` to its feature's group count (in place)."""
+    for p in profiles:
+        if p.name in units and p.effective_count is not None:
+            groups = unit_count(df, p.name, units[p.name])
+            if groups is not None:
+                p.effective_count = max(min(p.effective_count, groups), 1.0)
+
+
 def statistics(df: pd.DataFrame, columns: Iterable[str] | None = None, k: int = KLL_K,
                profiles: list[ColumnProfile] | None = None) -> dict[str, Any]:
     """``statistics.json`` of ``df`` (every column, or ``columns`` in that order)."""

@@ -157,6 +157,7 @@ def run_data_quality(model: str, capture_dir: Path, out: Path, *, baseline: Base
     order = cap.events["inference_time"].argsort(kind="stable").to_numpy() if len(cap.events) == len(cap.inputs) else None
     inputs = cap.inputs.iloc[order].reset_index(drop=True) if order is not None else cap.inputs
     profiles = analyzer.profile(inputs)
+    analyzer.apply_units(profiles, inputs, contract.SHARED_VALUE_UNITS)  # e.g. one route-date, one draw
     stats = analyzer.statistics(inputs, profiles=profiles)
     violations, checks = analyzer.check(profiles, stats, baseline.statistics, baseline.constraints)
     when = until_t or dt.datetime.now(dt.timezone.utc)

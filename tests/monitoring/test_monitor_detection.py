@@ -287,3 +287,37 @@ def test_anomaly_precision_drop_is_caught_from_confirmed_incidents(tmp_path):
     day2 = json.loads((tmp_path / "early" / "model_quality.json").read_text())["windows"][1]
     assert day2["labelled"] < n_per_day
     assert early.exit_code == 0  # no alarm yet: only the confirmations are in
+
+
+def test_route_date_aggregates_count_route_dates_not_flights(tmp_path, mon_models, mon_splits):
+    """The demand model's route-date features (search counts, trend, share of the route) carry one
+    value per route-date and day, whatever the order flights arrive in: on one search day's
+    flights, shuffled, they raise no drift; a surge in route-date searches is caught on them.
+    (Not the whole model's verdict: this small world's history-dependent features, e.g. cumulative
+    search counts, still grow across its first weeks.)"""
+    from core import contract
+    from monitoring import analyzer
+
+    meta = mon_models["demand"].meta
+    flights = mon_splits["train"]["flights"]
+    base = baseline_dir(meta, flights, tmp_path / "baseline")
+    days = sorted(flights["search_date"].unique())[-6:]
+    codes, surged = [], []
+    for i, day in enumerate(days[:3]):
+        window = datasets.model_inputs(meta, flights.loc[flights["search_date"] == day].sample(frac=1, random_state=i))
+        groups = analyzer.unit_count(window, "route_date_share_of_route", contract.SHARED_VALUE_UNITS["route_date_share_of_route"])
+        assert groups < 0.7 * window["route_date_share_of_route"].notna().sum()  # flights of a route-date share it
+        cap = write_capture(tmp_path / f"cap{i}", window, endpoint="demand-forecast-endpoint")
+        result = runner.invoke(app, ["monitor", "data-quality", "--model", "demand", "--capture", str(cap), "--baseline", str(base),
+                                     "--out", str(tmp_path / f"out{i}"), "--registry", str(tmp_path / "none")])
+        v = json.loads((tmp_path / f"out{i}" / "constraint_violations.json").read_text())["violations"]
+        codes.append({f for f, kind in _flagged(v) if kind == "baseline_drift_check"} & set(contract.SHARED_VALUE_UNITS))
+        busy = window.assign(route_date_searches_day=window["route_date_searches_day"] * 4,
+                             route_date_searches_7d=window["route_date_searches_7d"] * 4)
+        cap = write_capture(tmp_path / f"busy{i}", busy, endpoint="demand-forecast-endpoint")
+        runner.invoke(app, ["monitor", "data-quality", "--model", "demand", "--capture", str(cap), "--baseline", str(base),
+                            "--out", str(tmp_path / f"bout{i}"), "--registry", str(tmp_path / "none")])
+        v = json.loads((tmp_path / f"bout{i}" / "constraint_violations.json").read_text())["violations"]
+        surged.append({f for f, kind in _flagged(v) if kind == "baseline_drift_check"})
+    assert codes == [set(), set(), set()], codes
+    assert all(s >= {"route_date_searches_day", "route_date_searches_7d"} for s in surged), surged
