@@ -329,19 +329,23 @@ DEPARTURE_CALENDAR_FEATURES = ("departure_month", "days_to_nearest_holiday", "is
 CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
 
 # Features whose value belongs to a group of requests, not to one request: on a search day, every
-# request of the group carries the same value (a route's search count, a route-date's trend).
-# A monitoring window holds as many independent draws of such a feature as it holds groups, so
-# the drift test counts the groups: the request fields that name one (within a search day, a
-# route and a days-to-departure name a route and departure date).
+# request of the group carries the same value. A monitoring window holds as many independent draws
+# of such a feature as it holds groups, so the drift test counts the groups, named by request fields
+# (within a search day, a route and a days-to-departure name a route and departure date):
+# - the query: a search fixes route, dates, trip and cabin for every offer it returns (and the
+#   demand model's flight-days of a route-date share them too);
+# - the flight's cabin that day: its open fare bucket is the same in every search that quotes it;
+# - route and route-date search volumes of the day.
 _ROUTE_DATE = ("route", "days_to_departure")
+_FLIGHT_CABIN = ("route", "airline", "days_to_departure", "departure_hour", "cabin")
 SHARED_VALUE_UNITS: dict[str, tuple[str, ...]] = {
+    **{f: _ROUTE_DATE for f in ("route", "origin", "destination", "days_to_departure", "length_of_stay", "trip_type",
+                                "cabin", "departure_weekday", "departure_month", "is_weekend_departure",
+                                "days_to_nearest_holiday", "is_holiday_window")},
+    "fare_class": _FLIGHT_CABIN,
     "route_searches_day": ("route",),
-    "route_date_searches_day": _ROUTE_DATE,
-    "route_date_searches_cum": _ROUTE_DATE,
-    "route_date_searches_7d": _ROUTE_DATE,
-    "route_date_searches_prev_7d": _ROUTE_DATE,
-    "route_date_searches_trend": _ROUTE_DATE,
-    "route_date_share_of_route": _ROUTE_DATE,
+    **{f: _ROUTE_DATE for f in ("route_date_searches_day", "route_date_searches_cum", "route_date_searches_7d",
+                                "route_date_searches_prev_7d", "route_date_searches_trend", "route_date_share_of_route")},
 }
 
 DEMAND_TARGET = "demand_class"
