@@ -23,7 +23,8 @@ value at a family-wise alpha of 0.01 over the compared features (Bonferroni), so
 window's sampling noise alone cannot raise an alarm. That critical value counts *independent*
 records: captured records arrive in bursts that share a value (the offers of one search share its
 days to departure and departure date), so a window's records are weighed as
-:func:`effective_count` says, from how often consecutive records repeat a value beyond chance.
+:func:`effective_count` says, from how often consecutive records repeat a value beyond chance,
+or as :func:`apply_units` says, from the groups the data contract names (``SHARED_VALUE_UNITS``).
 
 The KLL sketch is Apache DataSketches' ``kll_floats_sketch``; its retained items are written per
 level (level i items carry weight 2^i), which is what ``sketch.data`` holds, so a baseline written
