@@ -316,6 +316,38 @@ ANOMALY_FEATURES = [
     "num_offers_in_search",
 ]
 
+# Calendar-driven features: they move with the calendar even in a quiet market, so a monitoring
+# window (a day, an hour) cannot be compared with a baseline spanning weeks on their distribution.
+# - clock: a function of the request time; a daily window holds one search weekday, an hourly one one hour;
+# - departure calendar: where the searched departure dates fall in the year; next month's traffic
+#   departs in other months and at other distances to the holidays than the baseline's did.
+# Model Monitor baselines give them ``perform_comparison: Disabled`` (``monitoringConfigOverrides``)
+# and still check their type, completeness and domain. Not here: features that only look calendar-like
+# but whose mix a quiet market keeps (days_to_departure, departure_weekday: docs/monitoring.md).
+CLOCK_FEATURES = ("search_hour", "search_weekday")
+DEPARTURE_CALENDAR_FEATURES = ("departure_month", "days_to_nearest_holiday", "is_holiday_window")
+CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
+
+# Features whose value belongs to a group of requests, not to one request: on a search day, every
+# request of the group carries the same value. A monitoring window holds as many independent draws
+# of such a feature as it holds groups, so the drift test counts the groups, named by request fields
+# (within a search day, a route and a days-to-departure name a route and departure date):
+# - the query: a search fixes route, dates, trip and cabin for every offer it returns (and the
+#   demand model's flight-days of a route-date share them too);
+# - the flight's cabin that day: its open fare bucket is the same in every search that quotes it;
+# - route and route-date search volumes of the day.
+_ROUTE_DATE = ("route", "days_to_departure")
+_FLIGHT_CABIN = ("route", "airline", "days_to_departure", "departure_hour", "cabin")
+SHARED_VALUE_UNITS: dict[str, tuple[str, ...]] = {
+    **{f: _ROUTE_DATE for f in ("route", "origin", "destination", "days_to_departure", "length_of_stay", "trip_type",
+                                "cabin", "departure_weekday", "departure_month", "is_weekend_departure",
+                                "days_to_nearest_holiday", "is_holiday_window")},
+    "fare_class": _FLIGHT_CABIN,
+    "route_searches_day": ("route",),
+    **{f: _ROUTE_DATE for f in ("route_date_searches_day", "route_date_searches_cum", "route_date_searches_7d",
+                                "route_date_searches_prev_7d", "route_date_searches_trend", "route_date_share_of_route")},
+}
+
 DEMAND_TARGET = "demand_class"
 # Columns never allowed as model inputs: labels, truth, identifiers and lineage.
 FORBIDDEN_FEATURES = {
