@@ -25,7 +25,7 @@ from core import contract
 from seed_infra.etl import lookups
 from seed_infra.etl.schema import CURATED_SPARK_TYPES, spark_schema
 from seed_infra.etl.validate import (CORRUPT_COLUMN, event_problem, explain_invalid, make_valid_utf8_sql, offers_problem, price_usd,
-                                      try_date_sql, valid_utf8_sql, worse)
+                                      try_date_sql, usd_sql, valid_utf8_sql, worse)
 
 RAW_DT_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})"
 QUARANTINE_RAW_MAX_CHARS = 8192  # oversized lines are kept as a prefix only
@@ -64,11 +64,19 @@ def _airports_df(spark: SparkSession) -> DataFrame:
     return _AIRPORTS[key]
 
 
+def _has_nul() -> Column:
+    """The raw line holds a NUL byte. ``contains`` compares bytes (fast); ``instr`` steps by UTF-8
+    character and so can step over a NUL that follows a broken lead byte. Only an oversized line
+    can be invalid UTF-8 without being quarantined as invalid_utf8 (which is bad encoding anyway),
+    so it alone keeps instr's reading."""
+    return F.when(F.col("problem.reason") == "oversized", F.instr("value", "\u0000") > 0).otherwise(F.col("value").contains("\u0000"))
+
+
 def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None = None, id_offset: int = 0) -> tuple[DataFrame, DataFrame]:
     """One row per line: the parsed event ``e``, its ``problem`` (null = valid) and scope.
 
     Columns: line_id, source, raw_dt, is_blank, e, org, dst (airport structs), problem, dep_date,
-    event_id, line_hash, record_dt, n_offers, value (kept for quarantined lines only), in_scope
+    event_id, line_hash, record_dt, n_offers, usd (each offer's USD price), value (kept for quarantined lines only), in_scope
     (record_dt is one of ``dates``; every line when ``dates`` is None), bad_encoding (not UTF-8
     text: invalid UTF-8 or NUL bytes, as a UTF-16 file gives). Blank lines are kept, flagged, so one
     scan counts them too. ``id_offset`` keeps line_id unique when two classified frames are unioned.
@@ -97,10 +105,12 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         "dst",
         F.when(~F.col("is_blank"), event_problem()).alias("event_problem"),
         F.expr(try_date_sql("e.query.departure_date")).alias("dep_date"),
+        F.expr(usd_sql("e.offers")).alias("usd"),
     )
     # The worst offer problem of the line, over the (already materialized) offers array: its own
-    # projection, as worse() reads each side several times.
-    checked = checked.select("*", offers_problem().alias("offer_problem"))
+    # projection, as worse() reads each side several times. The element-by-element check runs only
+    # where the compiled whole-array gate flags the line (validate.offers_gate_sql).
+    checked = checked.select("*", offers_problem(usd="usd").alias("offer_problem"))
     problem = worse(F.col("event_problem"), F.col("offer_problem"))
     base = checked.select(
         (F.monotonically_increasing_id() + F.lit(id_offset)).alias("line_id"),
@@ -116,6 +126,7 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         F.xxhash64("value").alias("line_hash"),
         record_dt.alias("record_dt"),
         F.size("e.offers").alias("n_offers"),
+        "usd",
         F.col("value"),
     )
     in_scope = F.lit(True) if not dates else F.col("record_dt").isin(*dates)
@@ -125,7 +136,7 @@ def classify(spark: SparkSession, lines: DataFrame, dates: Sequence[str] | None 
         F.when(F.col("problem").isNotNull(), F.col("value")).alias("value"),
         in_scope.alias("in_scope"),
         (F.octet_length("value") + 1).alias("line_bytes"),
-        F.coalesce((F.col("problem.reason") == "invalid_utf8") | (F.instr("value", "\u0000") > 0), F.lit(False)).alias("bad_encoding"),
+        F.coalesce((F.col("problem.reason") == "invalid_utf8") | _has_nul(), F.lit(False)).alias("bad_encoding"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     return cached, cached
 
@@ -200,16 +211,19 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
     No shuffle of the offers themselves: the in-search features come from each event's own offers
     array (sorted once per event), and the per-route figures are small aggregates broadcast back.
     ``broadcast_route_dates=False`` lets Spark choose the join for the (route, departure date, day)
-    counts, which grow with the number of events."""
+    counts, which grow with the number of events. ``events``: event_id, e, org, dst, and the
+    ``usd`` array that ``classify`` computed (computed here when absent)."""
+    if "usd" not in events.columns:
+        events = events.withColumn("usd", F.expr(usd_sql("e.offers")))
     e = F.col("e")
     q = e.query
     event_time = F.expr("try_cast(e.event_time AS TIMESTAMP)")
     search_date = F.to_date(event_time)
     dep = F.expr(try_date_sql("e.query.departure_date"))
     ret = F.expr(try_date_sql("e.query.return_date"))
-    # (price_usd, airline) of every offer of the search, sorted by price: ranks, competitor prices
-    # and the route medians all read it.
-    peers = F.sort_array(F.transform(e.offers, lambda o: F.struct(price_usd(o.price.amount, o.price.currency).alias("p"), o.airline.alias("airline"))))
+    # (price_usd, airline) of every offer of the search, sorted by price (then airline): ranks and
+    # competitor prices read it. Zipped from the USD array classify computed: no lambda per offer.
+    peers = F.sort_array(F.arrays_zip(F.col("usd").alias("p"), e.offers.airline.alias("airline")))
     ev = events.select(
         "event_id",
         event_time.alias("event_time"),
@@ -227,22 +241,28 @@ def build_offers(spark: SparkSession, events: DataFrame, run_id: str, holidays_d
         F.size(e.offers).alias("num_offers_in_search"),
         F.size(F.array_distinct(e.offers.airline)).alias("num_airlines_in_search"),
         e.offers.alias("offers"),
+        "usd",
         peers.alias("_peers"),
     )
-    route_day = ev.groupBy("route", "dt").agg(F.count("*").alias("route_searches_day"))
     route_date_day = ev.groupBy("route", "departure_date", "dt").agg(F.count("*").alias("route_date_searches_day"))
+    # The day's searches of a route = the sum over its departure dates: the same aggregate's
+    # exchange, not another scan of the events.
+    route_day = route_date_day.groupBy("route", "dt").agg(F.sum("route_date_searches_day").cast("long").alias("route_searches_day"))
     cabin_median = (
-        ev.select("route", "cabin", "dt", F.explode("_peers.p").alias("p"))
+        ev.select("route", "cabin", "dt", F.explode("usd").alias("p"))
         .groupBy("route", "cabin", "dt")
         .agg(F.median("p").alias("route_cabin_median_price_usd"))
     )
-    flat = ev.select("*", F.explode("offers").alias("o")).drop("offers")
+    # Competitors = the other airlines' offers, in price order: the same array for every offer of an
+    # airline, so it is built once per (search, airline), a few per search, rather than per offer.
+    competitors = F.expr("map_from_entries(transform(array_distinct(offers.airline), "
+                         "a -> struct(a, filter(_peers, x -> x.airline != a).p)))")
+    # (its own projection: beside the explode it would be evaluated once per offer)
+    flat = ev.select("*", competitors.alias("_competitors")).select("*", F.explode("offers").alias("o")).drop("offers")
     flat = flat.withColumn("price_usd", price_usd(F.col("o.price.amount"), F.col("o.price.currency")))
-    # rank() by price = 1 + offers strictly cheaper = first position of the price among the sorted
-    # prices; competitors = the other airlines' offers, still in price order.
-    own_airline = F.col("o.airline")
+    # rank() by price = 1 + offers strictly cheaper = first position of the price among the sorted prices.
     flat = flat.withColumn("price_rank_in_search", F.expr("array_position(_peers.p, price_usd)")).withColumn(
-        "_others", F.transform(F.filter("_peers", lambda x: x.airline != own_airline), lambda x: x.p)
+        "_others", F.element_at("_competitors", F.col("o.airline"))
     )
     flat = flat.withColumn("competitor_min_price_usd", F.try_element_at("_others", F.lit(1))).withColumn(
         "competitor_median_price_usd", _median(F.col("_others"))

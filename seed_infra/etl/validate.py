@@ -152,7 +152,8 @@ def _leaf(all_leaves: list[Leaf], name: str) -> Leaf:
 
 
 def offer_problem_sql(o: str, i: str, departure_date: str) -> str:
-    """The first problem of one offer ``o`` (index ``i``), or null."""
+    """The first problem of one offer ``o`` (index ``i``), or null. ``offers_gate_sql`` must flag
+    every offer array in which this finds a problem (tests/etl/test_etl_offers_gate.py)."""
 
     def label(name: str) -> str:
         return f"concat('offers[', CAST({i} AS STRING), '].{name}')"
@@ -224,12 +225,72 @@ def offer_problem(o: str = "o", i: str = "i", departure_date: str = "dep_date") 
     return F.expr(offer_problem_sql(o, i, departure_date))
 
 
-def offers_problem(offers: str = "e.offers", departure_date: str = "dep_date") -> Column:
+def usd_sql(offers: str = "e.offers") -> str:
+    """Each offer's price in USD (``price_usd`` element by element), in offer order."""
+    return f"transform({offers}, o -> o.price.amount / {fx_map_sql()}[o.price.currency])"
+
+
+def _has_null_sql(arr: str) -> str:
+    # ascending sort_array puts nulls first (compiled; array_compact would be a filter lambda)
+    return f"(size({arr}) > 0 AND element_at(sort_array({arr}), 1) IS NULL)"
+
+
+def offers_gate_sql(offers: str = "e.offers", departure_date: str = "dep_date", usd: str = "usd") -> str:
+    """True when some offer of the line *may* have a problem: a superset of ``offer_problem_sql``.
+
+    Spark 3.5 interprets higher-order functions (``transform``) row by row; the exact per-offer
+    check is one large lambda. This gate asks the same questions of whole arrays with compiled
+    functions (``e.offers.stops`` is the array of every offer's stops: its min and max bound them
+    all; a null sorts first), so the lambda runs only on the rare lines that fail it. Field rules
+    come from the contract (``OFFER_LEAVES``) like the exact checks; rules without an array form
+    (lengths, dates, defaults) use a small lambda of their own. ``usd``: ``usd_sql`` of the line."""
+    gates: list[str] = []
+    for leaf in OFFER_LEAVES:
+        raw = field_sql(offers, leaf)
+        if leaf.kind in ("str", "int", "float", "datetime") and leaf.default is None:
+            vals = f"try_cast({raw} AS ARRAY<{'TIMESTAMP' if leaf.path == ('event_time',) else 'TIMESTAMP_NTZ'}>)" \
+                if leaf.kind == "datetime" else raw  # as typed_sql converts each element
+            if leaf.required or leaf.kind == "datetime":  # missing, or not a datetime: null once typed
+                gates.append(_has_null_sql(vals))
+            if leaf.choices:
+                gates.append(f"size(array_except({vals}, array({', '.join(sql_str(c) for c in leaf.choices)}))) > 0")
+            if leaf.kind == "int":
+                gates.append(f"array_max({vals}) > {INT32_MAX} OR array_min({vals}) < -{INT32_MAX}")
+            if leaf.kind == "float":  # NaN sorts above every number, so array_max finds it
+                gates.append(f"isnan(array_max({vals})) OR array_max({vals}) = double('inf') OR array_min({vals}) = -double('inf')")
+            for attr, agg, op in (("ge", "array_min", "<"), ("gt", "array_min", "<="), ("le", "array_max", ">"), ("lt", "array_max", ">=")):
+                if getattr(leaf, attr) is not None:
+                    gates.append(f"{agg}({vals}) {op} {getattr(leaf, attr)!r}")
+            lengths = [f"char_length(x) < {leaf.min_len}"] if leaf.min_len is not None else []
+            lengths += [f"char_length(x) > {leaf.max_len}"] if leaf.max_len is not None else []
+            if lengths:
+                gates.append(f"exists({raw}, x -> {' OR '.join(lengths)})")
+        else:  # no array form: this leaf's own checks, offer by offer
+            conds = " OR ".join(f"coalesce({c}, false)" for _, c, _ in leaf_checks("o", leaf, "''"))
+            if conds:
+                gates.append(f"exists({offers}, o -> {conds})")
+    known = ", ".join(sql_str(c) for c in contract.FX_PER_USD)
+    dep_dates = f"CAST(try_cast({field_sql(offers, _leaf(OFFER_LEAVES, 'departure_time'))} AS ARRAY<TIMESTAMP_NTZ>) AS ARRAY<DATE>)"
+    gates += [
+        f"size(array_except({offers}.price.currency, array({known}))) > 0",  # bad_price: unknown currency
+        f"array_min({usd}) < {contract.MIN_PRICE_USD!r} OR array_max({usd}) > {contract.MAX_PRICE_USD!r} OR isnan(array_max({usd}))",
+        f"array_min({dep_dates}) != {departure_date} OR array_max({dep_dates}) != {departure_date}",  # departure_mismatch
+    ]
+    # null (an empty or null offers array, a null departure date) -> not proven clean: run the exact check
+    return "coalesce(" + " OR ".join(f"({g})" for g in gates) + ", true)"
+
+
+def offers_problem(offers: str = "e.offers", departure_date: str = "dep_date", usd: str | None = "usd") -> Column:
     """The worst problem among a line's offers (null when none): ``offer_problem`` on each element
     (index ``i`` from 0, as posexplode numbers them), least by array_min, which orders the problem
     structs as min() does. Evaluated element by element, but on the parsed row that is read anyway,
-    so it costs no second pass over the offers and no join back to the lines."""
-    return F.expr(f"array_min(transform({offers}, (o, i) -> {offer_problem_sql('o', 'i', departure_date)}))")
+    so it costs no second pass over the offers and no join back to the lines. With ``usd`` (the
+    column holding ``usd_sql`` of the line), only lines that ``offers_gate_sql`` flags run the
+    (interpreted) element-by-element check; ``usd=None`` runs it on every line."""
+    exact = f"array_min(transform({offers}, (o, i) -> {offer_problem_sql('o', 'i', departure_date)}))"
+    if usd is None:
+        return F.expr(exact)
+    return F.expr(f"CASE WHEN {offers_gate_sql(offers, departure_date, usd)} THEN {exact} END")
 
 
 def worse(a: Column, b: Column) -> Column:

@@ -225,6 +225,9 @@ def test_glue_job_runs_the_entry_script_with_the_arguments_it_reads():
     # Its imports (seed_infra.etl, core.contract) ship as --extra-py-files.
     assert "--extra-py-files" in job["DefaultArguments"]
     assert job["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+    # The static Spark settings the local session sets, passed to Glue's session the only way it takes them.
+    from seed_infra.etl.job import CODEGEN_CACHE_ENTRIES
+    assert job["DefaultArguments"]["--conf"] == f"spark.sql.codegen.cache.maxEntries={CODEGEN_CACHE_ENTRIES}"
 
 
 def test_trigger_lambda_matches_lambda_trigger_py():
