@@ -204,7 +204,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     trim_sd = float(p["trim_sd"])
     drop = dict(categorical=categorical, share=dropout, min_levels=int(p["dropout_min_levels"]), seed=seed)
     if val_clean is not None:
-        def search_fits(rows: pd.DataFrame, val: pd.DataFrame, names: list[str]) -> dict[str, tuple[float, xgb.Booster]]:
+        def search_fits(rows: pd.DataFrame, val: pd.DataFrame, names: list[str]) -> dict[str, tuple[float, xgb.Booster, dict]]:
             """Each structure fitted on ``rows`` (at most ``search_rows``), early-stopped on ``val``."""
             if int(p["search_rows"]) > 0 and len(rows) > int(p["search_rows"]):
                 rows = rows.sample(int(p["search_rows"]), random_state=seed)
