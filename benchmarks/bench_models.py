@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="1 seed x 2 seasons x 21 days at 600 searches/day")
     ap.add_argument("--seeds", type=int, nargs="+", default=None)
     ap.add_argument("--seasons", nargs="+", choices=sorted(SEASONS), default=list(SEASONS))
-    ap.add_argument("--windows", type=int, nargs="+", default=None, help="training windows in days (below validation + test + 1 = 15 the pipeline refuses; the cell says so)")
+    ap.add_argument("--windows", type=int, nargs="+", default=None, help="training windows in days (below 21 = 7 validation + 7 test + 7 training days the pipeline refuses; the cell says so)")
     ap.add_argument("--searches-per-day", type=int, default=None)
     ap.add_argument("--cache", type=Path, default=ROOT / ".bench-worlds")
     ap.add_argument("--fresh", action="store_true", help="rebuild cached worlds")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     windows = sorted(a.windows or size["windows"])
     spd = a.searches_per_day or size["searches_per_day"]
     if min(windows) < 1:
-        ap.error("--windows must be positive (below 15 days the pipeline's preprocess refuses; the cell shows why)")
+        ap.error("--windows must be positive (below 21 days the pipeline's preprocess refuses; the cell shows why)")
     try:
         params = json.loads(a.params)
     except json.JSONDecodeError as exc:

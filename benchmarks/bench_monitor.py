@@ -61,10 +61,11 @@ def _world(args):
 
 def _metas():
     from core.features import DEMAND_CATEGORICAL, DEMAND_NUMERIC
-    from training.price import STRUCTURAL_CATEGORICAL, STRUCTURAL_NUMERIC
+    from training.price import DEFAULTS as PRICE_DEFAULTS
 
     # the trainers' default feature lists: what the registered models receive
-    return {"price": {"model": "price", "numeric": STRUCTURAL_NUMERIC, "categorical": STRUCTURAL_CATEGORICAL},
+    return {"price": {"model": "price", "numeric": PRICE_DEFAULTS["numeric"].split(","),
+                      "categorical": PRICE_DEFAULTS["categorical"].split(",")},
             "demand": {"model": "demand", "numeric": DEMAND_NUMERIC, "categorical": DEMAND_CATEGORICAL}}
 
 

@@ -7,8 +7,8 @@ training window of it run through the pipeline's own functions in process: ``lis
 ``iter_day`` + ``preprocess_stream`` (the streamed time split, no sampling), the three trainers,
 ``model_io.load``. Truth is read here only to score, never to train: the anomaly trainer gets the
 incident feed (``labels/incidents``) as known at the window's end, as the pipeline's labels channel.
-A window too short for the split (validation + test + at least one train day) is refused with the
-pipeline's own message, not trained.
+A window too short for the split (validation + test + ``MIN_TRAIN_DAYS`` training days, 21 days
+by default) is refused with the pipeline's own message, not trained.
 
 Metrics per cell, beside their floors:
 - price: RMSE on rule-clean test offers (the gate's metric); RMSE against the noise-free price on
@@ -106,6 +106,43 @@ def ensure_world(spec: WorldSpec, cache: Path, fresh: bool = False, log=print) -
            "generate_s": round(t1 - t0, 1), "etl_s": round(t2 - t1, 1)}
     done.write_text(json.dumps(doc, indent=2))
     log(f"world {spec.key}: {s.events:,} searches, {s.offers:,} offers; generated in {t1 - t0:.0f}s, ETL {t2 - t1:.0f}s")
+    return out
+
+
+def curate_together(specs: list[WorldSpec], root: Path, log=print) -> dict[WorldSpec, Path]:
+    """Generate several worlds whose dates do not overlap and curate them in ONE ETL run.
+
+    Each world keeps its own outcomes, truth and incident feed under ``root/<key>/``; ``curated``
+    there is the shared curated folder (a cell lists only its own window's ``dt`` days). One Spark
+    job instead of one per world: what makes a two-world behavioural test affordable.
+    """
+    import os
+
+    from seed_infra.etl.job import run_etl
+    from seed_infra.world import generate_world
+
+    raw, curated = root / "raw", root / "curated"
+    raw.mkdir(parents=True, exist_ok=True)
+    out, events = {}, 0
+    for spec in specs:
+        w = root / spec.key
+        s = generate_world(w, seed=spec.seed, start_date=spec.start, days=spec.days,
+                           searches_per_day=spec.searches_per_day, anomaly_rate=spec.anomaly_rate, progress=False)
+        pack_raw_by_day(w / "raw")
+        for day in sorted((w / "raw").iterdir()):
+            if (raw / day.name).exists():
+                raise ValueError(f"worlds overlap on {day.name}: curate them separately")
+            day.rename(raw / day.name)
+        shutil.rmtree(w / "raw")
+        events += s.events
+        out[spec] = w
+    t = time.perf_counter()
+    etl = run_etl(_spark(), str(raw), str(curated))
+    if etl["curated_events"] != events:
+        raise RuntimeError(f"the ETL curated {etl['curated_events']} of {events} generated searches")
+    for w in out.values():
+        os.symlink(curated, w / "curated", target_is_directory=True)
+    log(f"{len(specs)} worlds, {events:,} searches curated in one ETL run in {time.perf_counter() - t:.0f}s")
     return out
 
 

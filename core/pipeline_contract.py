@@ -20,6 +20,16 @@ DEMAND_CLASSES = ("low", "medium", "high")
 # The split table each model trains and is evaluated on: ``<split>/<table>.parquet``.
 MODEL_TABLE = {"price": "offers", "demand": "flights", "anomaly": "offers"}
 SPLITS = ("train", "validation", "test")
+# The time split's default days, and the fewest training days a window must leave after them: one
+# full week, so the training days hold every search weekday and departures of every weekday at
+# every booking horizon. The model matrix (docs/models.md) shows that with 7 training days the price
+# error is already bias from dates and routes the training days never showed; fewer days only add
+# to it. With the defaults the shortest window the pipeline trains on is 21 days; below it
+# Preprocess refuses (processing.preprocess.split_dates).
+DEFAULT_VALIDATION_DAYS = 7
+DEFAULT_TEST_DAYS = 7
+MIN_TRAIN_DAYS = 7
+MIN_WINDOW_DAYS = DEFAULT_VALIDATION_DAYS + DEFAULT_TEST_DAYS + MIN_TRAIN_DAYS
 
 # ---- file names ---------------------------------------------------------------------------------
 MODEL_META_FILE = "model_meta.json"  # beside every saved model (core.model_io)

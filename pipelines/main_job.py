@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from core.catalog import Catalog
+from core.pipeline_contract import MIN_WINDOW_DAYS
 from core.cli_checks import date_callback, out_dir_callback
 
 app = typer.Typer()
@@ -31,7 +32,7 @@ _DEFAULTS = Catalog()
 def run(
     seed: Annotated[int, typer.Option(min=0, max=2**64 - 1, help="World seed (deterministic), 0 to 2^64-1.")] = 42,
     start_date: Annotated[str, typer.Option(callback=date_callback, help="First search date, YYYY-MM-DD.")] = "2026-01-05",
-    days: Annotated[int, typer.Option(min=7, max=3650, help="Days of searches to generate.")] = 60,
+    days: Annotated[int, typer.Option(min=MIN_WINDOW_DAYS, max=3650, help=f"Days of searches to generate (at least {MIN_WINDOW_DAYS}: 7 validation + 7 test + 7 training days).")] = 60,
     searches_per_day: Annotated[int, typer.Option(min=50, max=100_000_000, help="Searches per day.")] = 1500,
     lake: Annotated[Path, typer.Option(callback=out_dir_callback, help="Local folder standing for S3 (s3://BUCKET/KEY -> LAKE/BUCKET/KEY).")] = _DEFAULTS.lake_root,
     runs: Annotated[Path, typer.Option(callback=out_dir_callback, help="Where pipeline runs keep their steps' files and logs.")] = _DEFAULTS.runs_root,

@@ -30,11 +30,9 @@ import pyarrow.parquet as pq
 from core import contract, sm_paths
 from core.features import (DEMAND_SOURCE_COLUMNS, demand_snapshots, demand_table_from_snapshots, route_date_days,
                            search_date_of)
-from core.pipeline_contract import SPLITS
+from core.pipeline_contract import (DEFAULT_TEST_DAYS, DEFAULT_VALIDATION_DAYS, MIN_TRAIN_DAYS,  # noqa: F401 - re-exported
+                                    MIN_WINDOW_DAYS, SPLITS)
 from processing.sampling import DEFAULT_SAMPLE_FLIGHTS, DEFAULT_SAMPLE_ROWS, BottomK, KeySample
-
-DEFAULT_VALIDATION_DAYS = 7
-DEFAULT_TEST_DAYS = 7
 
 
 def _parse_date(value: str | None) -> str | None:
@@ -86,9 +84,11 @@ def split_dates(dates: pd.Series, validation_days: int, test_days: int) -> dict[
     d = pd.to_datetime(dates)
     first, last = d.min().date(), d.max().date()
     span = (last - first).days + 1
-    if span < validation_days + test_days + 1:
+    if span < validation_days + test_days + MIN_TRAIN_DAYS:
         raise ValueError(
-            f"{span} days of data cannot hold {validation_days} validation + {test_days} test days and a train split"
+            f"{span} days of data cannot hold {validation_days} validation + {test_days} test days and the minimum "
+            f"{MIN_TRAIN_DAYS} training days: the window must span at least {validation_days + test_days + MIN_TRAIN_DAYS} "
+            "days (training on fewer would pass a gate by luck; docs/models.md)"
         )
     test_start = last - dt.timedelta(days=test_days - 1)
     val_start = test_start - dt.timedelta(days=validation_days)

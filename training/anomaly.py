@@ -37,7 +37,10 @@ log = logging.getLogger(__name__)
 
 # The learned norm: the price model's additive structure, fitted quickly (a glitch is a factor of
 # 2-10, log 0.69-2.3, against a residual of ~0.02-0.03 for normal offers, so a rough fit suffices).
-NORM_PARAMS: dict[str, Any] = {"n_estimators": 400, "learning_rate": 0.5, "subsample": 0.3, "early_stopping_rounds": 20}
+# Additive only, and no refit on the validation days: the threshold is chosen on the validation
+# offers' scores, which must be out of sample for the norm as they will be for new offers.
+NORM_PARAMS: dict[str, Any] = {"n_estimators": 400, "learning_rate": 0.5, "subsample": 0.3, "early_stopping_rounds": 20,
+                               "structure": "additive", "refit": 0}
 NORM_DIR = "norm"
 
 DEFAULTS: dict[str, Any] = {

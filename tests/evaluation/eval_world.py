@@ -19,8 +19,10 @@ import pandas as pd
 
 from core import contract
 
-ROUTES = [("JFK", "LAX", 3980.0, True), ("LHR", "JFK", 5540.0, False), ("SFO", "SEA", 1090.0, True),
-          ("CDG", "FCO", 1100.0, False), ("ORD", "MIA", 1920.0, True)]
+# great-circle distances in km, with decimals as the ETL computes them (a whole-number float column
+# would get an Integral Model Monitor baseline that CSV captures such as "3980.0" then violate)
+ROUTES = [("JFK", "LAX", 3983.2, True), ("LHR", "JFK", 5554.8, False), ("SFO", "SEA", 1093.4, True),
+          ("CDG", "FCO", 1105.6, False), ("ORD", "MIA", 1917.3, True)]
 AIRLINES = {"AA": 1.15, "DL": 1.08, "NK": 0.80, "B6": 0.92}
 CABIN_MULT = {"economy": 1.0, "premium_economy": 1.7, "business": 4.0}
 CAPACITY = 180

@@ -128,7 +128,7 @@ def _bad_price_cases(rows):
         ("malformed code", {"instances": [{**row, "route": "JFK to LAX"}]}, "application/json", 422, "instances[0].route"),
         ("instance not an object", {"instances": [row, 42]}, "application/json", 422, "instances[1]"),
         ("empty batch", {"instances": []}, "application/json", 400, "batch is empty"),
-        ("an object without the fields", {"rows": [row]}, "application/json", 422, "instances[0].days_to_departure: required"),
+        ("an object without the fields", {"rows": [row]}, "application/json", 422, f"instances[0].{contract.PRICE_NUMERIC[0]}: required"),
         ("instances not a list", {"instances": row}, "application/json", 400, "must be a list, not an object"),
         ("a bare number", 42, "application/json", 400, "not a number"),
         ("not JSON", b"{instances: [", "application/json", 400, "not valid JSON"),
@@ -136,7 +136,7 @@ def _bad_price_cases(rows):
         ("empty body", b"", "application/json", 400, "empty request body"),
         ("bad JSON line", orjson.dumps(row) + b"\n{oops\n", "application/jsonlines", 400, "line 2"),
         ("too many", {"instances": [row] * 51}, "application/json", 413, "51 > 50"),
-        ("short CSV row", b"1,2,3", "text/csv", 400, "has 3 values, expected 12"),
+        ("short CSV row", b"1,2,3", "text/csv", 400, f"has 3 values, expected {len(contract.PRICE_FEATURES)}"),
         ("unknown type", b"x", "application/x-protobuf", 415, "application/x-protobuf"),
     ]
 

@@ -40,6 +40,20 @@ def test_split_dates_rejects_too_short_a_period():
         split_dates(dates, 0, 1)
 
 
+def test_the_shortest_window_leaves_a_week_of_training_days():
+    """21 days (7 validation + 7 test + 7 training) is the documented minimum; 20 is refused, naming it."""
+    from processing.preprocess import MIN_TRAIN_DAYS, MIN_WINDOW_DAYS
+
+    assert (MIN_WINDOW_DAYS, MIN_TRAIN_DAYS) == (21, 7)
+    with pytest.raises(ValueError, match="at least 21 days"):
+        split_dates(pd.Series(pd.date_range("2026-01-01", periods=20)), 7, 7)
+    bounds = split_dates(pd.Series(pd.date_range("2026-01-01", periods=21)), 7, 7)
+    assert (bounds["train"][1] - bounds["train"][0]).days + 1 == 7
+    # shorter validation and test periods still need the week of training days
+    with pytest.raises(ValueError, match="at least 17 days"):
+        split_dates(pd.Series(pd.date_range("2026-01-01", periods=16)), 5, 5)
+
+
 def _write_partitioned(offers: pd.DataFrame, root):
     for day, part in offers.groupby("dt"):
         d = root / f"dt={day}"

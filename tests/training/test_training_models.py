@@ -30,8 +30,15 @@ def test_price_learns_and_round_trips(price_model, splits):
     test = out["test"]["offers"]
     clean = test.loc[~price_outlier_mask(test)]
     m = model_io.load(d)
-    assert m.kind == "price" and m.features == price.STRUCTURAL_NUMERIC + price.STRUCTURAL_CATEGORICAL
-    assert set(m.features) <= set(contract.PRICE_FEATURES)
+    assert m.kind == "price" and m.features == contract.PRICE_NUMERIC + contract.PRICE_CATEGORICAL
+    # the structure was chosen on the validation days, then refitted on train + validation
+    assert set(meta["search"]["candidates"]) == {"additive", "free"}
+    cands = meta["search"]["candidates"]
+    assert meta["structure"] == min(cands, key=lambda k: cands[k]["validation_rmse"])
+    assert meta["refit_on_validation"] and meta["trees"] == meta["search"]["trees"]
+    val = out["validation"]["offers"]
+    assert meta["train_rows"] == len(out["train"]["offers"]) - meta["cleaning"]["train_rows_removed"] \
+        + len(val) - meta["cleaning"]["validation_rows_removed"]
     pred = m.predict_price(clean)
     y = clean["price_usd"].to_numpy()
     r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
@@ -125,10 +132,24 @@ def test_load_rejects_unknown_dirs(tmp_path):
         model_io.load(tmp_path)
 
 
-def test_price_interaction_constraints():
-    feats = ["cabin", "fare_class", "route", "departure_month"]
-    groups = price.interaction_constraints(feats, price.parse_groups("cabin+fare_class"))
-    assert groups == [["cabin", "fare_class"], ["route"], ["departure_month"]]
-    assert price.parse_groups(price.INTERACTING) == [["cabin", "fare_class"], ["trip_type", "length_of_stay"]]
-    with pytest.raises(ValueError, match="not among the model features"):
-        price.interaction_constraints(feats, [["demand_class", "cabin"]])
+def test_price_structure_hyperparameter_is_checked(splits, tmp_path):
+    out, _ = splits
+    assert price.structures("additive, free") == ["additive", "free"]
+    with pytest.raises(ValueError, match="structure"):
+        price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path, {"structure": "pairs"})
+    with pytest.raises(ValueError, match="category_dropout"):
+        price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path, {"category_dropout": 1.5})
+
+
+def test_category_dropout_blanks_only_many_level_columns():
+    import pandas as pd
+
+    n = 10_000
+    x = pd.DataFrame({"route": pd.Categorical([f"r{i % 50}" for i in range(n)]),
+                      "cabin": pd.Categorical([("economy", "business")[i % 2] for i in range(n)]),
+                      "days_to_departure": np.arange(n, dtype=float)})
+    got = price.drop_categories(x, ["route", "cabin"], 0.1, 30, seed=1)
+    assert got["cabin"].notna().all() and got["days_to_departure"].notna().all()
+    assert 0.08 < got["route"].isna().mean() < 0.12
+    assert x["route"].notna().all()  # the caller's matrix is left alone
+    assert price.drop_categories(x, ["route", "cabin"], 0.0, 30, seed=1) is x
