@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from core import contract
+from core.pipeline_contract import MODEL_META_FILE
 from core import monitoring_datasets as datasets
 from monitoring import analyzer, capture, model_quality
 
@@ -59,13 +60,13 @@ def model_meta_from_package(package: dict) -> dict | None:
     """``model_meta.json`` of a registered package's ``model.tar.gz`` (None if unreadable)."""
     path = Path(package.get("ModelDataUrl") or "")
     if path.is_dir():
-        metas = sorted(path.rglob("model_meta.json"))
+        metas = sorted(path.rglob(MODEL_META_FILE))
         return json.loads(metas[0].read_text()) if metas else None
     if not path.is_file():
         return None
     with tarfile.open(path, "r:*") as tar:
         for member in tar.getmembers():
-            if member.name.endswith("model_meta.json"):
+            if member.name.endswith(MODEL_META_FILE):
                 fh = tar.extractfile(member)
                 return json.loads(fh.read()) if fh else None
     return None

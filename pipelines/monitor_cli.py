@@ -134,11 +134,12 @@ def baseline_command(
     import json
 
     from core import monitoring_datasets as datasets
+    from core.pipeline_contract import MODEL_META_FILE
     from monitoring import job, monitor
 
     try:
         if model_dir:
-            meta = json.loads((model_dir / "model_meta.json").read_text())
+            meta = json.loads((model_dir / MODEL_META_FILE).read_text())
         else:
             from core.pipeline_contract import MODEL_PACKAGE_GROUPS
             from pipelines.registry import LocalRegistry
