@@ -15,7 +15,7 @@ from seed_infra.world.generator import CURRENCY_CODES
 
 START = dt.date(2026, 3, 2)
 ONSET = 2  # day index of the onset
-SPD = 300
+SPD = 500
 
 
 def _world(*drifts, seed=3):
