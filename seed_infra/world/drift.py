@@ -122,11 +122,9 @@ def resolve(drifts, world) -> list[Resolved]:
             region = np.array([c in COLLAPSE_REGION for c in net.country])
             r.routes = np.flatnonzero(region[net.route_o] | region[net.route_d])
         elif d.kind == "currency-units":
-            from seed_infra.world.generator import CURRENCY_CODES
-
             present = [c for c in CURRENCY_CANDIDATES if c in set(world.currency)]
             code = present[int(rng.integers(len(present)))] if present else "USD"
-            r.currency = int(np.searchsorted(CURRENCY_CODES, code))
+            r.currency = int(np.searchsorted(world.currency_codes, code))
         elif d.kind == "new-route":
             r.routes, r.airline, r.schedules = _add_airline(net, rng, d.magnitude)
         out.append(r)
@@ -166,8 +164,6 @@ def _add_airline(net, rng: np.random.Generator, price_level: float):
 
 def describe(resolved: list[Resolved], world) -> list[dict]:
     """The ``regime_changes`` of truth/world.json."""
-    from seed_infra.world.generator import CURRENCY_CODES
-
     net = world.net
     out = []
     for r in resolved:
@@ -180,7 +176,7 @@ def describe(resolved: list[Resolved], world) -> list[dict]:
                              f"their flights' remaining bookings x{1 - d.magnitude:g}")
             doc["region"] = list(COLLAPSE_REGION)
         elif d.kind == "currency-units":
-            doc["currency"] = str(CURRENCY_CODES[r.currency])
+            doc["currency"] = str(world.currency_codes[r.currency])
             doc["effect"] = f"{doc['currency']} amounts arrive multiplied by {d.magnitude:g} (fares unchanged)"
         elif d.kind == "new-route":
             doc["airline"] = NEW_AIRLINE

@@ -230,13 +230,14 @@ class World:
         self.home_cur = np.searchsorted(CURRENCY_CODES, self.currency)
         self.devices = np.array(contract.DEVICES)
         self.tiers = np.array(contract.LOYALTY_TIERS)
+        self.currency_codes = CURRENCY_CODES
         self._tables: dict | None = None  # JSON fragments for the event encoder, built on first use
 
         # regime changes (seed_infra/world/drift.py): none by default, and then nothing below runs
-        from seed_infra.world import drift as _drift
+        from seed_infra.world.drift import parse_drifts, resolve
 
-        self.drifts = _drift.parse_drifts(drifts)
-        self.regimes = _drift.resolve(self.drifts, self)
+        self.drifts = parse_drifts(drifts)
+        self.regimes = resolve(self.drifts, self)
         self._collapse = [r for r in self.regimes if r.drift.kind == "demand-collapse"]
         if self._collapse:
             self._collapse_mask = [np.isin(np.arange(net.n_routes), r.routes) for r in self._collapse]
