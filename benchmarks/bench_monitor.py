@@ -13,6 +13,10 @@ captured in SageMaker's data-capture format and checked with ``monitoring.monito
 - **next month**: the days that follow the baseline period, with no regime change in the world
   but the calendar moving on (departure months, booking horizons): what a real quiet month looks like.
 
+Detection: the next-month windows again with one input drifted (``DRIFTS``: bookings two weeks
+earlier, an unseen carrier on 15 % of records, 40 % of economy searches turned business); a window
+counts as caught when that feature is flagged.
+
 The world is the evaluation tests' in-process world (``tests/evaluation/eval_world.py``), or a
 curated folder of a generated + ETL'd world (``--curated .lake/airfare-lake/curated/offers
 --outcomes .lake/airfare-lake/outcomes/flights`` after ``make run``). Also printed: the monitor's
@@ -101,7 +105,7 @@ def run_scenario(name, model, meta, baseline, windows, tmp: Path):
     cap = tmp / f"{name}-{model}-capture"
     for day, inputs in windows:
         _write_day_capture(cap, inputs, day, f"{model}-endpoint")
-    alarms, features, seconds, records, parse_s = 0, collections.Counter(), [], 0, 0.0
+    alarms, features, seconds, records, parse_s, flagged = 0, collections.Counter(), [], 0, 0.0, []
     for day, inputs in windows:
         since = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
         t0 = time.perf_counter()
@@ -117,9 +121,31 @@ def run_scenario(name, model, meta, baseline, windows, tmp: Path):
         if not result.ok:
             alarms += 1
             features.update(f"{v['feature_name']}:{v['constraint_check_type'].replace('_check', '')}" for v in result.violations["violations"])
-    return {"scenario": name, "model": model, "windows": len(windows), "alarms": alarms, "rate": alarms / max(len(windows), 1),
+            flagged.extend({v["feature_name"] for v in result.violations["violations"]})
+    return {"features_by_window": flagged, "scenario": name, "model": model, "windows": len(windows), "alarms": alarms, "rate": alarms / max(len(windows), 1),
             "records_per_window": records / max(len(windows), 1), "s_per_window": float(np.median(seconds)),
             "parse_s_per_window": parse_s / max(len(windows), 1), "features": features}
+
+
+def _earlier(w, rng):
+    w["days_to_departure"] = w["days_to_departure"] + 14  # travellers booking two weeks earlier
+    return w
+
+
+def _new_carrier(w, rng):
+    w.loc[rng.random(len(w)) < 0.15, "airline"] = "ZZ"  # a carrier the model never saw, on 15 % of records
+    return w
+
+
+def _cabin_mix(w, rng):
+    eco = (w["cabin"] == "economy") & (rng.random(len(w)) < 0.4)
+    w.loc[eco, "cabin"] = "business"  # a corporate campaign: 40 % of economy searches become business
+    return w
+
+
+# drift scenario -> (the feature that must be flagged, how the window's inputs change)
+DRIFTS = {"drift:earlier": ("days_to_departure", _earlier), "drift:new-carrier": ("airline", _new_carrier),
+          "drift:cabin-mix": ("cabin", _cabin_mix)}
 
 
 def main(argv=None) -> int:
@@ -135,7 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="price,demand")
     args = parser.parse_args(argv)
 
-    from monitoring import datasets
+    from core import monitoring_datasets as datasets
     from core.features import build_demand_table
 
     t0 = time.perf_counter()
@@ -178,12 +204,21 @@ def main(argv=None) -> int:
             later = [(d, w) for d, w in later if len(w)]
             if later:
                 results.append(run_scenario("next-month", model, meta, full, later, tmp))
-    print(f"\n{'scenario':<11} {'model':<7} {'windows':>7} {'alarms':>6} {'false-alarm rate':>16} {'records/window':>14} "
+                # detection: the same quiet days with one input drifted; caught = flagged on that feature
+                for drift, (feature, fn) in DRIFTS.items():
+                    if feature in full.columns:
+                        drifted = [(d, fn(w.copy(), np.random.default_rng(i))) for i, (d, w) in enumerate(later)]
+                        r = run_scenario(drift, model, meta, full, drifted, tmp)
+                        r["caught"] = r["features_by_window"].count(feature) if "features_by_window" in r else 0
+                        r["expected"] = feature
+                        results.append(r)
+    print(f"\n{'scenario':<17} {'model':<7} {'windows':>7} {'alarms':>6} {'alarm rate':>10} {'caught on':>22} {'records/window':>14} "
           f"{'s/window':>9} {'vs parse':>8}")
     for r in results:
         ratio = r["s_per_window"] / r["parse_s_per_window"] if r["parse_s_per_window"] else float("nan")
-        print(f"{r['scenario']:<11} {r['model']:<7} {r['windows']:>7} {r['alarms']:>6} {r['rate']:>16.1%} {r['records_per_window']:>14.0f} "
-              f"{r['s_per_window']:>9.3f} {ratio:>7.1f}x")
+        caught = f"{r['expected']} {r['caught']}/{r['windows']}" if "expected" in r else "(false alarms)"
+        print(f"{r['scenario']:<17} {r['model']:<7} {r['windows']:>7} {r['alarms']:>6} {r['rate']:>10.1%} {caught:>22} "
+              f"{r['records_per_window']:>14.0f} {r['s_per_window']:>9.3f} {ratio:>7.1f}x")
         if r["features"]:
             print(f"{'':<19}violations: " + ", ".join(f"{k} x{v}" for k, v in r["features"].most_common(8)))
     print("\n(s/window: one `monitor data-quality` run per daily window; 'vs parse': that time over the time to only "

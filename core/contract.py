@@ -316,6 +316,34 @@ ANOMALY_FEATURES = [
     "num_offers_in_search",
 ]
 
+# Calendar-driven features: they move with the calendar even in a quiet market, so a monitoring
+# window (a day, an hour) cannot be compared with a baseline spanning weeks on their distribution.
+# - clock: a function of the request time; a daily window holds one search weekday, an hourly one one hour;
+# - departure calendar: where the searched departure dates fall in the year; next month's traffic
+#   departs in other months and at other distances to the holidays than the baseline's did.
+# Model Monitor baselines give them ``perform_comparison: Disabled`` (``monitoringConfigOverrides``)
+# and still check their type, completeness and domain. Not here: features that only look calendar-like
+# but whose mix a quiet market keeps (days_to_departure, departure_weekday: docs/monitoring.md).
+CLOCK_FEATURES = ("search_hour", "search_weekday")
+DEPARTURE_CALENDAR_FEATURES = ("departure_month", "days_to_nearest_holiday", "is_holiday_window")
+CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
+
+# Features whose value belongs to a group of requests, not to one request: on a search day, every
+# request of the group carries the same value (a route's search count, a route-date's trend).
+# A monitoring window holds as many independent draws of such a feature as it holds groups, so
+# the drift test counts the groups: the request fields that name one (within a search day, a
+# route and a days-to-departure name a route and departure date).
+_ROUTE_DATE = ("route", "days_to_departure")
+SHARED_VALUE_UNITS: dict[str, tuple[str, ...]] = {
+    "route_searches_day": ("route",),
+    "route_date_searches_day": _ROUTE_DATE,
+    "route_date_searches_cum": _ROUTE_DATE,
+    "route_date_searches_7d": _ROUTE_DATE,
+    "route_date_searches_prev_7d": _ROUTE_DATE,
+    "route_date_searches_trend": _ROUTE_DATE,
+    "route_date_share_of_route": _ROUTE_DATE,
+}
+
 DEMAND_TARGET = "demand_class"
 # Columns never allowed as model inputs: labels, truth, identifiers and lineage.
 FORBIDDEN_FEATURES = {

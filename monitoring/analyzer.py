@@ -20,7 +20,10 @@ L-infinity distance between the two KLL sketches' CDFs (the Kolmogorov-Smirnov s
 strings the L-infinity distance between the category frequencies. ``comparison_method`` "Simple"
 flags a distance above the threshold; "Robust" also requires it to exceed the two-sample critical
 value at a family-wise alpha of 0.01 over the compared features (Bonferroni), so that a small
-window's sampling noise alone cannot raise an alarm.
+window's sampling noise alone cannot raise an alarm. That critical value counts *independent*
+records: captured records arrive in bursts that share a value (the offers of one search share its
+days to departure and departure date), so a window's records are weighed as
+:func:`effective_count` says, from how often consecutive records repeat a value beyond chance.
 
 The KLL sketch is Apache DataSketches' ``kll_floats_sketch``; its retained items are written per
 level (level i items carry weight 2^i), which is what ``sketch.data`` holds, so a baseline written
@@ -234,6 +237,28 @@ class ColumnProfile:
     kinds: np.ndarray
     statistics: dict[str, Any]
     type_counts: dict[str, int] = field(default_factory=dict)
+    effective_count: float | None = None  # independent records among the present ones (None: all of them)
+
+
+def effective_count(values: np.ndarray) -> float:
+    """How many independent records ``values`` (in arrival order, missing ones dropped) are worth.
+
+    Records come in runs that share a value (a search's offers share its query; a request's
+    instances their context). With ``r`` the share of consecutive pairs that are equal and ``q``
+    the chance two independent records are equal (sum of squared value shares), runs of mean
+    length ``L`` give ``r = 1 - (1 - q) / L``, so ``n (1 - r) / (1 - q)`` counts the runs: the
+    independent draws. Independent records give ``r ~ q`` and keep ``n``. Clipped to [1, n].
+    """
+    n = len(values)
+    if n < 3:
+        return float(n)
+    codes = pd.factorize(pd.Series(values, dtype=object) if values.dtype == object else pd.Series(values))[0]
+    shares = np.bincount(codes) / n
+    q = float((shares**2).sum())
+    if q >= 1.0 - 1e-9:
+        return float(n)  # one value only: no evidence about dependence
+    r = float((codes[1:] == codes[:-1]).mean())
+    return float(min(max(n * (1.0 - r) / (1.0 - q), 1.0), n))
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -253,8 +278,10 @@ def profile_column(name: str, values: pd.Series, k: int = KLL_K) -> ColumnProfil
         UNKNOWN: int(n - present),
     }
     feature: dict[str, Any] = {"name": name, "inferred_type": ftype}
+    n_eff = None
     if ftype in (INTEGRAL, FRACTIONAL):
         x = num[np.isfinite(num)]
+        n_eff = effective_count(x)
         sketch = kll_sketch(x, k)
         lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
         feature["numerical_statistics"] = {
@@ -276,6 +303,7 @@ def profile_column(name: str, values: pd.Series, k: int = KLL_K) -> ColumnProfil
         strings = pd.Series([None if kd == _MISSING else (t if t is not None else _fmt(v))
                              for kd, t, v in zip(kinds, text, num)], dtype=object)  # fmt: skip
         counts = strings.dropna().value_counts()
+        n_eff = effective_count(strings.dropna().to_numpy(dtype=object))
         feature["string_statistics"] = {
             "common": common,
             "distinct_count": float(len(counts)),
@@ -285,7 +313,7 @@ def profile_column(name: str, values: pd.Series, k: int = KLL_K) -> ColumnProfil
                 }
             },
         }
-    return ColumnProfile(name=name, kinds=kinds, statistics=feature, type_counts=type_counts)
+    return ColumnProfile(name=name, kinds=kinds, statistics=feature, type_counts=type_counts, effective_count=n_eff)
 
 
 def _fmt(v: float) -> str | None:
@@ -297,6 +325,29 @@ def _fmt(v: float) -> str | None:
 def profile(df: pd.DataFrame, columns: Iterable[str] | None = None, k: int = KLL_K) -> list[ColumnProfile]:
     cols = list(df.columns) if columns is None else list(columns)
     return [profile_column(c, df[c], k) for c in cols]
+
+
+def unit_count(df: pd.DataFrame, feature: str, keys: Iterable[str]) -> float | None:
+    """Distinct groups among the records with ``feature`` present: (``keys``..., value) combinations.
+
+    For a feature whose value is shared by a group of records (``keys`` name the group within a
+    day; the value tells days apart), the groups are the independent draws. None when a key is
+    not among the columns.
+    """
+    cols = [feature, *keys]
+    if any(c not in df.columns for c in cols):
+        return None
+    present = df.loc[df[feature].notna(), cols]
+    return float(len(present.astype(str).drop_duplicates()))
+
+
+def apply_units(profiles: list[ColumnProfile], df: pd.DataFrame, units: dict[str, Iterable[str]]) -> None:
+    """Lower each profile's ``effective_count`` to its feature's group count (in place)."""
+    for p in profiles:
+        if p.name in units and p.effective_count is not None:
+            groups = unit_count(df, p.name, units[p.name])
+            if groups is not None:
+                p.effective_count = max(min(p.effective_count, groups), 1.0)
 
 
 def statistics(df: pd.DataFrame, columns: Iterable[str] | None = None, k: int = KLL_K,
@@ -361,6 +412,7 @@ class FeatureCheck:
     drift_threshold: float | None = None
     drift_critical: float | None = None
     drift_method: str | None = None
+    effective_records: float | None = None  # what the critical distance counted (see effective_count)
     unseen_fraction: float | None = None
     unseen_values: list[str] = field(default_factory=list)
     type_conforming: float | None = None
@@ -492,11 +544,16 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
                 fc.drift_threshold = float(dist.get("categorical_comparison_threshold", dist.get("comparison_threshold", 0.1)))
             if fc.drift is not None and m > 0:
                 fc.drift_method = str(dist.get("comparison_method", "Robust"))
-                fc.drift_critical = critical_distance(n, m, alpha) if fc.drift_method == "Robust" else 0.0
+                # the baseline came from the same kind of traffic: its records run in the same bursts
+                ratio = (prof.effective_count / m) if prof.effective_count is not None else 1.0
+                fc.effective_records = m * ratio
+                fc.drift_critical = (critical_distance(max(int(round(n * ratio)), 1), max(int(round(m * ratio)), 1), alpha)
+                                     if fc.drift_method == "Robust" else 0.0)  # fmt: skip
                 if fc.drift > fc.drift_threshold and fc.drift > fc.drift_critical:
                     add(fc, name, "baseline_drift_check",
                         f"Baseline drift distance: {fc.drift:.4g} exceeds threshold: {fc.drift_threshold:g}"
-                        + (f" (and the critical distance {fc.drift_critical:.3g} for {m} vs {n} values)" if fc.drift_method == "Robust" else "")
+                        + (f" (and the critical distance {fc.drift_critical:.3g} for {m} values worth {fc.effective_records:.0f} "
+                           f"independent ones vs {n})" if fc.drift_method == "Robust" else "")
                         + ".")  # fmt: skip
 
     extra = [n for n in cur_profiles if n not in cons_feats and n not in base_feats]

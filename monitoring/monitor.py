@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from core import contract
 from core import monitoring_datasets as datasets
 from monitoring import analyzer, capture, model_quality
 
@@ -25,9 +26,9 @@ DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
 METRICS_FILE = "cloudwatch_metrics.json"
 REPORT_FILE = "report.html"
-# Features that are a function of the clock: a window of one day (or hour) holds one weekday (or
-# hour) by construction, so comparing them with a baseline spanning weeks is always "drift".
-CLOCK_FEATURES = ("search_hour", "search_weekday")
+# Calendar-driven features (the contract says which and why): no distribution comparison.
+CLOCK_FEATURES = contract.CLOCK_FEATURES
+CALENDAR_FEATURES = contract.CALENDAR_FEATURES
 DEFAULT_ENDPOINTS = {m: f"{m}-prediction-endpoint" for m in model_quality.PROBLEM_TYPES}
 
 
@@ -36,8 +37,9 @@ class MonitorError(ValueError):
 
 
 def comparison_overrides(columns: list[str]) -> dict[str, dict[str, Any]]:
-    """``monitoringConfigOverrides`` for the baselines: no distribution comparison on clock features."""
-    return {c: {"perform_comparison": "Disabled"} for c in columns if c in CLOCK_FEATURES}
+    """``monitoringConfigOverrides`` for the baselines: no distribution comparison on calendar-driven
+    features (``core.contract.CALENDAR_FEATURES``); their type, completeness and domain are still checked."""
+    return {c: {"perform_comparison": "Disabled"} for c in columns if c in CALENDAR_FEATURES}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,8 +153,12 @@ def run_data_quality(model: str, capture_dir: Path, out: Path, *, baseline: Base
     cap = capture.read_capture(capture_dir, columns=columns, since=since_t, until=until_t)
     if cap.inputs.empty:
         raise MonitorError(f"no captured records under {capture_dir} in the window [{since or '-inf'}, {until or '+inf'})")
-    profiles = analyzer.profile(cap.inputs)
-    stats = analyzer.statistics(cap.inputs, profiles=profiles)
+    # arrival order: the analyzer weighs runs of records sharing a value (a search's offers) as one draw
+    order = cap.events["inference_time"].argsort(kind="stable").to_numpy() if len(cap.events) == len(cap.inputs) else None
+    inputs = cap.inputs.iloc[order].reset_index(drop=True) if order is not None else cap.inputs
+    profiles = analyzer.profile(inputs)
+    analyzer.apply_units(profiles, inputs, contract.SHARED_VALUE_UNITS)  # e.g. one route-date, one draw
+    stats = analyzer.statistics(inputs, profiles=profiles)
     violations, checks = analyzer.check(profiles, stats, baseline.statistics, baseline.constraints)
     when = until_t or dt.datetime.now(dt.timezone.utc)
     endpoint = endpoint or DEFAULT_ENDPOINTS[model]

@@ -226,6 +226,18 @@ def _read_s3_json(s3, uri: str) -> dict:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
+def with_calendar_overrides(constraints: dict) -> dict:
+    """``constraints`` with no distribution comparison on calendar-driven features
+    (``core.contract.CALENDAR_FEATURES``), as our baselines have it; other settings untouched."""
+    from core.contract import CALENDAR_FEATURES
+
+    out = json.loads(json.dumps(constraints))
+    for f in out.get("features") or []:
+        if f.get("name") in CALENDAR_FEATURES:
+            f.setdefault("monitoringConfigOverrides", {})["perform_comparison"] = "Disabled"
+    return out
+
+
 def create(endpoint: str, package_arn: str, cfg: MonitoringConfig, sm=None, s3=None, cloudwatch=None, region: str | None = None) -> dict:
     """Create the job definitions, schedules and alarms for ``endpoint`` serving ``package_arn``."""
     cfg.check()
@@ -243,9 +255,17 @@ def create(endpoint: str, package_arn: str, cfg: MonitoringConfig, sm=None, s3=N
 
         image = model_monitor_image(region or aws.region())
     bucket, _, prefix = cfg.output_uri[len("s3://"):].partition("/")
+    sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.kms_key_arn} if cfg.kms_key_arn else {}
     key = f"{prefix.rstrip('/')}/{endpoint}/code/record_preprocessor.py".lstrip("/")
-    s3.put_object(Bucket=bucket, Key=key, Body=RECORD_PREPROCESSOR.read_bytes(),
-                  **({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.kms_key_arn} if cfg.kms_key_arn else {}))
+    s3.put_object(Bucket=bucket, Key=key, Body=RECORD_PREPROCESSOR.read_bytes(), **sse)
+    stats = _read_s3_json(s3, baselines["data_statistics"])
+    cons = _read_s3_json(s3, baselines["data_constraints"])
+    patched = with_calendar_overrides(cons)
+    if patched != cons:  # a baseline from AWS's analyzer: it knows nothing of calendar-driven features
+        ckey = f"{prefix.rstrip('/')}/{endpoint}/baseline/constraints.json".lstrip("/")
+        s3.put_object(Bucket=bucket, Key=ckey, Body=json.dumps(patched, indent=2).encode(), ContentType="application/json", **sse)
+        baselines = {**baselines, "data_constraints": f"s3://{bucket}/{ckey}"}
+        cons = patched
     created: dict[str, Any] = {"JobDefinitions": [], "Schedules": [], "Alarms": []}
     sm.create_data_quality_job_definition(**data_quality_job_request(endpoint, cfg, baselines, image, f"s3://{bucket}/{key}"))
     created["JobDefinitions"].append(schedule_name(endpoint, "data-quality"))
@@ -257,8 +277,6 @@ def create(endpoint: str, package_arn: str, cfg: MonitoringConfig, sm=None, s3=N
     for kind in kinds:
         arn = sm.create_monitoring_schedule(**schedule_request(endpoint, kind, cfg))["MonitoringScheduleArn"]
         created["Schedules"].append(arn)
-    stats = _read_s3_json(s3, baselines["data_statistics"])
-    cons = _read_s3_json(s3, baselines["data_constraints"])
     for alarm in alarm_requests(endpoint, cfg, stats, cons):
         cloudwatch.put_metric_alarm(**alarm)
         created["Alarms"].append(alarm["AlarmName"])

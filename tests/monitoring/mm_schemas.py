@@ -127,11 +127,26 @@ MODEL_STATISTICS = {
 OPERATORS = ["GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"]
 RULE = {"type": "object", "required": ["threshold", "comparison_operator"], "additionalProperties": False,
         "properties": {"threshold": NUMBER, "comparison_operator": {"enum": OPERATORS}}}
+# The metrics each problem type reports (Developer Guide, "Model quality metrics and Amazon
+# CloudWatch monitoring"): a constraint can only name one of them.
+_F = ("f0_5", "f1", "f2")
+DOCUMENTED_METRICS = {
+    "regression_constraints": ["mae", "mse", "rmse", "r2"],
+    "binary_classification_constraints": [
+        "recall", "precision", "accuracy", "true_positive_rate", "true_negative_rate", "false_positive_rate",
+        "false_negative_rate", "auc", *_F,
+        *(f"{m}_best_constant_classifier" for m in ("recall", "precision", "accuracy", *_F))],
+    "multiclass_classification_constraints": [
+        "accuracy", *(f"weighted_{m}" for m in ("recall", "precision", *_F)),
+        *(f"{m}_best_constant_classifier" for m in ("accuracy", *(f"weighted_{x}" for x in ("recall", "precision", *_F))))],
+}
 MODEL_CONSTRAINTS = {
     "type": "object", "required": ["version"], "additionalProperties": False,
-    "properties": {"version": NUMBER, **{k: {"type": "object", "additionalProperties": RULE} for k in
-                   ("regression_constraints", "binary_classification_constraints", "multiclass_classification_constraints")}},
-    "minProperties": 2,
+    "properties": {"version": NUMBER, **{k: {"type": "object", "minProperties": 1, "additionalProperties": False,
+                                             "properties": {m: RULE for m in metrics}}
+                                         for k, metrics in DOCUMENTED_METRICS.items()}},
+    # one problem type per file
+    "oneOf": [{"required": [k]} for k in DOCUMENTED_METRICS],
 }
 MODEL_VIOLATIONS = {
     "type": "object", "required": ["violations"],

@@ -62,11 +62,60 @@ def test_training_period_traffic_gives_no_violation(tmp_path, mon_splits, price_
 def test_shifted_numeric_distributions_are_caught_on_those_features(tmp_path, mon_splits, price_baseline):
     inputs = _traffic(mon_splits, price_baseline[0], seed=2)
     inputs["days_to_departure"] = inputs["days_to_departure"] + 30  # travellers booking a month earlier
-    inputs["departure_month"] = 12  # for the holidays
+    inputs["departure_hour"] = inputs["departure_hour"] + 6  # airlines retiming to afternoon departures
+    inputs["departure_month"] = 12  # the calendar moved on: not a drift (core.contract.CALENDAR_FEATURES)
     result, violations, _ = _dq(tmp_path, price_baseline, inputs)
     assert result.exit_code == 1
     drifted = {f for f, kind in _flagged(violations) if kind == "baseline_drift_check"}
-    assert drifted == {"days_to_departure", "departure_month"}, violations
+    assert drifted == {"days_to_departure", "departure_hour"}, violations
+
+
+def test_calendar_features_keep_type_and_completeness_checks(tmp_path, mon_splits, price_baseline):
+    from core import contract
+
+    meta, base = price_baseline
+    cons = {f["name"]: f for f in json.loads((base / "constraints.json").read_text())["features"]}
+    calendar = [c for c in contract.CALENDAR_FEATURES if c in cons]
+    assert {"departure_month", "days_to_nearest_holiday"} <= set(calendar)
+    assert all(cons[c]["monitoringConfigOverrides"] == {"perform_comparison": "Disabled"} for c in calendar)
+    assert all(cons[c]["monitoringConfigOverrides"] == {} for c in cons if c not in calendar)
+    inputs = _traffic(mon_splits, meta, seed=6).astype(object)
+    inputs["departure_month"] = "December"  # words where a month number belongs
+    inputs.loc[inputs.index[: len(inputs) // 3], "days_to_nearest_holiday"] = None
+    result, violations, _ = _dq(tmp_path, price_baseline, inputs, shapes=("object",))
+    assert result.exit_code == 1
+    assert _flagged(violations) == {("departure_month", "data_type_check"), ("days_to_nearest_holiday", "completeness_check")}, violations
+
+
+def _searches_in_arrival_order(offers, meta, n_searches, seed):
+    """Whole searches, their offers back to back: how a search's quotes reach the endpoint."""
+    events = offers["event_id"].drop_duplicates().sample(n=n_searches, random_state=seed)
+    picked = offers.set_index("event_id").loc[events].reset_index()
+    return datasets.model_inputs(meta, picked)
+
+
+def test_offers_of_one_search_count_as_one_draw(tmp_path, mon_splits, price_baseline):
+    """A window of few searches with many offers each is not many independent records: the offers
+    share the search's days to departure. Quiet traffic stays quiet; a real shift is still caught."""
+    from monitoring import analyzer
+
+    meta, _ = price_baseline
+    offers = mon_splits["train"]["offers"]
+    inputs = _searches_in_arrival_order(offers, meta, 60, seed=8)
+    per_search = len(inputs) / 60
+    n_eff = analyzer.effective_count(inputs["days_to_departure"].to_numpy())
+    assert per_search > 2 and 45 < n_eff < 75  # about one draw per search
+    assert analyzer.effective_count(inputs["days_to_departure"].sample(frac=1, random_state=0).to_numpy()) > 0.8 * len(inputs)
+    quiet, shifted = [], []
+    for seed in range(4):
+        w = _searches_in_arrival_order(offers, meta, 60, seed=20 + seed)
+        r, v, _ = _dq(tmp_path / f"q{seed}", price_baseline, w, shapes=("object",))
+        quiet.append(r.exit_code)
+        w = w.assign(days_to_departure=w["days_to_departure"] + 20)
+        r, v, _ = _dq(tmp_path / f"s{seed}", price_baseline, w, shapes=("object",))
+        shifted.append({f for f, kind in _flagged(v) if kind == "baseline_drift_check"})
+    assert quiet == [0, 0, 0, 0]
+    assert all(s == {"days_to_departure"} for s in shifted), shifted
 
 
 def test_unseen_categories_and_mix_shift_are_caught_on_those_features(tmp_path, mon_splits, price_baseline):
@@ -238,3 +287,37 @@ def test_anomaly_precision_drop_is_caught_from_confirmed_incidents(tmp_path):
     day2 = json.loads((tmp_path / "early" / "model_quality.json").read_text())["windows"][1]
     assert day2["labelled"] < n_per_day
     assert early.exit_code == 0  # no alarm yet: only the confirmations are in
+
+
+def test_route_date_aggregates_count_route_dates_not_flights(tmp_path, mon_models, mon_splits):
+    """The demand model's route-date features (search counts, trend, share of the route) carry one
+    value per route-date and day, whatever the order flights arrive in: on one search day's
+    flights, shuffled, they raise no drift; a surge in route-date searches is caught on them.
+    (Not the whole model's verdict: this small world's history-dependent features, e.g. cumulative
+    search counts, still grow across its first weeks.)"""
+    from core import contract
+    from monitoring import analyzer
+
+    meta = mon_models["demand"].meta
+    flights = mon_splits["train"]["flights"]
+    base = baseline_dir(meta, flights, tmp_path / "baseline")
+    days = sorted(flights["search_date"].unique())[-6:]
+    codes, surged = [], []
+    for i, day in enumerate(days[:3]):
+        window = datasets.model_inputs(meta, flights.loc[flights["search_date"] == day].sample(frac=1, random_state=i))
+        groups = analyzer.unit_count(window, "route_date_share_of_route", contract.SHARED_VALUE_UNITS["route_date_share_of_route"])
+        assert groups < 0.7 * window["route_date_share_of_route"].notna().sum()  # flights of a route-date share it
+        cap = write_capture(tmp_path / f"cap{i}", window, endpoint="demand-forecast-endpoint")
+        result = runner.invoke(app, ["monitor", "data-quality", "--model", "demand", "--capture", str(cap), "--baseline", str(base),
+                                     "--out", str(tmp_path / f"out{i}"), "--registry", str(tmp_path / "none")])
+        v = json.loads((tmp_path / f"out{i}" / "constraint_violations.json").read_text())["violations"]
+        codes.append({f for f, kind in _flagged(v) if kind == "baseline_drift_check"} & set(contract.SHARED_VALUE_UNITS))
+        busy = window.assign(route_date_searches_day=window["route_date_searches_day"] * 4,
+                             route_date_searches_7d=window["route_date_searches_7d"] * 4)
+        cap = write_capture(tmp_path / f"busy{i}", busy, endpoint="demand-forecast-endpoint")
+        runner.invoke(app, ["monitor", "data-quality", "--model", "demand", "--capture", str(cap), "--baseline", str(base),
+                            "--out", str(tmp_path / f"bout{i}"), "--registry", str(tmp_path / "none")])
+        v = json.loads((tmp_path / f"bout{i}" / "constraint_violations.json").read_text())["violations"]
+        surged.append({f for f, kind in _flagged(v) if kind == "baseline_drift_check"})
+    assert codes == [set(), set(), set()], codes
+    assert all(s >= {"route_date_searches_day", "route_date_searches_7d"} for s in surged), surged

@@ -136,6 +136,50 @@ def test_model_quality_files_follow_the_documented_schemas(tmp_path):
     assert {v["constraint_check_type"] for v in violations["violations"]} == {"GreaterThanOrEqualToThreshold", "LessThanOrEqualToThreshold"}
 
 
+def test_model_quality_baselines_write_and_read_the_documented_constraints(tmp_path):
+    """The ModelQualityCheck job's constraints (the gates, or suggested from the baseline's own
+    metrics) are AWS's model-quality constraints; a constraints file as AWS's baselining job
+    suggests it (the Developer Guide's example shape) is read back and judged the same way."""
+    rng = np.random.default_rng(5)
+    cases = {
+        "Regression": pd.DataFrame({"prediction": rng.normal(100, 10, 300), "label": rng.normal(100, 10, 300)}),
+        "BinaryClassification": pd.DataFrame({"prediction": rng.integers(0, 2, 300), "label": rng.integers(0, 2, 300),
+                                              "probability": rng.random(300)}),
+        "MulticlassClassification": pd.DataFrame({"prediction": rng.choice(["low", "high"], 300),
+                                                  "label": rng.choice(["low", "high"], 300)}),
+    }
+    for problem, df in cases.items():
+        out = job.model_quality_baseline(df, tmp_path / problem, problem, "prediction", "label", "probability")
+        written = json.loads((tmp_path / problem / "constraints.json").read_text())
+        assert written == out["constraints"]
+        jsonschema.validate(written, MODEL_CONSTRAINTS)
+        section = model_quality.SECTIONS[problem][1]
+        assert set(written) == {"version", section} and written[section]
+        stats = json.loads((tmp_path / problem / "statistics.json").read_text())
+        jsonschema.validate(stats, MODEL_STATISTICS)
+        assert model_quality.check(stats, written) == {"violations": []}  # a baseline meets its own suggestion
+    gated = job.model_quality_baseline(cases["Regression"], tmp_path / "gated", "Regression", "prediction", "label",
+                                       constraints=model_quality.constraints_from_gates("price"))["constraints"]
+    jsonschema.validate(gated, MODEL_CONSTRAINTS)
+    assert gated["regression_constraints"]["rmse"] == {"threshold": 15.0, "comparison_operator": "GreaterThanOrEqualToThreshold"}
+
+    aws_suggested = {"version": 0.0, "binary_classification_constraints": {
+        "recall": {"threshold": 0.78, "comparison_operator": "LessThanThreshold"},
+        "f1": {"threshold": "8.0E-1", "comparison_operator": "LessThanThreshold"},  # as the analyzer may write it
+        "false_positive_rate": {"threshold": 0.1, "comparison_operator": "GreaterThanThreshold"}}}
+    y = np.array([1] * 50 + [0] * 50)
+    pred = np.array([1] * 30 + [0] * 20 + [1] * 20 + [0] * 30)  # recall 0.6, FPR 0.4
+    violations = model_quality.check(model_quality.statistics("BinaryClassification", y, pred), aws_suggested)
+    jsonschema.validate(violations, MODEL_VIOLATIONS)
+    assert {(v["metric_name"], v["constraint_check_type"]) for v in violations["violations"]} == {
+        ("recall", "LessThanThreshold"), ("f1", "LessThanThreshold"), ("false_positive_rate", "GreaterThanThreshold")}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"version": 0.0, "regression_constraints": {"rmse_p90": RULE_EXAMPLE}}, MODEL_CONSTRAINTS)
+
+
+RULE_EXAMPLE = {"threshold": 1.0, "comparison_operator": "GreaterThanThreshold"}
+
+
 def test_cloudwatch_metrics_are_valid_put_metric_data_requests(frames):
     """The metrics Model Monitor emits, checked against botocore's PutMetricData input shape."""
     import botocore.session

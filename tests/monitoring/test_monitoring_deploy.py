@@ -105,6 +105,37 @@ def test_create_sets_up_schedules_and_alarms_on_what_they_publish(aws_endpoint):
     assert {d["Name"]: d["Value"] for d in acc["Dimensions"]} == {"Endpoint": endpoint, "MonitoringSchedule": f"{endpoint}-model-quality"}
 
 
+def test_an_aws_analyzer_baseline_gets_the_calendar_overrides(aws_endpoint):
+    """AWS's baselining job suggests constraints without our overrides: the schedule gets a copy
+    that does not compare calendar-driven features, and no drift alarm watches them."""
+    bucket = f"mon-{uuid.uuid4().hex[:8]}"
+    s3, cw = aws.client("s3"), aws.client("cloudwatch")
+    s3.create_bucket(Bucket=bucket)
+    stats, cons = _baselines(s3, bucket)
+    for f in cons["features"]:
+        f["monitoringConfigOverrides"] = {}
+    s3.put_object(Bucket=bucket, Key="baselines/constraints.json", Body=json.dumps(cons).encode())
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    endpoint = "airfare-dev-price"
+    cfg = md.MonitoringConfig(model="price", role_arn=ROLE, output_uri=f"s3://{bucket}/monitoring", image_uri="mm-analyzer:latest")
+    patched_uri = f"s3://{bucket}/monitoring/{endpoint}/baseline/constraints.json"
+    with Stubber(sm) as stub:
+        stub.add_response("describe_model_package", _package(bucket), {"ModelPackageName": PKG})
+        baselines = {"data_statistics": f"s3://{bucket}/baselines/statistics.json", "data_constraints": patched_uri,
+                     "model_constraints": f"s3://{bucket}/baselines/model-constraints.json"}
+        expected = md.data_quality_job_request(endpoint, cfg, baselines, "mm-analyzer:latest",
+                                               f"s3://{bucket}/monitoring/{endpoint}/code/record_preprocessor.py")
+        stub.add_response("create_data_quality_job_definition", {"JobDefinitionArn": "arn:dq"}, expected)  # the patched copy
+        stub.add_response("create_monitoring_schedule", {"MonitoringScheduleArn": "arn:dq"}, None)
+        md.create(endpoint, PKG, cfg, sm=sm, s3=s3, cloudwatch=cw)
+        stub.assert_no_pending_responses()
+    patched = json.loads(s3.get_object(Bucket=bucket, Key=f"monitoring/{endpoint}/baseline/constraints.json")["Body"].read())
+    overrides = {f["name"]: f["monitoringConfigOverrides"] for f in patched["features"]}
+    assert overrides == {"days_to_departure": {}, "route": {}, "search_hour": {"perform_comparison": "Disabled"}}
+    alarms = {a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=endpoint)["MetricAlarms"]}
+    assert f"{endpoint}-drift-days_to_departure" in alarms and f"{endpoint}-drift-search_hour" not in alarms
+
+
 def test_a_package_without_baselines_is_refused():
     with pytest.raises(md.MonitoringSetupError, match="DriftCheckBaselines"):
         md.drift_baselines({"ModelPackageArn": PKG})
