@@ -27,7 +27,8 @@ Everything runs the project's own code; only time is simulated:
    within ``cooldown_days`` of the previous one.
 5. **Promotion.** A registered challenger (it passed the seed's absolute gates in the pipeline) is
    promoted only if it beats the serving champion on the same recent labelled production data (the
-   captured requests of the last ``compare_days`` with ground truth delivered by now, scored by both
+   captured requests of the retraining window's validation and test days, which the challenger did
+   not train on, with the ground truth delivered by now, scored by both
    models with the serving code); then it is approved and served, else rejected. Why here and not a
    pipeline step: the comparison needs production's captured traffic and late labels, which the
    pipeline does not read, and a champion parameter would change the definition's contract (tests,
@@ -221,15 +222,17 @@ class ReplayOptions:
     days: int
     out: Path
     drifts: tuple[str, ...] = ()
-    searches_per_day: int = 120
-    train_days: int = 21
+    searches_per_day: int = 250
+    train_days: int = 21  # the initial model's window (validation and test days: 3 each)
     validation_days: int = 3
     test_days: int = 3
+    retrain_days: int = 6  # a retraining window: recent days only, so a new regime soon dominates it
+    retrain_validation_days: int = 1
+    retrain_test_days: int = 1
     gates: dict = field(default_factory=dict)  # pipeline gate parameters (default: the seed's)
-    degradation: float = 0.5  # model-quality alarm: RMSE above the champion's baseline RMSE x (1 + this)
+    degradation: float = 1.0  # model-quality alarm: MAE above the initial model's baseline MAE x (1 + this)
     cooldown_days: int = 3
-    compare_days: int = 3
-    min_labels: int = 30
+    min_labels: int = 50  # a daily window with fewer labels is reported, not judged
 
 
 @dataclass
@@ -263,6 +266,8 @@ class Replay:
         self.last_start: dt.date | None = None
         self.alarm_state = "OK"
         self.serving_since: dt.date | None = None
+        self.bad_windows: dict[str, bool] = {}  # model-quality window (date) -> violated, latest judgement
+        self.bad_dq_days: set[str] = set()
 
     # -- set-up -----------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -334,17 +339,18 @@ class Replay:
         base.meta = monitor.model_meta_from_package(package)
         return base
 
-    def mq_constraints(self, package: dict, base) -> dict:
-        """The serving package's model-quality constraints (the seed's gates, or those passed), the
-        RMSE bound tightened to its own baseline RMSE x (1 + degradation): the accuracy-degradation alarm."""
+    def mq_constraints(self, base) -> dict:
+        """Model-quality constraints: the gates (the seed's, or those passed) plus an MAE bound at the
+        initial model's baseline MAE x (1 + degradation), the service's accuracy-degradation alarm. MAE,
+        not RMSE: a day's ~100 labels include the odd booked glitch fare, which swings RMSE tenfold."""
         from monitoring import model_quality
 
         constraints = model_quality.constraints_from_gates(MODEL, {k: float(v) for k, v in self.o.gates.items()})
-        section = constraints["regression_constraints"]
         stats = base.model_statistics or {}
-        rmse = ((stats.get("regression_metrics") or {}).get("rmse") or {}).get("value")
-        if isinstance(rmse, (int, float)):
-            section["rmse"]["threshold"] = min(section["rmse"]["threshold"], float(rmse) * (1 + self.o.degradation))
+        mae = ((stats.get("regression_metrics") or {}).get("mae") or {}).get("value")
+        if isinstance(mae, (int, float)):
+            constraints["regression_constraints"]["mae"] = {"threshold": float(mae) * (1 + self.o.degradation),
+                                                            "comparison_operator": "GreaterThanThreshold"}
         return constraints
 
     def monitor(self, day: dt.date, base, constraints: dict) -> tuple[dict, dict]:
@@ -363,22 +369,43 @@ class Replay:
         windows = []
         for w in mq.windows:
             m = (w.statistics or {}).get("regression_metrics", {})
-            windows.append({"start": w.start[:10], "labelled": w.labelled,
+            windows.append({"start": w.start[:10], "labelled": w.labelled, "mae": _num(m.get("mae")),
                             "rmse": _num(m.get("rmse")), "r2": _num(m.get("r2")),
                             "violations": [v["metric_name"] for v in w.violations["violations"]]})  # fmt: skip
-        mq_rec = {"windows": windows, "rmse_threshold": constraints["regression_constraints"]["rmse"]["threshold"],
+        mq_rec = {"windows": windows, "mae_threshold": constraints["regression_constraints"].get("mae", {}).get("threshold"),
                   "violations": sum(len(w["violations"]) for w in windows)}  # fmt: skip
         return dq_rec, mq_rec
 
+    def alarm_rule(self, day: dt.date, dq: dict, mq: dict) -> tuple[bool, list[str]]:
+        """The CloudWatch alarm: 2 out of 2 datapoints. In ALARM when the data-quality monitor found a
+        violation on this day and the day before, or the model-quality monitor on two consecutive
+        daily windows (one outlier day, e.g. a booked glitch fare, is no alarm)."""
+        today, yesterday = day.isoformat(), (day - dt.timedelta(days=1)).isoformat()
+        if dq["violations"]:
+            self.bad_dq_days.add(today)
+        for w in mq["windows"]:
+            if w["rmse"] is not None:  # judged (enough labels)
+                self.bad_windows[w["start"]] = bool(w["violations"])
+        reasons = []
+        if today in self.bad_dq_days and yesterday in self.bad_dq_days:
+            reasons.append(f"data quality on {yesterday} and {today}: {', '.join(dq['features'])}")
+        bad = sorted(d for d, v in self.bad_windows.items() if v)
+        pairs = [d for d in bad if (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat() in bad and d >= yesterday]
+        if pairs:
+            w = next(x for x in mq["windows"] if x["start"] == pairs[-1]) if any(x["start"] == pairs[-1] for x in mq["windows"]) else None
+            reasons.append(f"model quality on the windows of {pairs[-1]} and the day before" + (f": {', '.join(w['violations'])}" if w else ""))
+        return bool(reasons), reasons
+
     # -- champion / challenger ------------------------------------------------------------------------
     def compare(self, champion: dict, challenger: dict, day: dt.date) -> dict:
-        """RMSE of both models on the same labelled production records of the last ``compare_days``."""
+        """MAE and RMSE of both models on the same labelled production records: those of the retraining
+        window's validation and test days (never trained on), with the labels delivered by now."""
         from inference.model import load_model
         from inference.predict import Predictor
         from monitoring import capture
 
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-        since = end - dt.timedelta(days=self.o.compare_days)
+        since = end - dt.timedelta(days=self.o.retrain_validation_days + self.o.retrain_test_days)
         cap = capture.read_capture(self.capture_dir, since=since, until=end)
         truth = capture.read_ground_truth(self.truth_dir, until=end)
         labels = dict(zip(truth["record_id"], truth["label"]))
@@ -391,7 +418,9 @@ class Replay:
             pred = np.array([r["price_usd"] for r in predictor.predict(predictor.validate(rows))]) if rows else np.array([])
             out[f"{name}_version"] = _version(pkg)
             out[f"{name}_rmse"] = round(float(np.sqrt(np.mean((pred - y) ** 2))), 3) if len(y) else None
-        out["promoted"] = bool(len(y) >= self.o.min_labels and out["challenger_rmse"] < out["champion_rmse"])
+            out[f"{name}_mae"] = round(float(np.mean(np.abs(pred - y))), 3) if len(y) else None
+        # MAE decides (the alarm's metric; RMSE is reported): both models face the same records
+        out["promoted"] = bool(len(y) >= self.o.min_labels and out["challenger_mae"] < out["champion_mae"])
         return out
 
     # -- the days ----------------------------------------------------------------------------------------
@@ -419,7 +448,7 @@ class Replay:
         self.endpoint.deploy(champion)
         self.serving_since = o.start_date
         base = self.baseline(champion)
-        constraints = self.mq_constraints(champion, base)
+        constraints = self.mq_constraints(base)  # the initial model's quality is the service's bar
         try:
             for k in range(o.days):
                 t0 = time.perf_counter()
@@ -427,17 +456,15 @@ class Replay:
                 bodies, ids, times = self.traffic(day)
                 traffic = self.endpoint.quote(bodies, ids, times)
                 dq, mq = self.monitor(day, base, constraints)
-                violated = dq["violations"] > 0 or mq["violations"] > 0
-                reasons = ([f"data quality: {', '.join(dq['features'])}"] if dq["violations"] else []) + \
-                          [f"model quality {w['start']}: {', '.join(w['violations'])}" for w in mq["windows"] if w["violations"]]
+                violated, reasons = self.alarm_rule(day, dq, mq)
                 now = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 5), dt.timezone.utc)
                 alarm = {"state": "ALARM" if violated else "OK", "reasons": reasons, "event": None, "started": False}
                 record = Day(day.isoformat(), _version(self.endpoint.package), traffic, dq, mq, alarm)
                 if violated and self.alarm_state == "OK":
                     event = alarm_event(now, "; ".join(reasons))
                     alarm["event"] = event["id"]
-                    request = route_event(event, train_days=o.train_days, validation_days=o.validation_days,
-                                          test_days=o.test_days, gates=o.gates, last_start=self.last_start,
+                    request = route_event(event, train_days=o.retrain_days, validation_days=o.retrain_validation_days,
+                                          test_days=o.retrain_test_days, gates=o.gates, last_start=self.last_start,
                                           cooldown_days=o.cooldown_days)  # fmt: skip
                     if request is None:
                         alarm["note"] = f"no run: one started on {self.last_start} (cooldown {o.cooldown_days} days)"
@@ -453,11 +480,13 @@ class Replay:
                                 self.endpoint.deploy(reg.get(challenger["ModelPackageArn"]))
                                 self.serving_since = day + dt.timedelta(days=1)
                                 base = self.baseline(self.endpoint.package)
-                                constraints = self.mq_constraints(self.endpoint.package, base)
+                                self.bad_windows.clear()
+                                self.bad_dq_days.clear()
                             else:
                                 reg.reject(challenger["ModelPackageArn"], "did not beat the champion on recent labelled traffic")
-                    # SetAlarmState OK after acting on it: a problem that persists raises it again
-                    self.alarm_state = "OK" if alarm["started"] else "ALARM"
+                    # SetAlarmState OK once the event is handled: a problem that persists raises it again
+                    # the next day (and the rule's cooldown decides whether that starts another run)
+                    self.alarm_state = "OK"
                 else:
                     self.alarm_state = "ALARM" if violated else "OK"
                 record.seconds = round(time.perf_counter() - t0, 1)
@@ -549,7 +578,10 @@ def plot_timeline(doc: dict, path: Path) -> None:
     ax1.plot(x, [np.nan if v is None else v for v in final], "o-", color="tab:blue", label="price RMSE (all labels, hindsight)")
     seen = [next((w["rmse"] for w in d["model_quality"]["windows"] if w["start"] == d["date"]), None) for d in days]
     ax1.plot(x, [np.nan if v is None else v for v in seen], ".", color="tab:gray", label="RMSE as monitored that day")
-    ax1.step(x, [d["model_quality"]["rmse_threshold"] for d in days], where="post", color="tab:red", lw=1, label="alarm threshold")
+    seen_mae = [next((w["mae"] for w in d["model_quality"]["windows"] if w["start"] == d["date"]), None) for d in days]
+    ax1.plot(x, [np.nan if v is None else v for v in seen_mae], "s--", ms=3, color="tab:orange", label="MAE as monitored that day")
+    ax1.step(x, [d["model_quality"]["mae_threshold"] or np.nan for d in days], where="post", color="tab:red", lw=1,
+             label="MAE alarm threshold")
     for d, when in zip(days, x):
         if d["alarm"]["state"] == "ALARM":
             ax1.axvspan(when - dt.timedelta(hours=12), when + dt.timedelta(hours=12), color="tab:red", alpha=0.08)
@@ -558,7 +590,7 @@ def plot_timeline(doc: dict, path: Path) -> None:
         if d.get("promotion") and d["promotion"]["promoted"]:
             ax1.annotate(f"v{d['promotion']['challenger_version']} promoted", (when, ax1.get_ylim()[1] * 0.9 if ax1.get_ylim()[1] else 1),
                          fontsize=7, color="tab:green", rotation=90)
-    ax1.set_ylabel("RMSE (USD)")
+    ax1.set_ylabel("USD")
     ax1.legend(fontsize=7, loc="upper left")
     ax2.bar(x, [d["data_quality"]["violations"] for d in days], color="tab:orange")
     ax2.set_ylabel("DQ violations")

@@ -29,9 +29,10 @@ def replay_command(
     start_date: Annotated[str, typer.Option("--start-date", callback=date_callback, help="First replayed day (YYYY-MM-DD); the initial model trains on the days before it.")] = "2026-03-02",
     days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days replayed.")] = 30,
     drift: Annotated[Optional[list[str]], typer.Option("--drift", help="Regime change KIND@YYYY-MM-DD[:MAGNITUDE] (repeatable): fare-hike, new-route, mix-shift, currency-units, demand-collapse.")] = None,
-    searches_per_day: Annotated[int, typer.Option("--searches-per-day", min=10, max=5000, help="Searches a day (each quotes about 11 offers).")] = 120,
+    searches_per_day: Annotated[int, typer.Option("--searches-per-day", min=10, max=5000, help="Searches a day (each quotes about 11 offers).")] = 250,
     train_days: Annotated[int, typer.Option("--train-days", min=7, max=120, help="Days in each training window (the initial one and the moved ones).")] = 21,
     gate: Annotated[Optional[list[str]], typer.Option("--gate", help="Pipeline gate parameter NAME=VALUE (repeatable), e.g. PriceRmseMax=40 (default: the seed's gates).")] = None,
+    retrain_days: Annotated[int, typer.Option("--retrain-days", min=4, max=120, help="Days in a retraining window (ends on the alarm's day; its last two days are validation and test).")] = 6,
     cooldown_days: Annotated[int, typer.Option("--cooldown-days", min=0, max=60, help="No retraining within this many days of the previous run.")] = 3,
     degradation: Annotated[float, typer.Option("--degradation", min=0.0, max=10.0, help="Model-quality alarm: RMSE above the serving model's baseline x (1 + this).")] = 0.5,
 ) -> None:
@@ -61,7 +62,7 @@ def replay_command(
     if late:
         raise typer.BadParameter(f"drift(s) {', '.join(late)} outside the replayed days", param_hint="--drift")
     opts = ReplayOptions(seed=seed, start_date=first, days=days, out=out, drifts=tuple(str(d) for d in drifts),
-                         searches_per_day=searches_per_day, train_days=train_days, gates=gates,
+                         searches_per_day=searches_per_day, train_days=train_days, retrain_days=retrain_days, gates=gates,
                          cooldown_days=cooldown_days, degradation=degradation)
     doc = replay(opts, log=lambda m: typer.echo(m, err=True))
     s = doc["summary"]
