@@ -511,9 +511,10 @@ class Replay:
         mq = monitor.run_model_quality(MODEL, self.capture_dir, self.truth_dir, self.work / "monitoring" / "hindsight",
                                        since=first, until=end, now=end + dt.timedelta(days=3), endpoint=ENDPOINT,
                                        min_labels=1)  # fmt: skip
-        final = {w.start[:10]: _num(((w.statistics or {}).get("regression_metrics") or {}).get("rmse")) for w in mq.windows}
+        final = {w.start[:10]: ((w.statistics or {}).get("regression_metrics") or {}) for w in mq.windows}
         for d in self.days:
-            d.model_quality["final_rmse"] = final.get(d.date)
+            d.model_quality["final_rmse"] = _num(final.get(d.date, {}).get("rmse"))
+            d.model_quality["final_mae"] = _num(final.get(d.date, {}).get("mae"))
 
 
 def _num(metric) -> float | None:
@@ -572,32 +573,35 @@ def plot_timeline(doc: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     days = doc["timeline"]
-    x = [dt.date.fromisoformat(d["date"]) for d in days]
+    x = [dt.datetime.fromisoformat(d["date"]) for d in days]
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1.4, 1]})
-    final = [d["model_quality"].get("final_rmse") for d in days]
-    ax1.plot(x, [np.nan if v is None else v for v in final], "o-", color="tab:blue", label="price RMSE (all labels, hindsight)")
-    seen = [next((w["rmse"] for w in d["model_quality"]["windows"] if w["start"] == d["date"]), None) for d in days]
-    ax1.plot(x, [np.nan if v is None else v for v in seen], ".", color="tab:gray", label="RMSE as monitored that day")
-    seen_mae = [next((w["mae"] for w in d["model_quality"]["windows"] if w["start"] == d["date"]), None) for d in days]
-    ax1.plot(x, [np.nan if v is None else v for v in seen_mae], "s--", ms=3, color="tab:orange", label="MAE as monitored that day")
-    ax1.step(x, [d["model_quality"]["mae_threshold"] or np.nan for d in days], where="post", color="tab:red", lw=1,
+    def series(key):
+        return [np.nan if d["model_quality"].get(key) is None else d["model_quality"][key] for d in days]
+
+    ax1.plot(x, series("final_rmse"), "o-", color="tab:blue", label="price RMSE (every label in, hindsight)")
+    ax1.plot(x, series("final_mae"), "s-", ms=4, color="tab:orange", label="price MAE (hindsight)")
+    ax1.step(x, [d["model_quality"]["mae_threshold"] or np.nan for d in days], where="mid", color="tab:red", lw=1,
              label="MAE alarm threshold")
     for d, when in zip(days, x):
         if d["alarm"]["state"] == "ALARM":
-            ax1.axvspan(when - dt.timedelta(hours=12), when + dt.timedelta(hours=12), color="tab:red", alpha=0.08)
+            ax1.axvspan(when - dt.timedelta(hours=12), when + dt.timedelta(hours=12), color="tab:red", alpha=0.12, lw=0)
         if d.get("pipeline"):
-            ax1.annotate("retrain", (when, 0), xytext=(0, 10), textcoords="offset points", rotation=90, fontsize=7, color="tab:purple")
-        if d.get("promotion") and d["promotion"]["promoted"]:
-            ax1.annotate(f"v{d['promotion']['challenger_version']} promoted", (when, ax1.get_ylim()[1] * 0.9 if ax1.get_ylim()[1] else 1),
-                         fontsize=7, color="tab:green", rotation=90)
+            ax1.axvline(when, color="tab:purple", ls=":", lw=1.5)
+            ax1.annotate(f"retrain: {d['pipeline']['status'].lower()}", (when, 0.55), xycoords=("data", "axes fraction"),
+                         rotation=90, fontsize=7, color="tab:purple", xytext=(-9, 0), textcoords="offset points")
+        if d.get("promotion"):
+            p = d["promotion"]
+            text = f"v{p['challenger_version']} promoted" if p["promoted"] else f"v{p['challenger_version']} rejected"
+            ax1.annotate(text, (when, 0.55), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                         color="tab:green" if p["promoted"] else "tab:gray", xytext=(3, 0), textcoords="offset points")
     ax1.set_ylabel("USD")
-    ax1.legend(fontsize=7, loc="upper left")
+    ax1.legend(fontsize=7, loc="upper left", title="red: alarm days", title_fontsize=7)
     ax2.bar(x, [d["data_quality"]["violations"] for d in days], color="tab:orange")
     ax2.set_ylabel("DQ violations")
     ax3.bar(x, [d["traffic"]["requests"] for d in days], color="tab:gray")
     ax3.set_ylabel("quotes")
     for drift in doc["drifts"]:
-        onset = dt.date.fromisoformat(drift["date"])
+        onset = dt.datetime.fromisoformat(drift["date"])
         for ax in (ax1, ax2, ax3):
             ax.axvline(onset, color="black", ls="--", lw=1)
         ax1.annotate(f"{drift['kind']} ({drift['magnitude']:g})", (onset, 1), xycoords=("data", "axes fraction"),

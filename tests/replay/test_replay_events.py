@@ -55,3 +55,20 @@ def test_the_event_has_eventbridges_shape():
     assert event["source"] == "aws.cloudwatch" and event["detail-type"] == "CloudWatch Alarm State Change"
     assert event["resources"] == [ALARM_ARN] and event["time"] == "2026-03-09T00:05:00Z"
     assert event["detail"]["state"]["value"] == "ALARM" and matches(RETRAIN_RULE["EventPattern"], event)
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--drift", "price-war@2026-03-05"], "--drift"),
+    (["--drift", "fare-hike@2027-01-01"], "--drift"),  # outside the replayed days
+    (["--gate", "PriceRmseMax"], "--gate"),
+    (["--gate", "Nope=1"], "--gate"),
+    (["--gate", "PriceRmseMax=lots"], "--gate"),
+])
+def test_replay_cli_refuses_bad_input_naming_the_flag(tmp_path, args, flag):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["replay", "--out", str(tmp_path / "r"), "--days", "5", "--start-date", "2026-03-02", *args])
+    assert result.exit_code == 2 and flag in result.output
+    assert not (tmp_path / "r").exists()  # nothing was started
