@@ -34,7 +34,7 @@ def replay_command(
     gate: Annotated[Optional[list[str]], typer.Option("--gate", help="Pipeline gate parameter NAME=VALUE (repeatable), e.g. PriceRmseMax=40 (default: the seed's gates).")] = None,
     retrain_days: Annotated[int, typer.Option("--retrain-days", min=4, max=120, help="Days in a retraining window (ends on the alarm's day; its last two days are validation and test).")] = 6,
     cooldown_days: Annotated[int, typer.Option("--cooldown-days", min=0, max=60, help="No retraining within this many days of the previous run.")] = 3,
-    degradation: Annotated[float, typer.Option("--degradation", min=0.0, max=10.0, help="Model-quality alarm: RMSE above the serving model's baseline x (1 + this).")] = 0.5,
+    degradation: Annotated[float, typer.Option("--degradation", min=0.0, max=10.0, help="Model-quality alarm: MAE above the initial model's baseline MAE x (1 + this).")] = 4.0,
 ) -> None:
     """Replay production day by day: served quotes with capture, late ground truth, Model Monitor,
     an alarm that retrains through the AWS event shape, and a champion/challenger promotion."""
