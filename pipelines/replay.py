@@ -17,9 +17,9 @@ Everything runs the project's own code; only time is simulated:
    monitor (the day's captured inputs against the serving package's baseline) and the model-quality
    monitor (predictions of the last two days joined with the ground truth delivered so far) run
    (``monitoring.monitor``, what ``airfare monitor`` runs).
-4. **Alarm.** The alarm is in ALARM when a monitor reports a violation (the CloudWatch alarms of
-   ``airfare monitor schedule``: any ``feature_baseline_drift`` over its threshold, or a model-quality
-   metric across its constraint). A change to ALARM is a "CloudWatch Alarm State Change" event; the
+4. **Alarm.** One alarm per metric, as ``airfare monitor schedule`` creates them, on 2 of 2 datapoints
+   (``Replay.alarm_rule``): the same ``feature_baseline_drift_<f>`` over its threshold two days running,
+   or MAE over its bound on two consecutive daily windows. A change to ALARM is a "CloudWatch Alarm State Change" event; the
    EventBridge rule ``RETRAIN_RULE`` matches it and its target starts the pipeline
    (``route_event`` -> ``StartPipelineExecution`` request -> ``start_pipeline_execution``, run locally),
    on a window moved to end on the alarm's day. After starting a run, the alarm is set back to OK
