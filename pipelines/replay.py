@@ -445,7 +445,6 @@ class Replay:
         times = pd.to_datetime(df["event_time"], utc=True)
         seconds = ((times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).tolist()
         return bodies, df["offer_id"].astype(str).tolist(), seconds
-        return bodies, df["offer_id"].astype(str).tolist(), times
 
     def run(self) -> list[Day]:
         o = self.o
