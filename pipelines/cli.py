@@ -12,7 +12,7 @@ import signal
 import typer
 
 from data_quality import cli as dq_cli
-from pipelines import deploy_cli, main_job, monitor_cli, pipeline_cli, registry_cli, serve_cli
+from pipelines import deploy_cli, main_job, monitor_cli, pipeline_cli, registry_cli, replay_cli, serve_cli
 from seed_infra import cli as seed_cli
 
 app = typer.Typer(
@@ -30,6 +30,8 @@ app.add_typer(main_job.app)
 app.add_typer(deploy_cli.app)
 # serve: a registered model as a local SageMaker endpoint (container contract + runtime API).
 app.add_typer(serve_cli.app)
+# replay: production day by day (drift, monitoring, alarm-driven retraining, champion/challenger).
+app.add_typer(replay_cli.app)
 # Command groups.
 app.add_typer(pipeline_cli.app, name="pipeline", help="Build, validate, upsert, start or run locally the SageMaker pipeline.")
 app.add_typer(registry_cli.app, name="models", help="List, approve or reject registered model packages.")

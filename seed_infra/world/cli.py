@@ -44,6 +44,11 @@ def generate(
         help="Override a numeric world parameter, NAME=VALUE (repeatable), e.g. -p label_alert_coverage_min=0.6;"
         " names and defaults: seed_infra/world/params.py (the incident-label ones: docs/contracts.md).",
     ),
+    drift: list[str] | None = typer.Option(
+        None, "--drift",
+        help="A regime change KIND@YYYY-MM-DD[:MAGNITUDE] (repeatable): fare-hike, new-route, mix-shift, currency-units,"
+        " demand-collapse; from that search day on (seed_infra/world/drift.py), recorded in truth/world.json.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ground_truth: bool = typer.Option(
         False, "--ground-truth/--no-ground-truth",
@@ -67,6 +72,12 @@ def generate(
         params = WorldParams().with_overrides(_param_pairs(param))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--param") from None
+    from seed_infra.world.drift import parse_drifts
+
+    try:
+        drifts = parse_drifts(drift)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--drift") from None
     try:  # before the world's folders are cleared: a bad combination loses nothing
         validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=anomaly_rate,
                          chunk_size=chunk_size, start_date=first_day)
@@ -74,7 +85,8 @@ def generate(
         raise typer.BadParameter(str(exc), param_hint="--start-date/--days" if "search days" in str(exc) else None) from None
     try:
         s = generate_world(out, seed=seed, start_date=first_day, days=days, searches_per_day=searches_per_day,
-                           anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params, progress=not quiet)
+                           anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params, progress=not quiet,
+                           drifts=drifts)
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None

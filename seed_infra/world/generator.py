@@ -177,6 +177,7 @@ class World:
         anomaly_rate: float = DEFAULT_ANOMALY_RATE,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         params: WorldParams | None = None,
+        drifts=(),
     ) -> None:
         validate_options(seed=seed, days=days, searches_per_day=searches_per_day, anomaly_rate=anomaly_rate, chunk_size=chunk_size,
                          start_date=start_date)
@@ -229,7 +230,25 @@ class World:
         self.home_cur = np.searchsorted(CURRENCY_CODES, self.currency)
         self.devices = np.array(contract.DEVICES)
         self.tiers = np.array(contract.LOYALTY_TIERS)
+        self.currency_codes = CURRENCY_CODES
         self._tables: dict | None = None  # JSON fragments for the event encoder, built on first use
+
+        # regime changes (seed_infra/world/drift.py): none by default, and then nothing below runs
+        from seed_infra.world.drift import parse_drifts, resolve
+
+        self.drifts = parse_drifts(drifts)
+        self.regimes = resolve(self.drifts, self)
+        self._collapse = [r for r in self.regimes if r.drift.kind == "demand-collapse"]
+        if self._collapse:
+            self._collapse_mask = [np.isin(np.arange(net.n_routes), r.routes) for r in self._collapse]
+
+    def _route_weight(self, day: int) -> np.ndarray:
+        """Route search shares on search day ``day`` (a demand collapse moves searches away from its region)."""
+        w = self.route_weight
+        for r, mask in zip(self._collapse, getattr(self, "_collapse_mask", ())):
+            if r.active(day):
+                w = np.where(mask, w * (1.0 - r.drift.magnitude), w)
+        return w if w is self.route_weight else w / w.sum()
 
     # -- calendar -------------------------------------------------------------------------------
     def _holiday_distance(self, dates: list[dt.date]) -> np.ndarray:
@@ -271,8 +290,13 @@ class World:
             + p.lf_holiday * self.holiday_window(route, dep)
         )
 
-    def flight_load_factor(self, sched: np.ndarray, dep: np.ndarray) -> np.ndarray:
-        """Final load factor of flight (schedule, departure day): structure + per-flight noise."""
+    def flight_load_factor(self, sched: np.ndarray, dep: np.ndarray, search_day: int | None = None) -> np.ndarray:
+        """Final load factor of flight (schedule, departure day): structure + per-flight noise.
+
+        A demand collapse scales it down on its region's routes: as seen by searches made on or
+        after its onset (``search_day``), or, for the outcomes (``search_day`` None), for flights
+        departing on or after the onset.
+        """
         net, p = self.net, self.p
         lf = (
             self.route_date_lf(net.s_route[sched], dep)
@@ -280,7 +304,11 @@ class World:
             + self.lf_hour[net.s_dep_minute[sched] // 60]
             + p.lf_noise_sd * _hash_normal(self.seed, 10, sched, dep)
         )
-        return np.clip(lf, p.lf_min, 1.0)
+        lf = np.clip(lf, p.lf_min, 1.0)
+        for r, mask in zip(self._collapse, getattr(self, "_collapse_mask", ())):
+            hit = mask[net.s_route[sched]] & ((dep >= r.onset_day + 2) if search_day is None else r.active(search_day))
+            lf = np.where(hit, lf * (1.0 - r.drift.magnitude), lf)
+        return lf
 
     def booked_fraction(self, dtd: np.ndarray, sched: np.ndarray, dep: np.ndarray) -> np.ndarray:
         """Share of the final bookings already made ``dtd`` days before departure."""
@@ -346,7 +374,7 @@ class World:
         sess = np.repeat(np.arange(n_sess), sizes)
         first = np.r_[0, np.cumsum(sizes)[:-1]]
 
-        s_route = rng.choice(net.n_routes, size=n_sess, p=self.route_weight)
+        s_route = rng.choice(net.n_routes, size=n_sess, p=self._route_weight(day))
         # departure date: candidates from the booking-horizon mix, picked with weight ~ route-date demand
         k = p.date_candidates
         cand = today + self._sample_dtd(rng, n_sess * k).reshape(n_sess, k)
@@ -359,6 +387,13 @@ class World:
         s_home = np.where(s_home_is_origin, net.route_o[s_route], net.route_d[s_route])
         s_user = rng.integers(0, self.user_pool[s_home])
         s_start = rng.integers(0, 3600, size=n_sess)
+        for r in self.regimes:
+            if r.drift.kind == "mix-shift" and r.active(day):  # its own stream: the world's draws do not move
+                shift_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 31, day, hour, part]))
+                business = shift_rng.random(n_sess) < r.drift.magnitude
+                s_cabin = np.where(business, _CABIN_INDEX["business"], s_cabin)
+                s_trip_rt = s_trip_rt & ~business
+                s_dep = np.where(business, today + shift_rng.integers(0, 8, size=n_sess), s_dep)
 
         route = s_route[sess]
         shift = np.where((np.arange(n) != first[sess]) & (rng.random(n) < 0.4), rng.integers(-3, 4, size=n), 0)
@@ -382,11 +417,18 @@ class World:
         cnt = net.route_start[route + 1] - net.route_start[route]
         o_search = np.repeat(np.arange(n), cnt)
         o_sched = net.route_start[route][o_search] + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        for r in self.regimes:
+            if r.drift.kind == "new-route" and r.active(day):  # the entrant's schedules join its routes' offers
+                new_route = net.s_route[r.schedules]
+                hit = route[:, None] == new_route[None, :]
+                si, sj = np.nonzero(hit)
+                o_search = np.concatenate([o_search, si])
+                o_sched = np.concatenate([o_sched, r.schedules[sj]])
         o_dep = dep[o_search]
         o_dtd = dtd[o_search]
         o_cabin = cabin[o_search]
         o_route = route[o_search]
-        lf = self.flight_load_factor(o_sched, o_dep)
+        lf = self.flight_load_factor(o_sched, o_dep, search_day=day)
         fill = lf * self.booked_fraction(o_dtd, o_sched, o_dep)
         cab_cap = np.maximum(np.round(net.s_capacity[o_sched] * self.seat_share[net.s_wide[o_sched].astype(int), o_cabin]).astype(np.int64), 2)
         sold = np.minimum(np.floor(cab_cap * fill + 0.5).astype(np.int64), cab_cap)
@@ -417,6 +459,9 @@ class World:
             * (1.0 + p.bucket_step) ** bucket
             * trip
         )
+        for r in self.regimes:
+            if r.drift.kind == "fare-hike" and r.active(day):
+                true_price = np.where(np.isin(o_route, r.routes), true_price * (1.0 + r.drift.magnitude), true_price)
         m = len(true_price)
         noisy = true_price * np.exp(p.price_noise_sd * rng.standard_normal(m))
         is_anom = rng.random(m) < self.anomaly_rate
@@ -428,6 +473,9 @@ class World:
         fx = _FX[cur]
         amount = np.where(cur == _JPY, np.round(observed_usd * fx, 0), np.round(observed_usd * fx, 2))
         observed_usd = amount / fx if m else amount
+        for r in self.regimes:
+            if r.drift.kind == "currency-units" and r.active(day):  # the feed's units change, not the fare
+                amount = np.where(cur == r.currency, np.round(amount * r.drift.magnitude, 2), amount)
 
         # results come back cheapest first
         order = np.lexsort((observed_usd, o_search))

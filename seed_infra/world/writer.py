@@ -99,13 +99,14 @@ def iter_search_events(
     anomaly_rate: float = DEFAULT_ANOMALY_RATE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     params: WorldParams | None = None,
+    drifts=(),
 ) -> Iterator[dict]:
     """Yield SearchEvent dicts in time order, lazily (one chunk of at most ``chunk_size`` in memory).
 
     The same events (same ids, same prices) as `generate_world` writes for the same options.
     """
     world = World(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day,
-                  anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
+                  anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params, drifts=drifts)
     for day in range(days):
         for hour, part, n in world.chunks_of_day(day):
             for line in world.chunk(day, hour, part, n).lines.splitlines():
@@ -264,12 +265,15 @@ def generate_world(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     params: WorldParams | None = None,
     progress: bool = True,
+    drifts=(),
 ) -> WorldSummary:
     """Generate a world into ``out_dir`` (raw/, outcomes/, truth/) and return what was written.
 
     The world's own folders (``WORLD_FOLDERS``: raw/, outcomes/flights/, labels/incidents/, truth/) are replaced: a
     previous world's partitions never survive into this one (e.g. a re-run with fewer days).
-    Anything else in ``out_dir`` (curated/, ...) is left alone.
+    Anything else in ``out_dir`` (curated/, ...) is left alone. ``drifts`` are regime changes
+    (``KIND@DATE[:MAGNITUDE]`` strings or ``drift.Drift``; seed_infra/world/drift.py), recorded in
+    truth/world.json; without them the world is exactly the historical one.
 
     Day by day, chunk by chunk: memory is bounded by ``chunk_size`` searches plus the set of
     flight ids offered so far. Same options and seed give byte-identical files.
@@ -277,7 +281,7 @@ def generate_world(
     t0 = time.perf_counter()
     out = Path(out_dir)
     world = World(seed=seed, start_date=start_date, days=days, searches_per_day=searches_per_day,
-                  anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params)
+                  anomaly_rate=anomaly_rate, chunk_size=chunk_size, params=params, drifts=drifts)
     clear_world_folders(out)
     for dataset in ("raw", "outcomes", "truth_offers", "incident_labels"):
         (out / catalog.key(dataset)).mkdir(parents=True, exist_ok=True)
@@ -392,7 +396,7 @@ def _world_doc(world: World, s: WorldSummary) -> dict:
     """truth/world.json: everything needed to judge a model against the world (no timings: deterministic)."""
     net = world.net
     flights = max(s.flights, 1)
-    return {
+    doc = {
         "generator_version": GENERATOR_VERSION,
         "seed": world.seed,
         "options": {
@@ -443,6 +447,11 @@ def _world_doc(world: World, s: WorldSummary) -> dict:
         "effects": EFFECTS_DOC,
         "parameters": world.p.to_dict(),
     }
+    if world.regimes:  # only then: a world without drift keeps its historical bytes
+        from seed_infra.world.drift import describe
+
+        doc["regime_changes"] = describe(world.regimes, world)
+    return doc
 
 
 def _progress(enabled: bool):
