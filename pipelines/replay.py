@@ -227,7 +227,9 @@ class ReplayOptions:
     train_days: int = 21  # the initial model's window (validation and test days: 3 each)
     validation_days: int = 3
     test_days: int = 3
-    retrain_days: int = 6  # a retraining window: recent days only, so a new regime soon dominates it
+    # a retraining window: recent days only, so a new regime soon dominates it; the pipeline's minimum
+    # of MIN_TRAIN_DAYS training days (core.pipeline_contract) plus its validation and test days
+    retrain_days: int = 9
     retrain_validation_days: int = 1
     retrain_test_days: int = 1
     gates: dict = field(default_factory=dict)  # pipeline gate parameters (default: the seed's)

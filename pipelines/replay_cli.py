@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from core.cli_checks import date_callback
+from core.pipeline_contract import MIN_TRAIN_DAYS
 
 app = typer.Typer()
 
@@ -30,9 +31,9 @@ def replay_command(
     days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days replayed.")] = 30,
     drift: Annotated[Optional[list[str]], typer.Option("--drift", help="Regime change KIND@YYYY-MM-DD[:MAGNITUDE] (repeatable): fare-hike, new-route, mix-shift, currency-units, demand-collapse.")] = None,
     searches_per_day: Annotated[int, typer.Option("--searches-per-day", min=10, max=5000, help="Searches a day (each quotes about 11 offers).")] = 250,
-    train_days: Annotated[int, typer.Option("--train-days", min=7, max=120, help="Days in each training window (the initial one and the moved ones).")] = 21,
+    train_days: Annotated[int, typer.Option("--train-days", min=MIN_TRAIN_DAYS + 6, max=120, help="Days in each training window (the initial one and the moved ones).")] = 21,
     gate: Annotated[Optional[list[str]], typer.Option("--gate", help="Pipeline gate parameter NAME=VALUE (repeatable), e.g. PriceRmseMax=40 (default: the seed's gates).")] = None,
-    retrain_days: Annotated[int, typer.Option("--retrain-days", min=4, max=120, help="Days in a retraining window (ends on the alarm's day; its last two days are validation and test).")] = 6,
+    retrain_days: Annotated[int, typer.Option("--retrain-days", min=MIN_TRAIN_DAYS + 2, max=120, help=f"Days in a retraining window (ends on the alarm's day; its last two days are validation and test, and at least {MIN_TRAIN_DAYS} train).")] = 9,
     cooldown_days: Annotated[int, typer.Option("--cooldown-days", min=0, max=60, help="No retraining within this many days of the previous run.")] = 3,
     degradation: Annotated[float, typer.Option("--degradation", min=0.0, max=10.0, help="Model-quality alarm: MAE above the initial model's baseline MAE x (1 + this).")] = 4.0,
 ) -> None:
