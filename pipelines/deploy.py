@@ -41,10 +41,10 @@ from inference import capture
 VARIANT = "AllTraffic"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
-# One-record requests/s of one 2-vCPU instance (benchmarks/bench_serving.py, price model, 2 workers,
-# 64 connections): 5.6k req/s measured on a 2-core box shared with other heavy jobs (load average
-# ~25), rounded down; the same design did 18.7k req/s on a quiet box (NOTES-platform.md). So 5,000
-# is a floor: re-measure on the real instance type and raise it.
+# One-record requests/s of one 2-vCPU instance (benchmarks/bench_serving.py, 2 workers, 64
+# connections, wrk on the same box), quiet 2-core machine on 2026-12-01: price 27.5k, anomaly 18.5k,
+# demand 5.7k (two ensembles of deep trees). 5,000 is the slowest model's floor, so one target fits
+# every endpoint: re-measure on the real instance type and raise it per model.
 MEASURED_INVOCATIONS_PER_SECOND = 5_000
 TARGET_UTILISATION = 0.5  # headroom: scale-out lag and the hour's peak-to-mean (see the module doc)
 DEFAULT_INVOCATIONS_TARGET = float(MEASURED_INVOCATIONS_PER_SECOND * 60 * TARGET_UTILISATION)
