@@ -335,7 +335,8 @@ CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
 # - the query: a search fixes route, dates, trip and cabin for every offer it returns (and the
 #   demand model's flight-days of a route-date share them too);
 # - the flight's cabin that day: its open fare bucket is the same in every search that quotes it;
-# - route and route-date search volumes of the day.
+# - route and route-date search volumes of the day;
+# - the route itself (its distance, whether it is domestic).
 _ROUTE_DATE = ("route", "days_to_departure")
 _FLIGHT_CABIN = ("route", "airline", "days_to_departure", "departure_hour", "cabin")
 SHARED_VALUE_UNITS: dict[str, tuple[str, ...]] = {
@@ -343,7 +344,7 @@ SHARED_VALUE_UNITS: dict[str, tuple[str, ...]] = {
                                 "cabin", "departure_weekday", "departure_month", "is_weekend_departure",
                                 "days_to_nearest_holiday", "is_holiday_window")},
     "fare_class": _FLIGHT_CABIN,
-    "route_searches_day": ("route",),
+    **{f: ("route",) for f in ("route_searches_day", "distance_km", "is_domestic")},
     **{f: _ROUTE_DATE for f in ("route_date_searches_day", "route_date_searches_cum", "route_date_searches_7d",
                                 "route_date_searches_prev_7d", "route_date_searches_trend", "route_date_share_of_route")},
 }

@@ -402,7 +402,7 @@ def test_cicd_builds_main_with_buildspec_privileged():
     assert project["Source"]["BuildSpec"] == "buildspec.yml" and project["Environment"]["PrivilegedMode"] is True
     provided = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]} | {"AWS_DEFAULT_REGION", "CODEBUILD_RESOLVED_SOURCE_VERSION", "CODEBUILD_BUILD_SUCCEEDING"}
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", (ROOT / "buildspec.yml").read_text()))
-    defined_in_buildspec = {"IMAGE_TAG", "REGISTRY", "IMAGE_URI", "NET_ARGS", "SUBNETS", "SAGEMAKER_VALIDATE_ROLE"}
+    defined_in_buildspec = {"IMAGE_TAG", "REGISTRY", "IMAGE_URI", "SERVE_IMAGE_URI", "NET_ARGS", "SUBNETS", "SAGEMAKER_VALIDATE_ROLE"}
     assert used - defined_in_buildspec <= provided, f"buildspec.yml reads variables nobody sets: {used - defined_in_buildspec - provided}"
     pipeline = one(t, "AWS::CodePipeline::Pipeline")
     source = pipeline["Stages"][0]["Actions"][0]

@@ -76,17 +76,17 @@ def test_monitor_on_what_the_real_server_captured(mon_models, mon_splits, tmp_pa
            "--workers", "1", "--capture", str(capture)]  # fmt: skip
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    events = offers["event_id"].drop_duplicates().sample(n=160, random_state=4).tolist()
+    events = offers["event_id"].drop_duplicates().sample(n=240, random_state=4).tolist()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             _wait_ready(proc, client, log)
-            quiet = _send_searches(client, model.meta, offers, events[:80])
+            quiet = _send_searches(client, model.meta, offers, events[:160])
             # capture times have whole seconds: the shifted batch starts on the next one
             now = dt.datetime.now(dt.timezone.utc)
             boundary = now.replace(microsecond=0) + dt.timedelta(seconds=1)
             time.sleep((boundary - now).total_seconds() + 0.05)
             shifted_offers = offers.assign(days_to_departure=offers["days_to_departure"] + 25)  # bookings much earlier
-            _send_searches(client, model.meta, shifted_offers, events[80:])
+            _send_searches(client, model.meta, shifted_offers, events[160:])
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
