@@ -6,9 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mon_support import baseline_dir, records
+from server_process import free_port, running
 from typer.testing import CliRunner
 
 from core import monitoring_datasets as datasets
@@ -24,25 +22,6 @@ from pipelines.cli import app
 pytestmark = pytest.mark.integration  # the real server, run locally
 
 START_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(proc, client, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if client.get("/ping").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "serve did not answer /ping in time:\n" + log.read_text()
-        time.sleep(0.2)
 
 
 def _send_searches(client, meta, offers, events) -> int:
@@ -68,18 +47,15 @@ def test_monitor_on_what_the_real_server_captured(mon_models, mon_splits, tmp_pa
     offers = mon_splits["train"]["offers"]
     base = baseline_dir(model.meta, offers, tmp_path / "baseline")
     capture = tmp_path / "capture"
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "AIRFARE_BACKEND": "native"}  # no tree compilation: the test is about capture
     airfare = Path(sys.executable).with_name("airfare")
     cmd = [str(airfare), "serve", "--model", "price", "--model-path", str(model.model_dir), "--port", str(port),
            "--workers", "1", "--capture", str(capture)]  # fmt: skip
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
     events = offers["event_id"].drop_duplicates().sample(n=240, random_state=4).tolist()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            _wait_ready(proc, client, log)
+    with running(cmd, port, env=env, log=log, timeout_s=START_TIMEOUT_S) as (_, base_url):
+        with httpx.Client(base_url=base_url, timeout=10) as client:
             quiet = _send_searches(client, model.meta, offers, events[:160])
             # capture times have whole seconds: the shifted batch starts on the next one
             now = dt.datetime.now(dt.timezone.utc)
@@ -87,13 +63,6 @@ def test_monitor_on_what_the_real_server_captured(mon_models, mon_splits, tmp_pa
             time.sleep((boundary - now).total_seconds() + 0.05)
             shifted_offers = offers.assign(days_to_departure=offers["days_to_departure"] + 25)  # bookings much earlier
             _send_searches(client, model.meta, shifted_offers, events[160:])
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
     assert "Traceback" not in log.read_text(), log.read_text()
     files = sorted((capture / "price-prediction-endpoint" / "AllTraffic").rglob("*.jsonl"))
     assert files, f"nothing captured under {capture}"
