@@ -334,7 +334,8 @@ CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
 # (within a search day, a route and a days-to-departure name a route and departure date):
 # - the query: a search fixes route, dates, trip and cabin for every offer it returns (and the
 #   demand model's flight-days of a route-date share them too);
-# - the flight's cabin that day: its open fare bucket is the same in every search that quotes it;
+# - the flight's cabin that day: its open fare bucket and the seats left in it are the same in every
+#   search that quotes it;
 # - route and route-date search volumes of the day;
 # - the route itself (its distance, whether it is domestic).
 _ROUTE_DATE = ("route", "days_to_departure")
@@ -343,7 +344,7 @@ SHARED_VALUE_UNITS: dict[str, tuple[str, ...]] = {
     **{f: _ROUTE_DATE for f in ("route", "origin", "destination", "days_to_departure", "length_of_stay", "trip_type",
                                 "cabin", "departure_weekday", "departure_month", "is_weekend_departure",
                                 "days_to_nearest_holiday", "is_holiday_window")},
-    "fare_class": _FLIGHT_CABIN,
+    **{f: _FLIGHT_CABIN for f in ("fare_class", "seats_left")},
     **{f: ("route",) for f in ("route_searches_day", "distance_km", "is_domestic")},
     **{f: _ROUTE_DATE for f in ("route_date_searches_day", "route_date_searches_cum", "route_date_searches_7d",
                                 "route_date_searches_prev_7d", "route_date_searches_trend", "route_date_share_of_route")},

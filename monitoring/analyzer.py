@@ -84,8 +84,13 @@ _MISSING, _INT, _FRAC, _STR = 0, 1, 2, 3
 def classify(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kind per value, numeric value per value (NaN if not numeric), string per value or None).
 
-    Numbers arriving as JSON (int, float, bool) or numeric text ("3", "2.5") are numeric, as the
-    analyzer parses CSV text; a float with an integral value counts as Integral.
+    A value's type is how it is written, as the analyzer reads CSV text or JSON: ``3`` (a JSON or
+    Python int, an integer column, the text "3") is Integral; ``3980.0`` (a float, a float column,
+    the text "3980.0") is Fractional even when whole, since that is how a float column reaches a
+    CSV file or a JSON body; booleans are Integral (1/0 in CSV). A whole-number float is therefore
+    Fractional in the baseline and in every capture shape alike. A Fractional baseline accepts
+    Integral values (``_conforming``), so an integer column that pandas widened to float for its
+    missing values still matches requests that send integers.
     """
     s = pd.Series(values)
     n = len(s)
@@ -95,11 +100,13 @@ def classify(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(s.dtype):
         num = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
         finite = np.isfinite(num)
-        integral = finite & (np.floor(num) == num)
-        kinds = np.where(~finite, _MISSING, np.where(integral, _INT, _FRAC)).astype(np.int8)
+        kind = _INT if pd.api.types.is_integer_dtype(s.dtype) else _FRAC
+        kinds = np.where(~finite, _MISSING, kind).astype(np.int8)
         return kinds, num, np.full(n, None, dtype=object)
     if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s.dtype) and s.map(type, na_action="ignore").isin([str]).all():
-        # Text columns (a Parquet baseline): vectorised; numeric-looking text is numeric, as in CSV.
+        # Text columns (a Parquet baseline): vectorised; numeric-looking text is numeric, as in CSV,
+        # and an empty cell is a missing value, as a CSV reader has it.
+        s = s.where(s.isna() | (s.astype(str).str.strip() != ""), None)
         missing = s.isna().to_numpy()
         text = s.astype(object).where(~s.isna(), None).to_numpy(dtype=object)
         num = pd.to_numeric(pd.Series(text), errors="coerce").astype("float64").to_numpy()
@@ -121,9 +128,11 @@ def classify(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f = float(v)
             if not math.isfinite(f):
                 continue
-            kinds[i], num[i] = (_INT if f.is_integer() else _FRAC), f
+            kinds[i], num[i] = (_INT if isinstance(v, (int, np.integer)) else _FRAC), f
             continue
         t = str(v)
+        if not t.strip():
+            continue  # an empty CSV cell: missing
         try:
             f = float(t)
         except ValueError:
@@ -432,6 +441,29 @@ def _count(f: dict) -> int:
     return int((block.get("common") or {}).get("num_present") or 0)
 
 
+def _unseen_is_significant(unseen_fraction: float, prof: ColumnProfile, n_base: int, alpha: float) -> bool:
+    """Whether a window's values outside the baseline's domain are more than rare categories give.
+
+    A category absent from a baseline of ``N`` independent draws may still have a probability up
+    to about 3/N (the rule of three: the 95 % bound for an event never seen in N trials). A rare
+    airport or country that a 2-week baseline missed can then show up once in a quiet window.
+    Under that bound, a window of ``m`` draws holds Poisson(3m/N) draws of unseen values. The
+    check fires when the observed count is unlikely under it (``alpha``, the family-wise level).
+    Draws are counted as the drift test counts them (``effective_count``). A new carrier on a
+    share of the traffic is far beyond this; one search from a new country is not."""
+    from scipy import stats
+
+    m = int((prof.kinds != _MISSING).sum())
+    if m == 0 or n_base <= 0:
+        return unseen_fraction > 0
+    ratio = (prof.effective_count / m) if prof.effective_count is not None else 1.0
+    m_eff, n_eff = max(m * ratio, 1.0), max(n_base * ratio, 1.0)
+    draws = unseen_fraction * m_eff
+    if draws < 1.0 - 1e-9:
+        return False
+    return bool(stats.poisson.sf(math.ceil(draws - 1e-9) - 1, 3.0 * m_eff / n_eff) < alpha)
+
+
 def _categorical_freqs(f: dict) -> dict[str, float]:
     buckets = (((f.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {}).get("buckets") or []
     total = sum(b["count"] for b in buckets)
@@ -525,7 +557,10 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
             fc.unseen_fraction = float(sum(unseen.values()))
             fc.unseen_values = sorted(unseen, key=lambda v: -unseen[v])[:10]
             threshold = float(eff.get("domain_content_threshold", 1.0))
-            if 1.0 - fc.unseen_fraction < threshold - 1e-12:
+            unseen = 1.0 - fc.unseen_fraction < threshold - 1e-12
+            if unseen and eff["distribution_constraints"].get("comparison_method", "Robust") == "Robust" and base:
+                unseen = _unseen_is_significant(fc.unseen_fraction, prof, _count(base), alpha)
+            if unseen:
                 add(fc, name, "categorical_values_check",
                     f"Data content requirement is not met. Expected: {threshold * 100:g}% of values in the baseline domain, "
                     f"observed {(1 - fc.unseen_fraction) * 100:.4g}%; unseen values: {', '.join(fc.unseen_values)}.")

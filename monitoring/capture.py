@@ -198,7 +198,9 @@ def read_capture(root: Path | str, *, columns: list[str] | None = None, since=No
     ev = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
     if len(ev):
         ev["inference_time"] = pd.to_datetime(ev["inference_time"], utc=True)
-    return Captured(inputs=pd.DataFrame.from_records(inputs), outputs=pd.DataFrame.from_records(outputs), events=ev,
+    # object columns: each value keeps the type it was sent with (a JSON 3 stays an int, 3.0 a float,
+    # a CSV cell text), which the analyzer's type check reads; pandas would widen ints with nulls to float
+    return Captured(inputs=pd.DataFrame(inputs, dtype=object), outputs=pd.DataFrame.from_records(outputs), events=ev,
                     files=len(files))  # fmt: skip
 
 

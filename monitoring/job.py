@@ -30,14 +30,18 @@ from monitoring import analyzer, model_quality
 log = logging.getLogger("monitoring.job")
 
 
-def read_dataset(source: Path, fmt: dict) -> pd.DataFrame:
-    """Every file of ``source`` in ``fmt`` (Model Monitor's DatasetFormat JSON), concatenated."""
+def read_dataset(source: Path, fmt: dict, text: bool = False) -> pd.DataFrame:
+    """Every file of ``source`` in ``fmt`` (Model Monitor's DatasetFormat JSON), concatenated.
+
+    ``text``: CSV cells stay text (empty cells missing), so that the analyzer types each value as
+    written ("3980.0" Fractional, "3980" Integral), as Model Monitor's analyzer does on CSV."""
     files = sorted(p for p in Path(source).rglob("*") if p.is_file()) if Path(source).is_dir() else [Path(source)]
     if not files:
         raise FileNotFoundError(f"no dataset files under {source}")
     if "csv" in fmt:
         header = bool((fmt["csv"] or {}).get("header", True))
-        frames = [pd.read_csv(f, header=0 if header else None) for f in files]
+        kw = {"dtype": str, "keep_default_na": False, "na_values": [""]} if text else {}
+        frames = [pd.read_csv(f, header=0 if header else None, **kw) for f in files]
         if not header:
             for fr in frames:
                 fr.columns = [f"_c{i}" for i in range(fr.shape[1])]  # the analyzer's names for headerless columns
@@ -123,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         out = _env_path("output_path")
         if source is None or out is None:
             raise ValueError("dataset_source and output_path must be set in the environment")
-        df = read_dataset(source, fmt)
-        if os.environ.get("analysis_type", "").upper() == "MODEL_QUALITY":
+        model_quality_job = os.environ.get("analysis_type", "").upper() == "MODEL_QUALITY"
+        df = read_dataset(source, fmt, text=not model_quality_job)
+        if model_quality_job:
             problem = os.environ.get("problem_type", "")
             cons = model_quality.constraints_from_gates(model) if model in model_quality.PROBLEM_TYPES else None
             model_quality_baseline(df, out, problem, os.environ.get("inference_attribute", "prediction"),

@@ -380,7 +380,49 @@ class Replay:
                             "violations": [v["metric_name"] for v in w.violations["violations"]]})  # fmt: skip
         mq_rec = {"windows": windows, "mae_threshold": constraints["regression_constraints"].get("mae", {}).get("threshold"),
                   "violations": sum(len(w["violations"]) for w in windows)}  # fmt: skip
+        dq_rec["feed"] = self._feed_checks(day, base)
         return dq_rec, mq_rec
+
+    def _feed_day(self, day: dt.date) -> dict | None:
+        """The search stream's day (its curated partition): searches and each currency's price level."""
+        import pyarrow.dataset as ds
+
+        from monitoring import traffic
+
+        cache = self.__dict__.setdefault("_feed_cache", {})
+        if day not in cache:
+            folder = self.root / "curated" / "offers" / f"dt={day.isoformat()}"
+            if not folder.is_dir():
+                cache[day] = None
+            else:
+                df = ds.dataset(folder, format="parquet").to_table(columns=["event_id", "currency", "price_usd"]).to_pandas()
+                cache[day] = {"searches": int(df["event_id"].nunique()), "levels": traffic.price_levels(df)}
+        return cache[day]
+
+    def _feed_checks(self, day: dt.date, base) -> dict:
+        """Search volume and price-feed levels of the day against the previous days of the stream
+        (``monitoring.traffic``): the CloudWatch anomaly-detection alarms a team adds beside Model
+        Monitor for what a model's inputs do not show (a region's searches gone, a feed in cents)."""
+        from monitoring import traffic
+
+        if getattr(self, "_feed_base", None) is not base:  # a new model is served: its alarms start afresh
+            self._feed_base, self.bad_feed = base, {}
+        today = self._feed_day(day)
+        history = [self._feed_day(day - dt.timedelta(days=k)) for k in range(traffic.HISTORY_DAYS, 0, -1)]
+        if today is None:
+            return {"checks": [], "violations": []}
+        yesterday = history[-1]
+        checks = [traffic.volume_check([h["searches"] if h and not h.get("left_out") else None for h in history[:-1]], today["searches"],
+                                       yesterday["searches"] if yesterday else None)]  # fmt: skip
+        checks += traffic.price_level_checks([h["levels"] for h in history if h], today["levels"])
+        # a datapoint in violation is left out of later days' bands (they are fitted on normal days)
+        for c in checks:
+            if c.violation and c.metric.startswith("price_level_"):
+                today["levels"].pop(c.metric.removeprefix("price_level_"), None)
+            elif c.violation:
+                today["left_out"] = True
+        return {"checks": [c.as_dict() for c in checks],
+                "violations": [f"{c.metric}:{c.violation}" for c in checks if c.violation]}  # fmt: skip
 
     def alarm_rule(self, day: dt.date, dq: dict, mq: dict) -> tuple[bool, list[str]]:
         """The CloudWatch alarms, each on 2 out of 2 datapoints: in ALARM when the data-quality monitor
@@ -390,6 +432,8 @@ class Replay:
         each window's violations) swing with a single booked glitch fare among a day's ~100 labels."""
         today, yesterday = day.isoformat(), (day - dt.timedelta(days=1)).isoformat()
         self.bad_dq[today] = set(dq["features"])
+        bad_feed = self.__dict__.setdefault("bad_feed", {})
+        bad_feed[today] = set((dq.get("feed") or {}).get("violations") or [])
         for w in mq["windows"]:
             if w["rmse"] is not None:  # judged (enough labels)
                 self.bad_windows[w["start"]] = RETRAIN_METRIC in w["violations"]
@@ -397,6 +441,12 @@ class Replay:
         both = sorted(self.bad_dq.get(today, set()) & self.bad_dq.get(yesterday, set()))
         if both:  # one alarm per feature_baseline_drift_<feature> metric, as `airfare monitor schedule` creates them
             reasons.append(f"data quality on {yesterday} and {today}: {', '.join(both)}")
+        # one anomaly-detection alarm per stream metric: a price level out of its band in the same
+        # direction two days running; the search volume on one datapoint (it spans two days already)
+        feed = sorted(bad_feed.get(today, set()) & bad_feed.get(yesterday, set()))
+        feed += sorted(v for v in bad_feed.get(today, set()) if v.startswith("searches_") and v not in feed)
+        if feed:
+            reasons.append(f"search stream on {today}: {', '.join(feed)}")
         bad = sorted(d for d, v in self.bad_windows.items() if v)
         pairs = [d for d in bad if (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat() in bad and d >= yesterday]
         if pairs:

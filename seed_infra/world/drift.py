@@ -15,7 +15,12 @@ world without it up to the day before onset. What each kind does (``MAGNITUDE`` 
   multiplied by MAGNITUDE (100: cents instead of units). The fares themselves do not change;
 - ``demand-collapse`` (0.6): demand collapses in a region (routes touching ``COLLAPSE_REGION``
   countries): a share MAGNITUDE of their searches disappears and the flights' remaining bookings
-  shrink by the same share (lower load factors, more seats left, cheaper fare buckets).
+  shrink by the same share (lower load factors, more seats left, cheaper fare buckets). The
+  searches are gone, not moved: the day's search volume falls by MAGNITUDE x the region's share
+  of searches (``search_volume_factor``). Before this was made explicit, the world kept exactly
+  ``searches_per_day`` searches a day and handed the region's lost searches to the other routes,
+  as if travellers who stopped flying to Europe searched Denver instead; a collapse then left
+  the traffic volume unchanged, the one signal a real collapse sends first.
 
 Each drift's resolved details (routes, currency, airline...) go into ``truth/world.json``
 (``regime_changes``): the answer key, never read by a production path.
@@ -162,6 +167,21 @@ def _add_airline(net, rng: np.random.Generator, price_level: float):
     return busiest, al, np.arange(first, first + len(rows))
 
 
+def search_volume_factor(resolved: list[Resolved], route_weight: np.ndarray, day: int) -> float:
+    """The share of a day's searches that still happen: each active demand collapse removes
+    MAGNITUDE of its region's searches (the region's share of ``route_weight``, the world's route
+    search shares before any collapse; collapses compound)."""
+    factor, w = 1.0, np.asarray(route_weight, dtype=float)
+    for r in resolved:
+        if r.drift.kind == "demand-collapse" and r.active(day):
+            region = np.zeros(len(w), dtype=bool)
+            region[r.routes] = True
+            lost = r.drift.magnitude * w[region].sum() / w.sum()
+            factor *= 1.0 - lost
+            w = np.where(region, w * (1.0 - r.drift.magnitude), w)
+    return factor
+
+
 def describe(resolved: list[Resolved], world) -> list[dict]:
     """The ``regime_changes`` of truth/world.json."""
     net = world.net
@@ -172,7 +192,8 @@ def describe(resolved: list[Resolved], world) -> list[dict]:
         if d.kind == "fare-hike":
             doc["effect"] = f"noise-free fares x{1 + d.magnitude:g} on {len(r.routes)} routes"
         elif d.kind == "demand-collapse":
-            doc["effect"] = (f"searches on routes touching {', '.join(COLLAPSE_REGION)} x{1 - d.magnitude:g}; "
+            doc["effect"] = (f"searches on routes touching {', '.join(COLLAPSE_REGION)} x{1 - d.magnitude:g} (gone: the day's "
+                             f"search volume x{search_volume_factor([r], world.route_weight, r.onset_day):.3f}); "
                              f"their flights' remaining bookings x{1 - d.magnitude:g}")
             doc["region"] = list(COLLAPSE_REGION)
         elif d.kind == "currency-units":

@@ -345,8 +345,13 @@ class World:
 
     def chunks_of_day(self, day: int) -> list[tuple[int, int, int]]:
         """(hour, part, searches) of simulated day ``day``, parts of at most ``chunk_size`` searches."""
+        from seed_infra.world.drift import search_volume_factor
+
         out = []
-        for hour, n in enumerate(self.hour_counts(self.searches_per_day)):
+        searches = self.searches_per_day
+        if self._collapse:  # a demand collapse's searches are gone, not moved to other routes
+            searches = int(round(searches * search_volume_factor(self._collapse, self.route_weight, day)))
+        for hour, n in enumerate(self.hour_counts(searches)):
             parts = max(1, -(-int(n) // self.chunk_size))
             for part in range(parts):
                 size = int(n) // parts + (1 if part < int(n) % parts else 0)

@@ -85,11 +85,11 @@ def test_demand_collapse_moves_searches_away_and_empties_the_regions_flights():
     base, collapsed = _world(), _world(_drift("demand-collapse", "0.6"))
     region = set(collapsed.regimes[0].routes.tolist())
 
-    def share(chunks):
+    def searches(chunks):
         r = np.concatenate([c.columns.route for c in chunks])
-        return np.isin(r, list(region)).mean()
+        return np.isin(r, list(region)).sum()
 
-    assert share(_day(collapsed, ONSET)) < 0.6 * share(_day(base, ONSET))
+    assert searches(_day(collapsed, ONSET)) < 0.6 * searches(_day(base, ONSET))
     sched = np.flatnonzero(np.isin(collapsed.net.s_route, list(region)))[:20]
     before, after = np.full(20, ONSET + 1), np.full(20, ONSET + 2 + 5)  # departure-day indices
     assert np.array_equal(base.flight_load_factor(sched, before), collapsed.flight_load_factor(sched, before))
@@ -136,3 +136,20 @@ def test_generate_cli_names_the_drift_flag(tmp_path):
 
     result = CliRunner().invoke(app, ["--out", str(tmp_path / "w"), "--drift", "price-war@2026-01-01", "-q"])
     assert result.exit_code == 2 and "--drift" in result.output
+
+
+def test_demand_collapse_searches_are_gone_not_moved():
+    """The region's lost searches do not reappear on other routes: the day's volume falls by the
+    magnitude x the region's search share, and the other routes keep their searches."""
+    base, collapsed = _world(), _world(_drift("demand-collapse", "0.6"))
+    region = collapsed.regimes[0].routes
+    share = base.route_weight[region].sum()
+
+    def searches(world, day):
+        return sum(n for _, _, n in world.chunks_of_day(day))
+
+    assert searches(collapsed, ONSET - 1) == searches(base, ONSET - 1) == SPD
+    assert searches(collapsed, ONSET) == round(SPD * (1 - 0.6 * share)) < 0.9 * SPD
+    outside = [np.isin(np.concatenate([c.columns.route for c in _day(w, ONSET)]), region, invert=True).sum()
+               for w in (base, collapsed)]
+    assert abs(outside[1] - outside[0]) < 0.15 * outside[0]  # the other routes' searches stay where they were
