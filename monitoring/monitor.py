@@ -189,6 +189,7 @@ class WindowQuality:
     statistics: dict | None
     violations: dict
     note: str = ""
+    robust: dict = field(default_factory=dict)  # beside Model Monitor's metrics: {"trimmed_mae"} (regression)
 
 
 @dataclass
@@ -306,7 +307,11 @@ def run_model_quality(model: str, capture_dir: Path, ground_truth_dir: Path, out
         if stats is not None:
             (wdir / analyzer.STATISTICS_FILE).write_text(json.dumps(stats, indent=2))
         (wdir / analyzer.VIOLATIONS_FILE).write_text(json.dumps(violations, indent=2))
-        windows.append(WindowQuality(start.isoformat(), end.isoformat(), int(len(part)), int(len(labelled)), stats, violations, note))
+        robust = {}
+        if problem == "Regression" and len(labelled):
+            robust["trimmed_mae"] = model_quality.trimmed_mae(labelled["label"].to_numpy(), labelled["prediction"].to_numpy())
+        windows.append(WindowQuality(start.isoformat(), end.isoformat(), int(len(part)), int(len(labelled)), stats, violations, note,
+                                     robust))  # fmt: skip
     matched = set(frame.loc[frame["raw_label"].notna(), "record_id"])
     result = ModelQualityResult(model, windows, constraints, {"Namespace": MODEL_NAMESPACE, "MetricData": metric_data}, out,
                                 unmatched_labels=int((~truth["record_id"].isin(matched)).sum()) if len(truth) else 0)
@@ -318,7 +323,8 @@ def run_model_quality(model: str, capture_dir: Path, ground_truth_dir: Path, out
     summary = {"model": model, "problem_type": problem, "windows": [
         {"start": w.start, "end": w.end, "records": w.records, "labelled": w.labelled, "note": w.note,
          "metrics": {k: v["value"] for k, v in (w.statistics or {}).get(metrics_key, {}).items() if isinstance(v, dict) and "value" in v},
-         "violations": w.violations["violations"]} for w in windows], "unmatched_labels": result.unmatched_labels}  # fmt: skip
+         "robust_metrics": w.robust, "violations": w.violations["violations"]} for w in windows],
+        "unmatched_labels": result.unmatched_labels}  # fmt: skip
     (out / "model_quality.json").write_text(json.dumps(summary, indent=2, default=str))
     from monitoring import report
 

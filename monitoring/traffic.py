@@ -130,3 +130,35 @@ def price_level_checks(history: Sequence[dict[str, tuple[float, int]]], today: d
         a = alpha / max(len(judged), 1)
         out.append(band_check(f"price_level_{cur}", today[cur][0], series[cur], a))
     return out
+
+
+class StreamMonitor:
+    """The search stream's daily metrics and their alarms' datapoints, day by day.
+
+    ``add`` records a day (searches, price levels); ``check`` judges a day against the
+    ``HISTORY_DAYS`` before it and leaves a datapoint in violation out of later days' bands."""
+
+    def __init__(self, history_days: int = HISTORY_DAYS) -> None:
+        self.history_days = history_days
+        self.days: dict = {}  # day -> {"searches": n, "levels": {...}, "left_out": bool}
+
+    def add(self, day, searches: int, levels: dict[str, tuple[float, int]]) -> None:
+        self.days[day] = {"searches": int(searches), "levels": dict(levels), "left_out": False}
+
+    def check(self, day) -> list[BandCheck]:
+        import datetime as dt
+
+        today = self.days.get(day)
+        if today is None:
+            return []
+        past = [self.days.get(day - dt.timedelta(days=k)) for k in range(self.history_days, 0, -1)]
+        yesterday = past[-1]
+        checks = [volume_check([p["searches"] if p and not p["left_out"] else None for p in past[:-1]], today["searches"],
+                               yesterday["searches"] if yesterday else None)]  # fmt: skip
+        checks += price_level_checks([p["levels"] for p in past if p], today["levels"])
+        for c in checks:  # bands are fitted on normal days
+            if c.violation and c.metric.startswith("price_level_"):
+                today["levels"].pop(c.metric.removeprefix("price_level_"), None)
+            elif c.violation:
+                today["left_out"] = True
+        return checks

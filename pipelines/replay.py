@@ -54,6 +54,11 @@ from core.catalog import DEFAULT_BUCKET, Catalog
 
 MODEL = "price"
 RETRAIN_METRIC = "mae"  # the model-quality metric whose alarm starts retraining (see Replay.alarm_rule)
+# Its robust companion (monitoring.model_quality.trimmed_mae): above the initial model's baseline MAE
+# x (1 + this), judged from this many labels. Quiet windows stay at 0.8-1.1x (seed 7: glitch fares
+# trimmed), a 15 % fare hike on half the routes lifts it to ~5x.
+ROBUST_DEGRADATION = 1.0
+ROBUST_MIN_LABELS = 20
 ENDPOINT = "price-prediction-endpoint"
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -357,6 +362,9 @@ class Replay:
         if isinstance(mae, (int, float)):
             constraints["regression_constraints"]["mae"] = {"threshold": float(mae) * (1 + self.o.degradation),
                                                             "comparison_operator": "GreaterThanThreshold"}
+            # the robust companion (monitoring.model_quality.trimmed_mae), outside Model Monitor's
+            # constraints file: the glitch fares it trims are what forced MAE's loose bound
+            self.robust_bound = {"trimmed_mae": float(mae) * (1 + ROBUST_DEGRADATION), "min_labels": ROBUST_MIN_LABELS}
         return constraints
 
     def monitor(self, day: dt.date, base, constraints: dict) -> tuple[dict, dict]:
@@ -375,52 +383,39 @@ class Replay:
         windows = []
         for w in mq.windows:
             m = (w.statistics or {}).get("regression_metrics", {})
+            robust = getattr(self, "robust_bound", None)
+            tmae = w.robust.get("trimmed_mae")
+            judged = robust is not None and tmae is not None and w.labelled >= robust["min_labels"]
             windows.append({"start": w.start[:10], "labelled": w.labelled, "mae": _num(m.get("mae")),
                             "rmse": _num(m.get("rmse")), "r2": _num(m.get("r2")),
+                            "trimmed_mae": round(tmae, 4) if tmae is not None else None,
+                            "robust_judged": judged, "robust_violation": bool(judged and tmae > robust["trimmed_mae"]),
                             "violations": [v["metric_name"] for v in w.violations["violations"]]})  # fmt: skip
         mq_rec = {"windows": windows, "mae_threshold": constraints["regression_constraints"].get("mae", {}).get("threshold"),
+                  "trimmed_mae_threshold": (getattr(self, "robust_bound", None) or {}).get("trimmed_mae"),
                   "violations": sum(len(w["violations"]) for w in windows)}  # fmt: skip
         dq_rec["feed"] = self._feed_checks(day, base)
         return dq_rec, mq_rec
 
-    def _feed_day(self, day: dt.date) -> dict | None:
-        """The search stream's day (its curated partition): searches and each currency's price level."""
+    def _feed_checks(self, day: dt.date, base) -> dict:
+        """Search volume and price-feed levels of the day against the previous days of the stream
+        (``monitoring.traffic``; read from its curated partitions): the CloudWatch anomaly-detection
+        alarms a team adds beside Model Monitor for what a model's inputs do not show (a region's
+        searches gone, a feed in cents)."""
         import pyarrow.dataset as ds
 
         from monitoring import traffic
 
-        cache = self.__dict__.setdefault("_feed_cache", {})
-        if day not in cache:
-            folder = self.root / "curated" / "offers" / f"dt={day.isoformat()}"
-            if not folder.is_dir():
-                cache[day] = None
-            else:
-                df = ds.dataset(folder, format="parquet").to_table(columns=["event_id", "currency", "price_usd"]).to_pandas()
-                cache[day] = {"searches": int(df["event_id"].nunique()), "levels": traffic.price_levels(df)}
-        return cache[day]
-
-    def _feed_checks(self, day: dt.date, base) -> dict:
-        """Search volume and price-feed levels of the day against the previous days of the stream
-        (``monitoring.traffic``): the CloudWatch anomaly-detection alarms a team adds beside Model
-        Monitor for what a model's inputs do not show (a region's searches gone, a feed in cents)."""
-        from monitoring import traffic
-
         if getattr(self, "_feed_base", None) is not base:  # a new model is served: its alarms start afresh
             self._feed_base, self.bad_feed = base, {}
-        today = self._feed_day(day)
-        history = [self._feed_day(day - dt.timedelta(days=k)) for k in range(traffic.HISTORY_DAYS, 0, -1)]
-        if today is None:
-            return {"checks": [], "violations": []}
-        yesterday = history[-1]
-        checks = [traffic.volume_check([h["searches"] if h and not h.get("left_out") else None for h in history[:-1]], today["searches"],
-                                       yesterday["searches"] if yesterday else None)]  # fmt: skip
-        checks += traffic.price_level_checks([h["levels"] for h in history if h], today["levels"])
-        # a datapoint in violation is left out of later days' bands (they are fitted on normal days)
-        for c in checks:
-            if c.violation and c.metric.startswith("price_level_"):
-                today["levels"].pop(c.metric.removeprefix("price_level_"), None)
-            elif c.violation:
-                today["left_out"] = True
+        stream = self.__dict__.setdefault("_stream", traffic.StreamMonitor())
+        for k in range(stream.history_days, -1, -1):
+            d = day - dt.timedelta(days=k)
+            folder = self.root / "curated" / "offers" / f"dt={d.isoformat()}"
+            if d not in stream.days and folder.is_dir():
+                df = ds.dataset(folder, format="parquet").to_table(columns=["event_id", "currency", "price_usd"]).to_pandas()
+                stream.add(d, df["event_id"].nunique(), traffic.price_levels(df))
+        checks = stream.check(day)
         return {"checks": [c.as_dict() for c in checks],
                 "violations": [f"{c.metric}:{c.violation}" for c in checks if c.violation]}  # fmt: skip
 
@@ -428,15 +423,18 @@ class Replay:
         """The CloudWatch alarms, each on 2 out of 2 datapoints: in ALARM when the data-quality monitor
         flagged the same feature on this day and the day before, or the model-quality monitor a metric
         on two consecutive daily windows (one outlier day, e.g. a booked glitch fare, is no alarm). Of
-        the model-quality metrics only MAE's alarm retrains: RMSE and R² (the gates, still reported in
-        each window's violations) swing with a single booked glitch fare among a day's ~100 labels."""
+        the model-quality metrics only MAE's alarm, and its robust companion's (trimmed MAE, judged
+        from 20 labels, so on the day itself), retrain: RMSE and R² (the gates, still reported in
+        each window's violations) swing with a single booked glitch fare among a day's ~100 labels.
+        Beside them, the search-stream alarms (``monitoring.traffic``): a currency's price level out
+        of its band two days running, or the 2-day search volume out of its band (one datapoint)."""
         today, yesterday = day.isoformat(), (day - dt.timedelta(days=1)).isoformat()
         self.bad_dq[today] = set(dq["features"])
         bad_feed = self.__dict__.setdefault("bad_feed", {})
         bad_feed[today] = set((dq.get("feed") or {}).get("violations") or [])
         for w in mq["windows"]:
-            if w["rmse"] is not None:  # judged (enough labels)
-                self.bad_windows[w["start"]] = RETRAIN_METRIC in w["violations"]
+            if w["rmse"] is not None or w.get("robust_judged"):  # judged (enough labels for either metric)
+                self.bad_windows[w["start"]] = RETRAIN_METRIC in w["violations"] or bool(w.get("robust_violation"))
         reasons = []
         both = sorted(self.bad_dq.get(today, set()) & self.bad_dq.get(yesterday, set()))
         if both:  # one alarm per feature_baseline_drift_<feature> metric, as `airfare monitor schedule` creates them
@@ -451,8 +449,9 @@ class Replay:
         pairs = [d for d in bad if (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat() in bad and d >= yesterday]
         if pairs:
             w = next(x for x in mq["windows"] if x["start"] == pairs[-1]) if any(x["start"] == pairs[-1] for x in mq["windows"]) else None
-            reasons.append(f"model quality ({RETRAIN_METRIC}) on the windows of {pairs[-1]} and the day before"
-                           + (f": {', '.join(w['violations'])}" if w else ""))
+            names = (w["violations"] + (["trimmed_mae"] if w.get("robust_violation") else [])) if w else []
+            reasons.append(f"model quality ({RETRAIN_METRIC} or trimmed_mae) on the windows of {pairs[-1]} and the day before"
+                           + (f": {', '.join(names)}" if names else ""))
         return bool(reasons), reasons
 
     # -- champion / challenger ------------------------------------------------------------------------
