@@ -327,6 +327,14 @@ ANOMALY_FEATURES = [
 CLOCK_FEATURES = ("search_hour", "search_weekday")
 DEPARTURE_CALENDAR_FEATURES = ("departure_month", "days_to_nearest_holiday", "is_holiday_window")
 CALENDAR_FEATURES = CLOCK_FEATURES + DEPARTURE_CALENDAR_FEATURES
+# Market-state features: the inventory a quote is made from (the open fare bucket, the seats left in
+# it). They follow how full the flights are, which moves with the season's load factors: a quiet
+# month's daily windows differ from a training window by more than sampling noise (docs/monitoring.md,
+# section 4). Unlike the calendar features, a real change in them matters (a demand collapse empties
+# flights), so their distribution is still compared, against a wider threshold
+# (``monitoringConfigOverrides.comparison_threshold``).
+MARKET_STATE_FEATURES = ("fare_class", "seats_left")
+MARKET_STATE_DRIFT_THRESHOLD = 0.2
 
 # Features whose value belongs to a group of requests, not to one request: on a search day, every
 # request of the group carries the same value. A monitoring window holds as many independent draws

@@ -39,8 +39,14 @@ class MonitorError(ValueError):
 
 def comparison_overrides(columns: list[str]) -> dict[str, dict[str, Any]]:
     """``monitoringConfigOverrides`` for the baselines: no distribution comparison on calendar-driven
-    features (``core.contract.CALENDAR_FEATURES``); their type, completeness and domain are still checked."""
-    return {c: {"perform_comparison": "Disabled"} for c in columns if c in CALENDAR_FEATURES}
+    features (``core.contract.CALENDAR_FEATURES``; their type, completeness and domain are still
+    checked), a wider drift threshold on market-state features (``MARKET_STATE_FEATURES``)."""
+    out: dict[str, dict[str, Any]] = {c: {"perform_comparison": "Disabled"} for c in columns if c in CALENDAR_FEATURES}
+    for c in columns:
+        if c in contract.MARKET_STATE_FEATURES:
+            t = contract.MARKET_STATE_DRIFT_THRESHOLD
+            out[c] = {"comparison_threshold": t, "categorical_comparison_threshold": t}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

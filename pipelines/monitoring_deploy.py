@@ -227,14 +227,16 @@ def _read_s3_json(s3, uri: str) -> dict:
 
 
 def with_calendar_overrides(constraints: dict) -> dict:
-    """``constraints`` with no distribution comparison on calendar-driven features
-    (``core.contract.CALENDAR_FEATURES``), as our baselines have it; other settings untouched."""
-    from core.contract import CALENDAR_FEATURES
+    """``constraints`` with our baselines' per-feature overrides (``monitoring.monitor.comparison_overrides``:
+    no distribution comparison on calendar-driven features, a wider threshold on market-state ones);
+    other settings untouched."""
+    from monitoring.monitor import comparison_overrides
 
     out = json.loads(json.dumps(constraints))
+    overrides = comparison_overrides([f.get("name") for f in out.get("features") or []])
     for f in out.get("features") or []:
-        if f.get("name") in CALENDAR_FEATURES:
-            f.setdefault("monitoringConfigOverrides", {})["perform_comparison"] = "Disabled"
+        if f.get("name") in overrides:
+            f.setdefault("monitoringConfigOverrides", {}).update(overrides[f["name"]])
     return out
 
 

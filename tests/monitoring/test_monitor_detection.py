@@ -78,7 +78,10 @@ def test_calendar_features_keep_type_and_completeness_checks(tmp_path, mon_split
     calendar = [c for c in contract.CALENDAR_FEATURES if c in cons]
     assert {"departure_month", "days_to_nearest_holiday"} <= set(calendar)
     assert all(cons[c]["monitoringConfigOverrides"] == {"perform_comparison": "Disabled"} for c in calendar)
-    assert all(cons[c]["monitoringConfigOverrides"] == {} for c in cons if c not in calendar)
+    market = [c for c in contract.MARKET_STATE_FEATURES if c in cons]
+    assert market and all(cons[c]["monitoringConfigOverrides"]["comparison_threshold"] == contract.MARKET_STATE_DRIFT_THRESHOLD
+                          for c in market)  # fmt: skip
+    assert all(cons[c]["monitoringConfigOverrides"] == {} for c in cons if c not in calendar and c not in market)
     inputs = _traffic(mon_splits, meta, seed=6).astype(object)
     inputs["departure_month"] = "December"  # words where a month number belongs
     inputs.loc[inputs.index[: len(inputs) // 3], "days_to_nearest_holiday"] = None
