@@ -4,8 +4,8 @@ on generated worlds, many seeds and magnitudes at a time: quiet false alarms and
     .venv/bin/python benchmarks/bench_stream_monitor.py [--seeds 7,11,42] [--days 30]
         [--kinds demand-collapse:0.6,demand-collapse:0.3,currency-units:100] [--searches-per-day 250]
 
-The same checks and alarm rule as ``airfare replay`` (``pipelines/replay.py``: a price level out of
-its band two days running, the 2-day volume on one datapoint), fed from the simulator's search
+The same checks and alarm rule as ``airfare replay`` (``monitoring.traffic.StreamAlarm``: a price
+level out of its band on its last two datapoints, the 2-day volume on its last one), fed from the simulator's search
 events directly (no files, no ETL: the ETL drops under 1 % of searches, malformed ones). A world
 per (seed, drift) spans ``--train-days`` of history before the replayed ``--days``; the drift's
 onset is ``--onset-day`` of the replayed days. Quiet runs (no drift) count alarm days over all
@@ -44,20 +44,17 @@ def stream_days(world: World):
 
 def alarms(world: World, first_replayed: int) -> list[tuple[int, list[str]]]:
     """(day index from the first replayed day, reasons) of each alarm day, by the replay's rule."""
-    mon = traffic.StreamMonitor()
+    mon, alarm = traffic.StreamMonitor(), traffic.StreamAlarm()
     start = world.start_date
-    bad: dict[int, set[str]] = {}
     out = []
     for day, (searches, levels) in enumerate(stream_days(world)):
         d = start + dt.timedelta(days=day)
         mon.add(d, searches, levels)
         if day < first_replayed:
             continue
-        checks = mon.check(d)
-        bad[day] = {f"{c.metric}:{c.violation}" for c in checks if c.violation}
-        reasons = sorted(bad[day] & bad.get(day - 1, set())) + sorted(v for v in bad[day] if v.startswith("searches_"))
+        reasons = alarm.update([c.as_dict() for c in mon.check(d)])
         if reasons:
-            out.append((day - first_replayed, sorted(set(reasons))))
+            out.append((day - first_replayed, sorted(reasons)))
     return out
 
 

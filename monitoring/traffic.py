@@ -162,3 +162,28 @@ class StreamMonitor:
             elif c.violation:
                 today["left_out"] = True
         return checks
+
+
+class StreamAlarm:
+    """The stream metrics' alarms: a price level out of its band in the same direction on its last
+    two datapoints, the 2-day search volume on its last one.
+
+    A day without a datapoint (no search in a small market, or too little history) is skipped, as
+    CloudWatch does with ``TreatMissingData: ignore``: a market with a search every other day
+    raises the alarm on its second violating datapoint, not never."""
+
+    def __init__(self) -> None:
+        self.points: dict[str, list[str | None]] = {}
+
+    def update(self, checks: list[dict]) -> list[str]:
+        reasons = []
+        for c in checks:
+            if c.get("z") is None:
+                continue
+            points = self.points.setdefault(c["metric"], [])
+            points.append(c.get("violation"))
+            need = 1 if c["metric"].startswith("searches_") else 2
+            last = points[-need:]
+            if len(last) == need and last[0] and all(v == last[0] for v in last):
+                reasons.append(f"{c['metric']}:{last[0]}")
+        return reasons

@@ -407,7 +407,7 @@ class Replay:
         from monitoring import traffic
 
         if getattr(self, "_feed_base", None) is not base:  # a new model is served: its alarms start afresh
-            self._feed_base, self.bad_feed = base, {}
+            self._feed_base, self.stream_alarm = base, traffic.StreamAlarm()
         stream = self.__dict__.setdefault("_stream", traffic.StreamMonitor())
         for k in range(stream.history_days, -1, -1):
             d = day - dt.timedelta(days=k)
@@ -426,12 +426,10 @@ class Replay:
         the model-quality metrics only MAE's alarm, and its robust companion's (trimmed MAE, judged
         from 20 labels, so on the day itself), retrain: RMSE and R² (the gates, still reported in
         each window's violations) swing with a single booked glitch fare among a day's ~100 labels.
-        Beside them, the search-stream alarms (``monitoring.traffic``): a currency's price level out
-        of its band two days running, or the 2-day search volume out of its band (one datapoint)."""
+        Beside them, the search-stream alarms (``monitoring.traffic.StreamAlarm``): a currency's price
+        level out of its band on its last two datapoints, or the 2-day search volume out of its band."""
         today, yesterday = day.isoformat(), (day - dt.timedelta(days=1)).isoformat()
         self.bad_dq[today] = set(dq["features"])
-        bad_feed = self.__dict__.setdefault("bad_feed", {})
-        bad_feed[today] = set((dq.get("feed") or {}).get("violations") or [])
         for w in mq["windows"]:
             if w["rmse"] is not None or w.get("robust_judged"):  # judged (enough labels for either metric)
                 self.bad_windows[w["start"]] = RETRAIN_METRIC in w["violations"] or bool(w.get("robust_violation"))
@@ -439,10 +437,12 @@ class Replay:
         both = sorted(self.bad_dq.get(today, set()) & self.bad_dq.get(yesterday, set()))
         if both:  # one alarm per feature_baseline_drift_<feature> metric, as `airfare monitor schedule` creates them
             reasons.append(f"data quality on {yesterday} and {today}: {', '.join(both)}")
-        # one anomaly-detection alarm per stream metric: a price level out of its band in the same
-        # direction two days running; the search volume on one datapoint (it spans two days already)
-        feed = sorted(bad_feed.get(today, set()) & bad_feed.get(yesterday, set()))
-        feed += sorted(v for v in bad_feed.get(today, set()) if v.startswith("searches_") and v not in feed)
+        # one anomaly-detection alarm per stream metric (monitoring.traffic.StreamAlarm)
+        if not hasattr(self, "stream_alarm"):
+            from monitoring.traffic import StreamAlarm
+
+            self.stream_alarm = StreamAlarm()
+        feed = self.stream_alarm.update((dq.get("feed") or {}).get("checks") or [])
         if feed:
             reasons.append(f"search stream on {today}: {', '.join(feed)}")
         bad = sorted(d for d, v in self.bad_windows.items() if v)

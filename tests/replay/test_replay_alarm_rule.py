@@ -15,8 +15,11 @@ def _replay(tmp_path: Path) -> Replay:
     return Replay(ReplayOptions(seed=1, start_date=dt.date(2026, 3, 2), days=10, out=tmp_path))
 
 
-def _dq(features=(), feed=()):
-    return {"records": 2500, "violations": len(features), "features": list(features), "feed": {"checks": [], "violations": list(feed)}}
+def _dq(features=(), feed=(), judged=("price_level_MXN", "searches_2d")):
+    """``feed``: "metric:direction" violations; the other ``judged`` metrics have an in-band datapoint."""
+    bad = dict(v.split(":") for v in feed)
+    checks = [{"metric": m, "z": 1.0, "violation": bad.get(m)} for m in sorted(set(judged) | set(bad))]
+    return {"records": 2500, "violations": len(features), "features": list(features), "feed": {"checks": checks, "violations": list(feed)}}
 
 
 def _window(start, labelled, mae_violation=False, robust_violation=False, judged_mae=True):
@@ -36,7 +39,16 @@ def test_a_search_volume_datapoint_alarms_alone_a_price_level_needs_two_days(tmp
     assert raised and "searches_2d:low" in reasons[0]
     r = _replay(tmp_path)
     r.alarm_rule(yesterday, _dq(feed=["price_level_MXN:high"]), {"windows": []})
-    assert r.alarm_rule(DAY, _dq(feed=["price_level_MXN:low"]), {"windows": []})[0] is False  # not the same datapoint
+    assert r.alarm_rule(DAY, _dq(feed=["price_level_MXN:low"]), {"windows": []})[0] is False  # not the same direction
+    # a day with no datapoint (no MXN search) is skipped: the next violating datapoint raises the alarm
+    r = _replay(tmp_path)
+    r.alarm_rule(DAY - dt.timedelta(days=2), _dq(feed=["price_level_MXN:high"]), {"windows": []})
+    assert r.alarm_rule(yesterday, _dq(judged=("searches_2d",)), {"windows": []})[0] is False
+    raised, reasons = r.alarm_rule(DAY, _dq(feed=["price_level_MXN:high"]), {"windows": []})
+    assert raised and "price_level_MXN:high" in reasons[0]
+    r = _replay(tmp_path)
+    r.alarm_rule(yesterday, _dq(feed=["price_level_MXN:high"]), {"windows": []})
+    assert r.alarm_rule(DAY, _dq(), {"windows": []})[0] is False  # an in-band datapoint between: no alarm
 
 
 def test_the_trimmed_mae_judges_a_window_of_twenty_labels_on_its_own_day(tmp_path):
