@@ -409,7 +409,8 @@ class Replay:
             return None
         if step.status != "Succeeded":
             return None
-        uri = step.properties["ProcessingOutputConfig"]["Outputs"][CHAMPION_OUTPUT]["S3Output"]["S3Uri"]
+        outputs = step.properties["ProcessingOutputConfig"]["Outputs"]  # DescribeProcessingJob's list
+        uri = next(o for o in outputs if o["OutputName"] == CHAMPION_OUTPUT)["S3Output"]["S3Uri"]
         report = json.loads((self.lake / uri.removeprefix("s3://").rstrip("/") / CHAMPION_FILE).read_text())
         out = {"metric": CHAMPION_METRIC, "n_compared": report["n_compared"], "champion_version": _version(champion),
                "challenger_version": _version(challenger), "promoted": challenger is not None,
