@@ -16,7 +16,8 @@ import pytest
 
 from pipelines.replay import ReplayOptions, replay
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration]
+# the fixture (world, ETL, four pipeline runs, 13 days) takes 4-6 min on a quiet machine, past 15 under shared load
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(2400)]
 
 START = dt.date(2026, 3, 2)
 ONSET = "2026-03-09"  # a week of drift-free days first
@@ -32,6 +33,14 @@ def fare_hike(tmp_path_factory):
     return out, replay(opts)
 
 
+# With main's monitors (before branch mon3's quiet baselines), seed 7's drift-free week raises the
+# data-quality alarm on 2026-03-04 and 2026-03-05 (2 of 2 days): seats_left (baseline_drift_check)
+# and origin (categorical_values_check) flagged on both days, ordinary variation. The retraining it
+# starts is rightly stopped by the pipeline's champion/challenger step (challenger RMSE 9.10 vs the
+# champion's 7.43 on 2026-03-05): no registration, v1 keeps serving. Strict: once the monitors are
+# quiet this passes, and the marker must go.
+@pytest.mark.xfail(strict=True, reason="monitor false alarm on a quiet day: data-quality seats_left (baseline_drift_check) "
+                                       "and origin (categorical_values_check) on 2026-03-04 and 2026-03-05 (monitoring/, branch mon3)")
 def test_a_drift_free_week_is_quiet(fare_hike):
     out, doc = fare_hike
     # the world is drift-free before the onset: its only regime change starts on it
