@@ -303,7 +303,6 @@ class Replay:
         self.truth_dir = self.root / "ground_truth" / MODEL
         self.runs: list = []
         self.days: list[Day] = []
-        self.last_start: dt.date | None = None
         self.alarm_state = "OK"
         self.serving_since: dt.date | None = None
         self.bad_windows: dict[str, bool] = {}  # model-quality window (date) -> violated, latest judgement
@@ -532,7 +531,6 @@ class Replay:
                         alarm["note"] = f"no run: {why_not}"
                     else:
                         alarm["started"] = True
-                        self.last_start = day
                         record.promotion = self.decision(record.pipeline, self.endpoint.package, challenger)
                         if challenger is not None:  # the pipeline registered it: it passed the gates and beat the champion
                             reg = self.registry()
