@@ -653,8 +653,8 @@ def plot_timeline(doc: dict, path: Path) -> None:
                          rotation=90, fontsize=7, color="tab:purple", xytext=(-9, 0), textcoords="offset points")
         if d.get("promotion"):
             p = d["promotion"]
-            text = f"v{p['challenger_version']} promoted" if p["promoted"] else f"v{p['challenger_version']} rejected"
-            ax1.annotate(text, (when, 0.55), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+            text = f"v{p['challenger_version']} promoted" if p["promoted"] else f"not registered: {p.get('pipeline_step')}"
+            ax1.annotate(text, (when, 0.3), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
                          color="tab:green" if p["promoted"] else "tab:gray", xytext=(3, 0), textcoords="offset points")
     ax1.set_ylabel("USD")
     ax1.legend(fontsize=7, loc="upper left", title="red: alarm days", title_fontsize=7)
