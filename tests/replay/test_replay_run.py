@@ -4,8 +4,8 @@ monitors, the stack's retraining rule and trigger, and the pipeline's champion/c
 
 One replay serves two tests: the week before the drift's onset is a drift-free replay (the world
 changes nothing before a regime change's date, as its truth records), so the quiet test costs only
-the days it adds, not a second world, ETL and initial model (a separate 30-day quiet replay is
-several minutes here: benchmarks/bench_replay.py --kinds none --days 30)."""
+the days it adds, not a second world, ETL and initial model (a separate 30-day quiet replay costs
+those again plus 30 days: several minutes, past the test budget)."""
 
 from __future__ import annotations
 
