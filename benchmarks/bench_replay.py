@@ -7,7 +7,8 @@
 For each kind (default magnitude; ``kind:magnitude`` to choose one) it prints the days from onset
 to the first alarm, the price RMSE (final, with every label in) before the onset, from the onset
 until a challenger is promoted (the quality lost meanwhile), and after the promotion; and whether
-every promotion beat its champion (MAE, the promotion metric) on the same labelled records. Each replay is a full one
+every promotion beat its champion (RMSE on the same test split: the pipeline's ComparePrice /
+CheckPriceChampion decision). Each replay is a full one
 (world, Spark ETL, pipeline runs): minutes per kind on this machine.
 """
 
@@ -47,7 +48,7 @@ def main(argv=None) -> None:
         doc = replay(ReplayOptions(seed=a.seed, start_date=start, days=a.days, out=a.out / kind, drifts=(drift,),
                                    searches_per_day=a.searches_per_day, gates=gates))
         s = doc["summary"]["drifts"][0]
-        fair = all(d["promotion"]["challenger_mae"] < d["promotion"]["champion_mae"]
+        fair = all(d["promotion"]["challenger_rmse"] < d["promotion"]["champion_rmse"]
                    for d in doc["timeline"] if d["promotion"] and d["promotion"]["promoted"])
         false_alarms = [d["date"] for d in doc["timeline"] if d["alarm"]["state"] == "ALARM" and d["date"] < onset.isoformat()]
         rows.append((drift, s["days_to_alarm"], s["rmse_before"], s["rmse_until_promotion"], s["promoted_on"],

@@ -69,8 +69,8 @@ def report_name(model: str) -> str:
 
 
 def report_kinds() -> dict[str, str]:
-    """Property file name -> report kind (``dq`` or a model): how the static check knows what a file holds."""
-    return {DQ_PROPERTY_FILE: "dq", **{report_name(m): m for m in MODELS}}
+    """Property file name -> report kind (``dq``, a model, or ``champion``): how the static check knows what a file holds."""
+    return {DQ_PROPERTY_FILE: "dq", **{report_name(m): m for m in MODELS}, CHAMPION_PROPERTY_FILE: "champion"}
 
 
 # ---- data-quality report ------------------------------------------------------------------------
@@ -170,3 +170,24 @@ def gates_of(model: str) -> tuple[Gate, ...]:
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
     return tuple(g for g in GATES if g.model == model)
+
+
+# ---- champion / challenger (the price model) ---------------------------------------------------
+# ComparePrice scores the new price model (the challenger) and the serving one (the champion,
+# parameter ChampionModelUri: its model.tar.gz, empty when there is none) on the same test split,
+# the run's most recent labelled days; CheckPriceChampion (after CheckPriceGates) registers the
+# challenger only when there is no champion or the challenger's metric is lower.
+CHAMPION_MODEL = "price"
+CHAMPION_PARAMETER = "ChampionModelUri"
+CHAMPION_STEP = "ComparePrice"
+CHAMPION_CHECK_STEP = "CheckPriceChampion"
+CHAMPION_FAIL_STEP = "FailPriceChampion"
+CHAMPION_OUTPUT = "comparison"
+CHAMPION_FILE = "comparison.json"
+CHAMPION_PROPERTY_FILE = "PriceChampionReport"
+CHAMPION_METRIC = "rmse"  # the seed's price gate metric; lower is better
+CHAMPION_METRICS = ("rmse", "mae")
+CHAMPION_REPORT_PATHS = (
+    "model", "metric", "n_test", "n_compared", "champion_present", "challenger_wins",
+    *[f"{who}.{m}.value" for who in ("challenger", "champion") for m in CHAMPION_METRICS],
+)  # fmt: skip

@@ -10,7 +10,15 @@
               |                         |                         |
         CheckPriceGates           CheckDemandGates          CheckAnomalyGates
          |if      |else            |if      |else            |if      |else
-   RegisterPrice FailPrice   RegisterDemand FailDemand  RegisterAnomaly FailAnomaly
+  CheckPriceChampion FailPrice RegisterDemand FailDemand RegisterAnomaly FailAnomaly
+         |if      |else
+   RegisterPrice FailPriceChampion
+
+ComparePrice (beside EvaluatePrice) scores the new price model and the serving one (parameter
+``ChampionModelUri``, empty: none) on the same test split, the window's most recent labelled days;
+CheckPriceChampion registers the challenger only when there is no champion or it is better
+(``core.pipeline_contract``, "champion / challenger"). The absolute gates come first: a challenger
+that beats a champion must still be within the seed's gates.
 
 Every job runs the project's one image (DESIGN.md §1, parameter ``ImageUri``); code is in the
 image, so building the definition uploads nothing and makes no network call. The same JSON is
@@ -32,7 +40,8 @@ import json
 from inference import content_types as served_types
 from core import catalog
 from core.pipeline_contract import (
-    DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
+    CHAMPION_CHECK_STEP, CHAMPION_FAIL_STEP, CHAMPION_FILE, CHAMPION_METRIC, CHAMPION_MODEL, CHAMPION_OUTPUT,
+    CHAMPION_PARAMETER, CHAMPION_PROPERTY_FILE, CHAMPION_STEP, DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
     EVALUATION_OUTPUT, GATES, MERGE_STEP, MODEL_PACKAGE_GROUPS, MODELS, MONITORING_OUTPUT, PREPROCESS_STEP,
     QUALITY_PROBLEM_TYPES, SHARDS_OUTPUT, SPLITS, gates_of, gates_step_name, report_name, step_name,
 )  # fmt: skip
@@ -134,10 +143,13 @@ def get_pipeline(
         enum_values=["PendingManualApproval", "Approved", "Rejected"],
     )
     thresholds = {g.parameter: sdk.ParameterFloat(g.parameter, default_value=g.default) for g in GATES}
+    # The serving price model's model.tar.gz (the approved package's ModelDataUrl); empty: no
+    # champion (a first run), and the absolute gates alone decide.
+    champion_uri = sdk.ParameterString(CHAMPION_PARAMETER, default_value="")
     parameters = [
         curated_uri, outcomes_uri, labels_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
         serve_image, processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
-        *thresholds.values(), approval_status,
+        *thresholds.values(), champion_uri, approval_status,
     ]  # fmt: skip
 
     def s3_out(step: str, output: str):
@@ -300,6 +312,20 @@ def get_pipeline(
         )
         evaluate_steps[model] = evaluate
 
+    # ---- ComparePrice: the challenger and the champion on the same test split ----------------
+    # The champion is an argument, not an input, for the same reason as the truth: it may be empty.
+    champion_report = sdk.PropertyFile(name=CHAMPION_PROPERTY_FILE, output_name=CHAMPION_OUTPUT, path=CHAMPION_FILE)
+    compare = sdk.ProcessingStep(
+        name=CHAMPION_STEP,
+        step_args=processor("evaluation.champion").run(
+            inputs=[s3_input("model", train_steps[CHAMPION_MODEL].properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
+                    s3_input("test", split_uri("test"), f"{PROCESSING}/test")],
+            outputs=[s3_output(CHAMPION_STEP, CHAMPION_OUTPUT, f"{PROCESSING}/{CHAMPION_OUTPUT}")],
+            arguments=[sdk.Join(on="", values=["--champion-model-uri=", champion_uri])],
+        ),
+        property_files=[champion_report],
+    )  # fmt: skip
+
     # ---- DataQualityCheck<Model>, ModelQualityCheck<Model>: Model Monitor baselines ------------
     # The SageMaker Projects template's shape: each step computes a fresh baseline (skip_check,
     # register_new_baseline) that is registered with the model as its drift-check baseline. On
@@ -348,6 +374,22 @@ def get_pipeline(
             model_package_group_name=MODEL_PACKAGE_GROUPS[model],
         )
         quality_checks[model] = (data_check, model_check)
+
+    def champion_check(register) -> sdk.ConditionStep:
+        """CheckPriceChampion: register only with no champion or a lower metric than the champion's.
+        ``Or`` stops at the first true condition, so with no champion its (null) metric is not read."""
+        got = {who: sdk.JsonGet(step_name=compare.name, property_file=champion_report, json_path=f"{who}.{CHAMPION_METRIC}.value")
+               for who in ("challenger", "champion")}  # fmt: skip
+        fail = sdk.FailStep(name=CHAMPION_FAIL_STEP, error_message=sdk.Join(on="", values=[
+            f"{CHAMPION_MODEL} challenger did not beat the champion: {CHAMPION_METRIC}=", got["challenger"],
+            " vs the champion's ", got["champion"], " on the same test split (champion ", champion_uri, ")"]))  # fmt: skip
+        return sdk.ConditionStep(
+            name=CHAMPION_CHECK_STEP,
+            conditions=[sdk.ConditionOr(conditions=[sdk.ConditionEquals(left=champion_uri, right=""),
+                                                    sdk.ConditionLessThan(left=got["challenger"], right=got["champion"])])],
+            if_steps=[register],
+            else_steps=[fail],
+        )  # fmt: skip
 
     # ---- Check<Model>Gates -> Register<Model> | Fail<Model> -----------------------------------
     check_steps = []
@@ -405,6 +447,8 @@ def get_pipeline(
                 description=f"airfare {model} model",
             ),
         )
+        if model == CHAMPION_MODEL:
+            register = champion_check(register)
         check = sdk.ConditionStep(
             name=gates_step_name(model),
             conditions=conditions,
@@ -416,7 +460,7 @@ def get_pipeline(
     return sdk.Pipeline(
         name=pipeline_name,
         parameters=parameters,
-        steps=[preprocess, merge, data_quality, check_data_quality, *evaluate_steps.values(),
+        steps=[preprocess, merge, data_quality, check_data_quality, *evaluate_steps.values(), compare,
                *(step for pair in quality_checks.values() for step in pair), *check_steps],
         sagemaker_session=session,
         pipeline_experiment_config=None,  # no Experiments trial per execution: lineage is in the registry

@@ -19,20 +19,20 @@ Everything runs the project's own code; only time is simulated:
    (``monitoring.monitor``, what ``airfare monitor`` runs).
 4. **Alarm.** One alarm per metric, as ``airfare monitor schedule`` creates them, on 2 of 2 datapoints
    (``Replay.alarm_rule``): the same ``feature_baseline_drift_<f>`` over its threshold two days running,
-   or MAE over its bound on two consecutive daily windows. A change to ALARM is a "CloudWatch Alarm State Change" event; the
-   EventBridge rule ``RETRAIN_RULE`` matches it and its target starts the pipeline
-   (``route_event`` -> ``StartPipelineExecution`` request -> ``start_pipeline_execution``, run locally),
-   on a window moved to end on the alarm's day. After starting a run, the alarm is set back to OK
-   (``SetAlarmState``) so that a problem that persists raises it again; the rule's target skips runs
-   within ``cooldown_days`` of the previous one.
-5. **Promotion.** A registered challenger (it passed the seed's absolute gates in the pipeline) is
-   promoted only if it beats the serving champion on the same recent labelled production data (the
-   captured requests of the retraining window's validation and test days, which the challenger did
-   not train on, with the ground truth delivered by now, scored by both
-   models with the serving code); then it is approved and served, else rejected. Why here and not a
-   pipeline step: the comparison needs production's captured traffic and late labels, which the
-   pipeline does not read, and a champion parameter would change the definition's contract (tests,
-   AWS stack) beyond this change; see docs in README "Production, replayed".
+   or MAE over its bound on two consecutive daily windows. A change to ALARM is a "CloudWatch Alarm
+   State Change" event of the alarm ``<endpoint>-drift-<feature>`` or ``<endpoint>-mae-degraded``.
+   The stack's own rule (``seed_infra/mlops_stack.yaml``: ``RetrainRule``'s event pattern, and its
+   target ``RetrainTriggerFunction``'s configuration, loaded by ``load_retraining``) routes it:
+   the replay matches the pattern and runs the trigger's code (``pipelines.retrain_trigger.handle``)
+   against ``LocalSageMaker``, the local registry and executor behind the SageMaker calls it makes
+   (ListPipelineExecutions for the cooldown, ListModelPackages/DescribeModelPackage for the
+   champion, StartPipelineExecution). After a run, the alarm is set back to OK (``SetAlarmState``)
+   so that a problem that persists raises it again.
+5. **Promotion.** The pipeline decides: its ComparePrice step scores the challenger and the champion
+   (``ChampionModelUri``: the approved package's model) on the same test split, the retraining
+   window's last labelled day, and CheckPriceChampion registers the challenger only if it is
+   better, after the seed's absolute gates. A registered challenger is approved and served (the
+   replay plays the reviewer); else the champion stays.
 6. **Output.** ``timeline.json`` (one record a day) and ``timeline.png``.
 """
 
@@ -59,85 +59,118 @@ RETRAIN_METRIC = "mae"  # the model-quality metric whose alarm starts retraining
 # trimmed), a 15 % fare hike on half the routes lifts it to ~5x.
 ROBUST_DEGRADATION = 1.0
 ROBUST_MIN_LABELS = 20
-ENDPOINT = "price-prediction-endpoint"
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
-PIPELINE_NAME = "airfare-pipeline"
-ALARM_NAME = "airfare-price-prediction-endpoint-monitoring"
-ALARM_ARN = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM_NAME}"
-PIPELINE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{PIPELINE_NAME}"
-
-# The EventBridge rule (as a stack declares it: AWS::Events::Rule EventPattern + Targets) that turns
-# the monitoring alarm into a pipeline execution. Its target's static parameters are the gates; the
-# moved window is derived from the event's time by `route_event` (on AWS a Lambda target does that
-# date arithmetic, since SageMakerPipelineParameters values are static strings).
-RETRAIN_RULE: dict[str, Any] = {
-    "Name": "airfare-retrain-on-monitoring-alarm",
-    "EventPattern": {
-        "source": ["aws.cloudwatch"],
-        "detail-type": ["CloudWatch Alarm State Change"],
-        "resources": [{"prefix": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:airfare-"}],
-        "detail": {"state": {"value": ["ALARM"]}},
-    },
-    "Targets": [{"Id": "retrain", "Arn": PIPELINE_ARN, "SageMakerPipelineParameters": {"PipelineParameterList": []}}],
-}
+PROJECT, ENVIRONMENT = "airfare", "dev"
+ENDPOINT = f"{PROJECT}-{ENVIRONMENT}-price"  # the stack's price endpoint (DeployProject: <prefix>-<model>)
+STACK = Path(__file__).resolve().parents[1] / "seed_infra" / "mlops_stack.yaml"
+RULE_RESOURCE = "RetrainRule"
 
 
 # ---------------------------------------------------------------------------------------------
-# Events: alarm -> EventBridge -> StartPipelineExecution
+# The stack's retraining rule: alarm -> EventBridge -> trigger Lambda -> StartPipelineExecution
 # ---------------------------------------------------------------------------------------------
-def alarm_event(when: dt.datetime, reason: str, previous: str = "OK", alarm_arn: str = ALARM_ARN) -> dict:
+def load_retraining(path: Path = STACK, **parameters: Any) -> dict:
+    """The stack's ``RetrainRule`` as deployed with ``parameters`` (else the template's defaults):
+    ``{"Name", "EventPattern", "Target": the target's logical id, "config": the trigger Lambda's
+    configuration}`` with ``Ref``/``Fn::Sub`` resolved for this account and region."""
+    import re
+
+    import yaml
+
+    from pipelines.retrain_trigger import config_from
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tag(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", tag)
+    doc = yaml.load(path.read_text(), Loader=Loader)
+    values = {k: v.get("Default") for k, v in (doc.get("Parameters") or {}).items()}
+    values.update({k: v for k, v in parameters.items() if v is not None})
+    values.update({"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"})
+
+    def resolve(x: Any) -> Any:
+        if isinstance(x, dict) and len(x) == 1:
+            (k, v), = x.items()
+            if k == "Ref":
+                if values.get(v) is None:
+                    raise ValueError(f"{path.name}: parameter {v} has no value")
+                return str(values[v])
+            if k == "Fn::Sub" and isinstance(v, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: resolve({"Ref": m.group(1)}), v)
+        if isinstance(x, dict):
+            return {k: resolve(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [resolve(v) for v in x]
+        return x
+
+    resources = doc["Resources"]
+    rule = resources[RULE_RESOURCE]["Properties"]
+    (target,) = rule["Targets"]
+    att = target["Arn"]["Fn::GetAtt"]  # !GetAtt X.Arn or [X, Arn]
+    function = att.split(".")[0] if isinstance(att, str) else att[0]
+    env = resolve(resources[function]["Properties"]["Environment"]["Variables"])
+    return {"Name": resolve(rule["Name"]), "EventPattern": resolve(rule["EventPattern"]), "Target": function,
+            "config": config_from({k: str(v) for k, v in env.items()})}  # fmt: skip
+
+
+def alarm_arn(name: str) -> str:
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
+def alarm_event(when: dt.datetime, reason: str, alarm_name: str, previous: str = "OK") -> dict:
     """A "CloudWatch Alarm State Change" event as EventBridge delivers it (ALARM state)."""
     stamp = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    name = alarm_arn.rsplit(":", 1)[-1]
+    arn = alarm_arn(alarm_name)
     return {
-        "version": "0", "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{alarm_arn}/{stamp}")),
+        "version": "0", "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{arn}/{stamp}")),
         "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "account": ACCOUNT,
-        "time": stamp, "region": REGION, "resources": [alarm_arn],
-        "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": reason, "timestamp": stamp},
+        "time": stamp, "region": REGION, "resources": [arn],
+        "detail": {"alarmName": alarm_name, "state": {"value": "ALARM", "reason": reason, "timestamp": stamp},
                    "previousState": {"value": previous}},
     }  # fmt: skip
 
 
-def matches(pattern: Any, event: Any) -> bool:
-    """EventBridge pattern matching (the subset rules use here): nested objects, lists of allowed
-    values, ``{"prefix": ...}``; every pattern field must match."""
-    if isinstance(pattern, dict):
-        return isinstance(event, dict) and all(k in event and matches(v, event[k]) for k, v in pattern.items())
-    values = event if isinstance(event, list) else [event]
-    for allowed in pattern:
-        for v in values:
-            if isinstance(allowed, dict) and "prefix" in allowed:
-                if isinstance(v, str) and v.startswith(allowed["prefix"]):
-                    return True
-            elif v == allowed:
-                return True
-    return False
+class LocalSageMaker:
+    """The SageMaker calls the retrain trigger makes, answered by the local registry and executor
+    (as moto answers them in the trigger's own tests). ``now`` is the simulated clock of the call."""
 
+    def __init__(self, catalog: Catalog, runs: list) -> None:
+        from pipelines.registry import LocalRegistry
 
-def route_event(event: dict, *, train_days: int, validation_days: int, test_days: int, gates: dict | None = None,
-                rule: dict = RETRAIN_RULE, last_start: dt.date | None = None, cooldown_days: int = 0) -> dict | None:
-    """The ``StartPipelineExecution`` request the rule's target makes for ``event``, or None when
-    the rule does not match or a run started within ``cooldown_days``. The window ends on the day
-    before the event (the last complete day) and spans ``train_days``."""
-    if not matches(rule["EventPattern"], event):
-        return None
-    end = dt.datetime.fromisoformat(event["time"].replace("Z", "+00:00")).date() - dt.timedelta(days=1)
-    if last_start is not None and (end - last_start).days < cooldown_days:
-        return None
-    target = rule["Targets"][0]
-    params = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
-    params.update({k: str(v) for k, v in (gates or {}).items()})
-    params.update(window_parameters(end, train_days, validation_days, test_days))
-    return {"PipelineName": target["Arn"].rsplit("/", 1)[-1],
-            "PipelineExecutionDisplayName": f"retrain-{end.isoformat()}",
-            "PipelineParameters": [{"Name": k, "Value": v} for k, v in params.items()],
-            "ClientRequestToken": event["id"]}  # fmt: skip
+        self.catalog, self.runs = catalog, runs
+        self.registry = LocalRegistry(catalog.registry_root)
+        self.started: list[tuple[dt.datetime, str]] = []  # (simulated start, execution id)
+        self.now = dt.datetime.now(dt.timezone.utc)
 
+    def list_pipeline_executions(self, PipelineName: str, CreatedAfter: dt.datetime, MaxResults: int = 10) -> dict:
+        found = [{"PipelineExecutionArn": e, "StartTime": t} for t, e in reversed(self.started) if t > CreatedAfter]
+        return {"PipelineExecutionSummaries": found[:MaxResults]}
 
-def window_parameters(end: dt.date, train_days: int, validation_days: int, test_days: int) -> dict[str, str]:
-    return {"StartDate": (end - dt.timedelta(days=train_days - 1)).isoformat(), "EndDate": end.isoformat(),
-            "ValidationDays": str(validation_days), "TestDays": str(test_days)}  # fmt: skip
+    def list_model_packages(self, ModelPackageGroupName: str, ModelApprovalStatus: str, SortBy: str = "CreationTime",
+                            SortOrder: str = "Descending", MaxResults: int = 10) -> dict:  # fmt: skip
+        packages = [p for p in self.registry.list(ModelPackageGroupName) if p["ModelApprovalStatus"] == ModelApprovalStatus]
+        packages.sort(key=lambda p: int(p["ModelPackageVersion"]), reverse=SortOrder == "Descending")
+        return {"ModelPackageSummaryList": [{"ModelPackageArn": p["ModelPackageArn"]} for p in packages[:MaxResults]]}
+
+    def describe_model_package(self, ModelPackageName: str) -> dict:
+        p = self.registry.get(ModelPackageName)
+        url = Path(p["ModelDataUrl"]).resolve().relative_to(self.catalog.lake_root.resolve()).as_posix()
+        return {**p, "InferenceSpecification": {"Containers": [{"Image": p["ImageUri"], "ModelDataUrl": f"s3://{url}"}]}}
+
+    def start_pipeline_execution(self, **request: Any) -> dict:
+        result = start_pipeline_execution(request, self.catalog, self.runs)
+        self.started.append((self.now, result.execution_id))
+        return {"PipelineExecutionArn": f"local:pipeline-execution/{request['PipelineName']}/{result.execution_id}"}
 
 
 def start_pipeline_execution(request: dict, catalog: Catalog, runs: list) -> Any:
@@ -233,16 +266,15 @@ class ReplayOptions:
     validation_days: int = 3
     test_days: int = 3
     # a retraining window: recent days only, so a new regime soon dominates it; the pipeline's minimum
-    # of MIN_TRAIN_DAYS training days (core.pipeline_contract) plus its validation and test days
-    retrain_days: int = 9
-    retrain_validation_days: int = 1
-    retrain_test_days: int = 1
+    # of MIN_TRAIN_DAYS training days (core.pipeline_contract) plus 1 validation and 1 test day. With
+    # cooldown_days, the stack's parameters RetrainWindowDays / RetrainCooldownDays (None: the stack's default)
+    retrain_days: int | None = None
     gates: dict = field(default_factory=dict)  # pipeline gate parameters (default: the seed's)
     # model-quality alarm: MAE above the initial model's baseline MAE x (1 + this). Production's daily MAE
     # runs at 2-3x the offline test MAE (a day's ~100 booked quotes include the odd booked glitch fare):
     # x5 gave no false alarm on a quiet month (seed 7), with the 2-of-2 rule below
     degradation: float = 4.0
-    cooldown_days: int = 3
+    cooldown_days: int | None = None
     min_labels: int = 50  # a daily window with fewer labels is reported, not judged
 
 
@@ -269,16 +301,20 @@ class Replay:
         self.work = opts.out / "work"
         self.lake = self.work / "lake"
         self.root = self.lake / DEFAULT_BUCKET
-        self.catalog = Catalog(lake_root=self.lake, registry_root=self.work / "registry", runs_root=self.work / "runs")
+        # the registry inside the lake's bucket, as SageMaker keeps packages' artifacts in S3: a package's
+        # ModelDataUrl is then also s3://<bucket>/registry/..., what the pipeline's ChampionModelUri takes
+        self.catalog = Catalog(lake_root=self.lake, registry_root=self.root / "registry", runs_root=self.work / "runs")
         self.capture_dir = self.work / "capture"
         self.truth_dir = self.root / "ground_truth" / MODEL
         self.runs: list = []
         self.days: list[Day] = []
-        self.last_start: dt.date | None = None
         self.alarm_state = "OK"
         self.serving_since: dt.date | None = None
         self.bad_windows: dict[str, bool] = {}  # model-quality window (date) -> violated, latest judgement
         self.bad_dq: dict[str, set[str]] = {}  # day -> features in violation
+        # the stack's rule and trigger configuration, with the replay's window and cooldown as stack parameters
+        self.rule = load_retraining(RetrainWindowDays=opts.retrain_days, RetrainCooldownDays=opts.cooldown_days)
+        self.sm = LocalSageMaker(self.catalog, self.runs)
 
     # -- set-up -----------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -313,34 +349,80 @@ class Replay:
 
         return {int(p["ModelPackageVersion"]): p for p in self.registry().list(MODEL_PACKAGE_GROUPS[MODEL])}
 
-    def run_pipeline(self, request: dict) -> tuple[dict, dict | None]:
-        """Start the pipeline; return its record and the price package it registered (or None)."""
+    def run_pipeline(self, start: Callable[[], Any]) -> tuple[dict, dict | None]:
+        """Start the pipeline (``start`` returns the execution request it ran, or None when it started
+        nothing); return its record and the price package it registered (or None)."""
         before = set(self._price_packages())
         t = time.perf_counter()
-        result = start_pipeline_execution(request, self.catalog, self.runs)
+        request = start()
+        if request is None:
+            return None, None
+        result = self.runs[-1]
         new = sorted(set(self._price_packages()) - before)
         pkg = self._price_packages()[new[-1]] if new else None
         params = {p["Name"]: p["Value"] for p in request["PipelineParameters"]}
         record = {"execution_id": result.execution_id, "status": result.status,
-                  "window": [params.get("StartDate"), params.get("EndDate")],
+                  "window": [params.get("StartDate"), params.get("EndDate")], "champion": params.get("ChampionModelUri") or None,
                   "seconds": round(time.perf_counter() - t, 1), "registered_version": _version(pkg),
-                  "failure": result.fail_message or result.failure_reason}  # fmt: skip
+                  "failed_step": result.failed_step, "failure": result.fail_message or result.failure_reason}  # fmt: skip
         self.log(f"pipeline {result.execution_id}: {result.status} ({record['seconds']} s)"
                  + (f", registered airfare-price/{_version(pkg)}" if pkg else f" {record['failure'] or ''}"))
         return record, pkg
 
     def initial_model(self) -> dict:
+        from pipelines.retrain_trigger import window_parameters
+
         o = self.o
         end = o.start_date - dt.timedelta(days=1)
         params = {**{k: str(v) for k, v in o.gates.items()}, **window_parameters(end, o.train_days, o.validation_days, o.test_days)}
-        request = {"PipelineName": PIPELINE_NAME, "PipelineExecutionDisplayName": "initial",
+        request = {"PipelineName": self.rule["config"]["pipeline"], "PipelineExecutionDisplayName": "initial",
                    "PipelineParameters": [{"Name": k, "Value": v} for k, v in params.items()]}  # fmt: skip
-        record, pkg = self.run_pipeline(request)
+        record, pkg = self.run_pipeline(lambda: (start_pipeline_execution(request, self.catalog, self.runs), request)[1])
         if pkg is None:
             raise RuntimeError(f"the initial pipeline run registered no price model: {record['failure']} "
                                "(pass --gate NAME=VALUE for a world this small, or more --searches-per-day)")  # fmt: skip
         self.registry().approve(pkg["ModelPackageArn"], "initial model of the replay")
         return self.registry().get(pkg["ModelPackageArn"])
+
+    def retrain(self, event: dict, now: dt.datetime) -> tuple[dict | None, dict | None, str | None]:
+        """The stack's rule on ``event``: (pipeline record, registered package, why nothing started)."""
+        from pipelines.retrain_trigger import handle, matches
+
+        if not matches(self.rule["EventPattern"], event):
+            return None, None, f"the rule {self.rule['Name']} does not match {event['detail']['alarmName']}"
+        self.sm.now = now
+        cfg = {**self.rule["config"], "parameters": {**self.rule["config"]["parameters"], **{k: str(v) for k, v in self.o.gates.items()}}}
+        answer: dict = {}
+
+        def start():
+            answer.update(handle(event, cfg, self.sm))
+            return answer.get("request")
+
+        record, pkg = self.run_pipeline(start)
+        return record, pkg, answer.get("reason")
+
+    def decision(self, record: dict, champion: dict, challenger: dict | None) -> dict | None:
+        """The pipeline's champion/challenger decision (ComparePrice's report; None when the run
+        stopped before it): promoted = the pipeline registered the challenger."""
+        from core.pipeline_contract import CHAMPION_FILE, CHAMPION_METRIC, CHAMPION_OUTPUT, CHAMPION_STEP
+
+        result = next(r for r in self.runs if r.execution_id == record["execution_id"])
+        try:
+            step = result.step(CHAMPION_STEP)
+        except KeyError:
+            return None
+        if step.status != "Succeeded":
+            return None
+        outputs = step.properties["ProcessingOutputConfig"]["Outputs"]  # DescribeProcessingJob's list
+        uri = next(o for o in outputs if o["OutputName"] == CHAMPION_OUTPUT)["S3Output"]["S3Uri"]
+        report = json.loads((self.lake / uri.removeprefix("s3://").rstrip("/") / CHAMPION_FILE).read_text())
+        out = {"metric": CHAMPION_METRIC, "n_compared": report["n_compared"], "champion_version": _version(champion),
+               "challenger_version": _version(challenger), "promoted": challenger is not None,
+               "pipeline_step": record["failed_step"] or "RegisterPrice"}  # fmt: skip
+        for who in ("champion", "challenger"):
+            for m in ("rmse", "mae"):
+                out[f"{who}_{m}"] = _num(report[who][m])
+        return out
 
     # -- monitoring ---------------------------------------------------------------------------------
     def baseline(self, package: dict):
@@ -454,33 +536,6 @@ class Replay:
                            + (f": {', '.join(names)}" if names else ""))
         return bool(reasons), reasons
 
-    # -- champion / challenger ------------------------------------------------------------------------
-    def compare(self, champion: dict, challenger: dict, day: dt.date) -> dict:
-        """MAE and RMSE of both models on the same labelled production records: those of the retraining
-        window's validation and test days (never trained on), with the labels delivered by now."""
-        from inference.model import load_model
-        from inference.predict import Predictor
-        from monitoring import capture
-
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-        since = end - dt.timedelta(days=self.o.retrain_validation_days + self.o.retrain_test_days)
-        cap = capture.read_capture(self.capture_dir, since=since, until=end)
-        truth = capture.read_ground_truth(self.truth_dir, until=end)
-        labels = dict(zip(truth["record_id"], truth["label"]))
-        keep = [i for i, rid in enumerate(cap.events["record_id"]) if rid in labels]
-        y = np.array([float(labels[cap.events["record_id"].iloc[i]]) for i in keep])
-        rows = cap.inputs.iloc[keep].to_dict("records")
-        out = {"labelled": len(keep), "since": since.date().isoformat()}
-        for name, pkg in (("champion", champion), ("challenger", challenger)):
-            predictor = Predictor(load_model(_model_path(pkg)))
-            pred = np.array([r["price_usd"] for r in predictor.predict(predictor.validate(rows))]) if rows else np.array([])
-            out[f"{name}_version"] = _version(pkg)
-            out[f"{name}_rmse"] = round(float(np.sqrt(np.mean((pred - y) ** 2))), 3) if len(y) else None
-            out[f"{name}_mae"] = round(float(np.mean(np.abs(pred - y))), 3) if len(y) else None
-        # MAE decides (the alarm's metric; RMSE is reported): both models face the same records
-        out["promoted"] = bool(len(y) >= self.o.min_labels and out["challenger_mae"] < out["champion_mae"])
-        return out
-
     # -- the days ----------------------------------------------------------------------------------------
     def traffic(self, day: dt.date):
         """The day's quotes, in time order: request bodies (the model's request fields of each
@@ -518,29 +573,22 @@ class Replay:
                 alarm = {"state": "ALARM" if violated else "OK", "reasons": reasons, "event": None, "started": False}
                 record = Day(day.isoformat(), _version(self.endpoint.package), traffic, dq, mq, alarm)
                 if violated and self.alarm_state == "OK":
-                    event = alarm_event(now, "; ".join(reasons))
-                    alarm["event"] = event["id"]
-                    request = route_event(event, train_days=o.retrain_days, validation_days=o.retrain_validation_days,
-                                          test_days=o.retrain_test_days, gates=o.gates, last_start=self.last_start,
-                                          cooldown_days=o.cooldown_days)  # fmt: skip
-                    if request is None:
-                        alarm["note"] = f"no run: one started on {self.last_start} (cooldown {o.cooldown_days} days)"
+                    event = alarm_event(now, "; ".join(reasons), self.alarm_name(day))
+                    alarm["event"], alarm["name"] = event["id"], event["detail"]["alarmName"]
+                    record.pipeline, challenger, why_not = self.retrain(event, now)
+                    if record.pipeline is None:
+                        alarm["note"] = f"no run: {why_not}"
                     else:
                         alarm["started"] = True
-                        self.last_start = day
-                        record.pipeline, challenger = self.run_pipeline(request)
-                        if challenger is not None:
-                            record.promotion = self.compare(self.endpoint.package, challenger, day)
+                        record.promotion = self.decision(record.pipeline, self.endpoint.package, challenger)
+                        if challenger is not None:  # the pipeline registered it: it passed the gates and beat the champion
                             reg = self.registry()
-                            if record.promotion["promoted"]:
-                                reg.approve(challenger["ModelPackageArn"], "beat the champion on recent labelled traffic")
-                                self.endpoint.deploy(reg.get(challenger["ModelPackageArn"]))
-                                self.serving_since = day + dt.timedelta(days=1)
-                                base = self.baseline(self.endpoint.package)
-                                self.bad_windows.clear()
-                                self.bad_dq.clear()
-                            else:
-                                reg.reject(challenger["ModelPackageArn"], "did not beat the champion on recent labelled traffic")
+                            reg.approve(challenger["ModelPackageArn"], "registered by the pipeline: within the gates, beat the champion")
+                            self.endpoint.deploy(reg.get(challenger["ModelPackageArn"]))
+                            self.serving_since = day + dt.timedelta(days=1)
+                            base = self.baseline(self.endpoint.package)
+                            self.bad_windows.clear()
+                            self.bad_dq.clear()
                     # SetAlarmState OK once the event is handled: a problem that persists raises it again
                     # the next day (and the rule's cooldown decides whether that starts another run)
                     self.alarm_state = "OK"
@@ -556,6 +604,12 @@ class Replay:
             self.endpoint.close()
         self.hindsight()
         return self.days
+
+    def alarm_name(self, day: dt.date) -> str:
+        """The alarm in ALARM, named as ``airfare monitor schedule`` names them: a feature's drift alarm
+        when the same feature was flagged today and yesterday, else the model-quality one."""
+        both = sorted(self.bad_dq.get(day.isoformat(), set()) & self.bad_dq.get((day - dt.timedelta(days=1)).isoformat(), set()))
+        return f"{ENDPOINT}-drift-{both[0]}" if both else f"{ENDPOINT}-{RETRAIN_METRIC}-degraded"
 
     def hindsight(self) -> None:
         """Each day's final model quality (all labels in), for the plot and the benchmark."""
@@ -589,7 +643,7 @@ def write_timeline(replay: Replay) -> dict:
         "seed": o.seed, "start_date": o.start_date.isoformat(), "days": o.days,
         "drifts": [{"kind": d.kind, "date": d.date.isoformat(), "magnitude": d.magnitude} for d in replay.drifts],
         "options": {k: (str(v) if isinstance(v, (Path, dt.date)) else v) for k, v in asdict(o).items() if k not in ("drifts",)},
-        "rule": RETRAIN_RULE,
+        "rule": {k: v for k, v in replay.rule.items()},
         "summary": summarize(replay.days, replay.drifts),
         "timeline": [asdict(d) for d in replay.days],
     }  # fmt: skip
@@ -648,8 +702,8 @@ def plot_timeline(doc: dict, path: Path) -> None:
                          rotation=90, fontsize=7, color="tab:purple", xytext=(-9, 0), textcoords="offset points")
         if d.get("promotion"):
             p = d["promotion"]
-            text = f"v{p['challenger_version']} promoted" if p["promoted"] else f"v{p['challenger_version']} rejected"
-            ax1.annotate(text, (when, 0.55), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+            text = f"v{p['challenger_version']} promoted" if p["promoted"] else f"not registered: {p.get('pipeline_step')}"
+            ax1.annotate(text, (when, 0.3), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
                          color="tab:green" if p["promoted"] else "tab:gray", xytext=(3, 0), textcoords="offset points")
     ax1.set_ylabel("USD")
     ax1.legend(fontsize=7, loc="upper left", title="red: alarm days", title_fontsize=7)

@@ -33,12 +33,13 @@ def replay_command(
     searches_per_day: Annotated[int, typer.Option("--searches-per-day", min=10, max=5000, help="Searches a day (each quotes about 11 offers).")] = 250,
     train_days: Annotated[int, typer.Option("--train-days", min=MIN_TRAIN_DAYS + 6, max=120, help="Days in each training window (the initial one and the moved ones).")] = 21,
     gate: Annotated[Optional[list[str]], typer.Option("--gate", help="Pipeline gate parameter NAME=VALUE (repeatable), e.g. PriceRmseMax=40 (default: the seed's gates).")] = None,
-    retrain_days: Annotated[int, typer.Option("--retrain-days", min=MIN_TRAIN_DAYS + 2, max=120, help=f"Days in a retraining window (ends on the alarm's day; its last two days are validation and test, and at least {MIN_TRAIN_DAYS} train).")] = 9,
-    cooldown_days: Annotated[int, typer.Option("--cooldown-days", min=0, max=60, help="No retraining within this many days of the previous run.")] = 3,
+    retrain_days: Annotated[Optional[int], typer.Option("--retrain-days", min=MIN_TRAIN_DAYS + 2, max=120, help=f"Days in a retraining window (ends on the alarm's day; its last two days are validation and test, and at least {MIN_TRAIN_DAYS} train): the stack's RetrainWindowDays (default: the stack's).")] = None,
+    cooldown_days: Annotated[Optional[int], typer.Option("--cooldown-days", min=0, max=60, help="No retraining within this many days of the previous run: the stack's RetrainCooldownDays (default: the stack's).")] = None,
     degradation: Annotated[float, typer.Option("--degradation", min=0.0, max=10.0, help="Model-quality alarm: MAE above the initial model's baseline MAE x (1 + this).")] = 4.0,
 ) -> None:
     """Replay production day by day: served quotes with capture, late ground truth, Model Monitor,
-    an alarm that retrains through the AWS event shape, and a champion/challenger promotion."""
+    an alarm that retrains through the stack's EventBridge rule and trigger, and the pipeline's
+    champion/challenger step deciding the promotion."""
     import datetime as dt
 
     from core.pipeline_contract import GATES

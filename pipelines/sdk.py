@@ -43,6 +43,7 @@ from sagemaker.core.workflow.conditions import (  # noqa: E402
     ConditionGreaterThanOrEqualTo,
     ConditionLessThan,
     ConditionLessThanOrEqualTo,
+    ConditionOr,
 )
 from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
 from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
@@ -100,6 +101,7 @@ __all__ = [
     "ConditionGreaterThanOrEqualTo",
     "ConditionLessThan",
     "ConditionLessThanOrEqualTo",
+    "ConditionOr",
     "ConditionStep",
     "DataQualityCheckConfig",
     "DatasetFormat",

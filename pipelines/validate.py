@@ -9,7 +9,8 @@ so this module proves, without running anything, that every reference resolves:
   names an output of S; ``ModelArtifacts`` is read from a training step;
 - ``{"Std:JsonGet": ...}``: the property file is declared on that step, its output exists, and the
   JSON path is one the report really writes (``REPORT_PATHS`` for evaluation reports,
-  ``DQ_REPORT_PATHS`` for the data-quality result, both in :mod:`core.pipeline_contract`); which
+  ``DQ_REPORT_PATHS`` for the data-quality result, ``CHAMPION_REPORT_PATHS`` for the
+  champion/challenger comparison, all in :mod:`core.pipeline_contract`); which
   report a property file is comes from its name (``report_kinds``, passed in or the contract's);
 - ``Std:Join`` is well formed; ``DependsOn``, ``IfSteps`` and ``ElseSteps`` name existing steps;
 - step names are unique and the step graph has no cycle;
@@ -77,7 +78,8 @@ class Problem:
 
 def known_report_paths() -> dict[str, set[str]]:
     """Report kind (``dq`` or a model) -> JSON paths its file really contains."""
-    paths: dict[str, set[str]] = {"dq": set(pipeline_contract.DQ_REPORT_PATHS)}
+    paths: dict[str, set[str]] = {"dq": set(pipeline_contract.DQ_REPORT_PATHS),
+                                  "champion": set(pipeline_contract.CHAMPION_REPORT_PATHS)}
     for model, model_paths in pipeline_contract.REPORT_PATHS.items():
         paths[model] = set(model_paths)
     return paths

@@ -91,18 +91,24 @@ write_zip(work / "airfare_src.zip", src)
 write_zip(work / "lambda.zip", [(root / "seed_infra/lambda_trigger.py", "lambda_trigger.py")])
 digest = hashlib.sha256((work / "lambda.zip").read_bytes()).hexdigest()[:16]
 (work / "lambda_key").write_text(f"lambda/lambda_trigger-{digest}.zip")
+write_zip(work / "retrain.zip", [(root / "pipelines/retrain_trigger.py", "retrain_trigger.py")])
+digest = hashlib.sha256((work / "retrain.zip").read_bytes()).hexdigest()[:16]
+(work / "retrain_key").write_text(f"lambda/retrain_trigger-{digest}.zip")
 PY
 LAMBDA_KEY="$(cat "$WORK/lambda_key")"
+RETRAIN_KEY="$(cat "$WORK/retrain_key")"
 echo "==> uploading code to s3://${CODE_BUCKET}/"
 aws s3 cp "$REPO_ROOT/seed_infra/glue_job.py" "s3://${CODE_BUCKET}/glue/glue_job.py"
 aws s3 cp "$WORK/airfare_src.zip" "s3://${CODE_BUCKET}/glue/airfare_src.zip"
 aws s3 cp "$WORK/lambda.zip" "s3://${CODE_BUCKET}/${LAMBDA_KEY}"
+aws s3 cp "$WORK/retrain.zip" "s3://${CODE_BUCKET}/${RETRAIN_KEY}"
 
 # 3. ETL, catalog, trigger, Athena.
 deploy glue glue_stack.yaml GlueScriptKey=glue/glue_job.py SourceZipKey=glue/airfare_src.zip LambdaCodeKey="$LAMBDA_KEY"
 
 # 4. MLOps platform.
-deploy mlops mlops_stack.yaml AlarmEmail="${ALARM_EMAIL:-}"
+deploy mlops mlops_stack.yaml AlarmEmail="${ALARM_EMAIL:-}" RetrainTriggerCodeKey="$RETRAIN_KEY" \
+  PipelineName="${SAGEMAKER_PIPELINE_NAME:-airfare-pipeline}"
 
 # 5. CI/CD, once a connection to the Git provider exists (it needs a console handshake).
 if [[ -n "${CONNECTION_ARN:-}" && -n "${REPOSITORY_ID:-}" ]]; then

@@ -193,9 +193,25 @@ class Resolver:
             right = self.resolve(condition.get("RightValue"))
             if ctype == "Equals":
                 return _equals(left, right)
+            for side, value in (("LeftValue", left), ("RightValue", right)):
+                if value is None:  # e.g. a metric a report could not compute: say which, not "None"
+                    raise ExpressionError(f"{ctype}: {side} {_describe(condition.get(side))} is null: the value was not "
+                                          "computed (a missing metric is no pass and no fail; see the step's report)")
             a, b = _comparable(left, right, ctype)
             return _ORDER_OPS[ctype](a, b)
         raise ExpressionError(f"unsupported condition Type {ctype!r}")
+
+
+def _describe(expr: Any) -> str:
+    """A readable name for a condition operand: a JsonGet's step, property file and path."""
+    if isinstance(expr, dict) and "Std:JsonGet" in expr:
+        spec = expr["Std:JsonGet"] or {}
+        pf = spec.get("PropertyFile")
+        where = pf.get("Get", pf) if isinstance(pf, dict) else pf
+        return f"{str(where).removeprefix('Steps.')} path {spec.get('Path')!r}"
+    if isinstance(expr, dict) and "Get" in expr:
+        return str(expr["Get"])
+    return repr(expr)
 
 
 _ORDER_OPS: dict[str, Callable[[Any, Any], bool]] = {

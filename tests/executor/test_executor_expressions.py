@@ -7,7 +7,7 @@ import pytest
 from pipelines.local_executor.expressions import ExpressionError, Resolver, lookup, parse_path
 from pipelines.local_executor.lake import LakeError, PathMapper, map_opt_ml
 
-REPORT = {"regression_metrics": {"rmse": {"value": 9.5}}, "items": [{"v": 1}, {"v": 2}], "flag": True}
+REPORT = {"regression_metrics": {"rmse": {"value": 9.5}, "r2": {"value": None}}, "items": [{"v": 1}, {"v": 2}], "flag": True}
 PROPS = {
     "Pre": {
         "ProcessingJobName": "job-pre",
@@ -97,6 +97,13 @@ def test_conditions(resolver):
         resolver.evaluate(_cmp("LessThan", "abc", 1))
     with pytest.raises(ExpressionError, match="unsupported condition"):
         resolver.evaluate({"Type": "Maybe"})
+
+
+def test_a_null_metric_in_a_gate_is_an_error_naming_it(resolver):
+    """A report's metric that could not be computed (null) fails the condition step with its path, not 'None'."""
+    r2 = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.Report"}, "Path": "regression_metrics.r2.value"}}
+    with pytest.raises(ExpressionError, match=r"GreaterThan: LeftValue Eval.PropertyFiles.Report path 'regression_metrics.r2.value' is null"):
+        resolver.evaluate(_cmp("GreaterThan", r2, 0.85))
 
 
 def test_path_mapping(tmp_path):

@@ -133,7 +133,9 @@ def test_real_definition_orders_into_the_expected_dag():
         assert deps[f"Train{model}"] == {"CheckDataQuality", "MergeSplits"}
         assert deps[f"Evaluate{model}"] == {"MergeSplits", f"Train{model}"}
         assert deps[f"Check{model}Gates"] == {f"Evaluate{model}"}
-        assert plan.steps[f"Register{model}"].branch_of == (f"Check{model}Gates", True)
+        # the price model passes its gates, then the champion/challenger check (ComparePrice's report)
+        gate = "CheckPriceChampion" if model == "Price" else f"Check{model}Gates"
+        assert plan.steps[f"Register{model}"].branch_of == (gate, True)
         assert plan.steps[f"Register{model}"].type == "RegisterModel"
         assert plan.steps[f"Fail{model}"].branch_of == (f"Check{model}Gates", False)
         o = plan.order
@@ -141,4 +143,8 @@ def test_real_definition_orders_into_the_expected_dag():
         for check in (f"DataQualityCheck{model}", f"ModelQualityCheck{model}"):  # Model Monitor baselines
             assert deps[check] == {f"Evaluate{model}"}
             assert check in deps[f"Register{model}"]
-    assert len(plan.order) == 26
+    assert deps["ComparePrice"] == {"MergeSplits", "TrainPrice"}
+    assert deps["CheckPriceChampion"] == {"CheckPriceGates", "ComparePrice"}
+    assert plan.steps["CheckPriceChampion"].branch_of == ("CheckPriceGates", True)
+    assert plan.steps["FailPriceChampion"].branch_of == ("CheckPriceChampion", False)
+    assert len(plan.order) == 29  # 26 + ComparePrice, CheckPriceChampion, FailPriceChampion

@@ -79,6 +79,7 @@ def test_step_names_and_types(defn):
             f"DataQualityCheck{m}": "QualityCheck",
             f"ModelQualityCheck{m}": "QualityCheck",
         }
+    expected |= {"ComparePrice": "Processing", "CheckPriceChampion": "Condition", "FailPriceChampion": "Fail"}
     assert steps == expected
 
 
@@ -93,6 +94,7 @@ def test_parameters_and_defaults(defn):
     assert params["DemandAccuracyMin"] == ("Float", 0.85)
     assert params["AnomalyPrecisionMin"] == ("Float", 0.90)
     assert params["ModelApprovalStatus"] == ("String", "PendingManualApproval")
+    assert params["ChampionModelUri"] == ("String", "")  # no champion: the absolute gates alone decide
     for name in ("StartDate", "EndDate", "ImageUri", "ProcessingInstanceType", "TrainingInstanceType"):
         assert params[name][0] == "String"
     assert params["ProcessingInstanceCount"] == ("Integer", 1)
@@ -123,8 +125,32 @@ def test_dag_edges(defn):
         assert ev_refs == {f"Train{m}", "MergeSplits"}
         assert "DependsOn" not in steps[f"Check{m}Gates"]  # models are independent after training
         gate = steps[f"Check{m}Gates"]["Arguments"]
-        assert [s["Name"] for s in gate["IfSteps"]] == [f"Register{m}"]
+        # the price model passes its absolute gates, then the champion/challenger check
+        assert [s["Name"] for s in gate["IfSteps"]] == ["CheckPriceChampion" if m == "Price" else f"Register{m}"]
         assert [s["Name"] for s in gate["ElseSteps"]] == [f"Fail{m}"]
+    champion = steps["CheckPriceChampion"]["Arguments"]
+    assert [s["Name"] for s in champion["IfSteps"]] == ["RegisterPrice"]
+    assert [s["Name"] for s in champion["ElseSteps"]] == ["FailPriceChampion"]
+    compare = steps["ComparePrice"]["Arguments"]
+    assert {r.split(".")[1] for r in get_refs(compare) if r.startswith("Steps.")} == {"TrainPrice", "MergeSplits"}
+    assert compare["AppSpecification"]["ContainerEntrypoint"] == ["python", "-m", "evaluation.champion"]
+
+
+def test_champion_condition_compares_both_models_on_the_comparison_report(defn):
+    """Registered only with no champion (empty ChampionModelUri) or a lower RMSE than the champion's,
+    both read from ComparePrice's report; the no-champion test comes first (Or stops there)."""
+    (cond,) = by_name(defn)["CheckPriceChampion"]["Arguments"]["Conditions"]
+    assert cond["Type"] == "Or"
+    first, second = cond["Conditions"]
+    assert first == {"Type": "Equals", "LeftValue": {"Get": "Parameters.ChampionModelUri"}, "RightValue": ""}
+    report = {"Get": "Steps.ComparePrice.PropertyFiles.PriceChampionReport"}
+    assert second == {"Type": "LessThan",
+                      "LeftValue": {"Std:JsonGet": {"PropertyFile": report, "Path": "challenger.rmse.value"}},
+                      "RightValue": {"Std:JsonGet": {"PropertyFile": report, "Path": "champion.rmse.value"}}}  # fmt: skip
+    (pf,) = by_name(defn)["ComparePrice"]["PropertyFiles"]
+    assert pf == {"PropertyFileName": "PriceChampionReport", "OutputName": "comparison", "FilePath": "comparison.json"}
+    message = json.dumps(by_name(defn)["FailPriceChampion"]["Arguments"]["ErrorMessage"])
+    assert "did not beat the champion" in message and "champion.rmse.value" in message
 
 
 def test_processing_contract(defn):

