@@ -8,14 +8,19 @@ Choices, each measured on the model matrix (``benchmarks/bench_models.py``; the 
   first-class fare; predictions are exponentiated back.
 - **Features: every column the data contract allows** (``contract.PRICE_NUMERIC`` /
   ``PRICE_CATEGORICAL``); no hand-picked list.
-- **Structure chosen by validation in each job** (``structure``): ``additive`` confines every tree
-  to one feature (a sum of per-feature curves in log space, i.e. a product of factors, the way fares
-  are built from a base fare and percentage adjustments), ``free`` lets trees of ``free_depth``
-  combine any features. On short windows the training days show few (departure date x booking
-  window x route) combinations and free trees extrapolate badly to the test days' (the matrix,
-  seed 1 winter 21 days: 1.5-1.8x the additive model's error); with much data interactions may pay.
-  The job fits both on the training days, early-stops each on the validation days and keeps the
-  lower validation RMSE. On AWS the same search is a tuning step; here it is cheap.
+- **Structure: one-feature (additive) trees**, a sum of per-feature curves in log space, i.e. a
+  product of factors, the way fares are built from a base fare and percentage adjustments.
+  ``structure`` may list ``free`` too (trees of ``free_depth`` over any features); the job then
+  fits each on the training days and keeps the lower validation RMSE. It is not searched by
+  default: on the matrix free trees never won (1.5-4x the additive error on 21-day windows, where
+  the training days show few date x booking-window x route combinations) and the search cost a fit.
+- **Tree count by early stopping on the validation days**; no row subsampling per tree
+  (``subsample`` 1.0): with 0.5 the 21-day cells' error against the noise-free price was 1.7x the
+  noise floor, with 1.0 about 1.0x (a rare route's curve, fitted from half its rows per tree, is noise).
+- **Bounded, equal sample sizes** (``search_rows`` = ``max_train_rows``): the tree count chosen on
+  ``search_rows`` training rows is used for a final fit of as many rows. On the default world a
+  larger final fit with that count was worse (100k rows: 0.46x the floor, 200k: 0.63x, all 850k:
+  0.76x) and its cost grows with the rows (issue 11: bounded training cost).
 - **Unseen categories** (a route first searched after the training window): the trees send a value
   they never saw down the missing-value branch, which training never taught (the matrix: 2-5 % of a
   21-day window's test offers, a third of its squared error). ``category_dropout`` blanks that
@@ -23,9 +28,11 @@ Choices, each measured on the model matrix (``benchmarks/bench_models.py``; the 
   learns "a route not seen" and distance, origin and destination carry the price level there.
 - **Residual trimming** (``trim_sd``): glitch prices that the cleaning rule lets through (a factor
   of 2 can sit inside a route's normal spread) are few but, under a squared loss, pull every curve
-  they touch and steer early stopping. A first additive fit marks training and validation rows
-  beyond ``trim_sd`` robust SDs of its residuals; the search and the final fit run without them
-  (the matrix, 60-day window: 39 such rows in 108k doubled the error against the noise-free price).
+  they touch and steer early stopping. A rough additive fit (``trim_trees`` trees on at most
+  ``trim_rows`` rows: a glitch is off by log 0.7-2.3, a normal offer by ~0.02) marks training and
+  validation rows beyond ``trim_sd`` robust SDs of its residuals; the search and the final fit run
+  without them (the matrix, 60-day window: 39 such rows in 108k doubled the error against the
+  noise-free price).
 - **Refit on training + validation days** (``refit``), with the chosen structure and tree count:
   for a 21-day window (7 train days) that doubles the days the model has seen. The error on short
   windows is bias from dates and routes the training days never showed (a model fitted to the
@@ -60,13 +67,13 @@ DEFAULTS: dict[str, Any] = {
     "numeric": ",".join(contract.PRICE_NUMERIC),
     "categorical": ",".join(contract.PRICE_CATEGORICAL),
     # searched on the validation days (a comma list); one value = fixed
-    "structure": "additive,free",
+    "structure": "additive",
     "free_depth": 3,
     "n_estimators": 3000,  # upper bound; early stopping on the validation days picks the count
     "max_depth": 2,  # of an additive tree (one feature: a 4-step piece of its curve per tree)
     "learning_rate": 0.5,  # one-feature trees of a log target converge fast without overfitting
     "free_learning_rate": 0.2,
-    "subsample": 0.5,
+    "subsample": 1.0,  # row sampling per tree: 0.5 doubled the 21-day cells' error (docs/models.md)
     "colsample_bytree": 1.0,
     "min_child_weight": 5,
     "max_cat_to_onehot": 1,
@@ -76,9 +83,16 @@ DEFAULTS: dict[str, Any] = {
     "category_dropout": 0.1,  # share of each categorical blanked in training rows (see the docstring)
     "dropout_min_levels": 30,  # ... of the categoricals with at least this many levels (route, airports)
     "refit": 1,  # 1: the final model learns from training + validation days
-    "search_rows": 200_000,  # > 0: the search fits each candidate on at most this many training rows
+    "search_rows": 100_000,  # > 0: the search fits each candidate on at most this many training rows
+    # > 0: early stopping scores at most this many validation rows each round (scoring all of the
+    # default world's 110k rows cost more than the fit itself); the chosen model is then scored on all
+    "eval_rows": 30_000,
+    "trim_rows": 100_000,  # > 0: the rough fit that finds glitches to trim sees at most this many rows
+    "trim_trees": 200,
     "target_transform": "log",
-    "max_train_rows": 0,  # > 0: random subsample of the final fit's rows (rare routes may then go unseen)
+    # > 0: random sample of the final fit's rows; as many as the search's, so the tree count chosen
+    # there fits (the default world: 100k/100k 0.46x the floor, 200k/200k 0.63x, all rows 0.76x)
+    "max_train_rows": 100_000,
     "nthread": 1,  # the executor trains two models at once on 2 cores
     "seed": 42,
 }
@@ -168,9 +182,15 @@ def _rmse_usd(booster: xgb.Booster, x: pd.DataFrame, y_usd: np.ndarray, log_targ
     return float(np.sqrt(np.mean((pred - y_usd) ** 2)))
 
 
+def at_most(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """``rows``, or a random sample of ``n`` of them when ``n > 0`` and there are more."""
+    return rows.sample(n, random_state=seed) if 0 < n < len(rows) else rows
+
+
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir: str | Path,
           params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Choose the structure on the validation days, refit on train + validation; save UBJ + meta; return meta.
+    """Trim glitches with a rough fit, choose the structure and tree count on the validation days,
+    refit on train + validation; save UBJ + meta; return meta.
 
     Without validation rows the first candidate structure is fitted with ``n_estimators`` trees.
     """
@@ -191,76 +211,76 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     features = numeric + categorical
     log_target = p["target_transform"] == "log"
     fwd = np.log if log_target else (lambda a: a)
+    drop = dict(categorical=categorical, share=dropout, min_levels=int(p["dropout_min_levels"]), seed=seed)
 
     val_clean, val_removed = None, 0
     if validation_df is not None and len(validation_df):
         val_clean, val_removed = clean_rows(validation_df)
         if not len(val_clean):
             val_clean = None
-
     val_scored = val_clean  # the rule-clean validation rows (untrimmed) for the reported metrics
-    search: dict[str, Any] = {"candidates": {}}
-    chosen, n_trees, trimmed = candidates[0], int(p["n_estimators"]), 0
-    trim_sd = float(p["trim_sd"])
-    drop = dict(categorical=categorical, share=dropout, min_levels=int(p["dropout_min_levels"]), seed=seed)
-    if val_clean is not None:
-        def search_fits(rows: pd.DataFrame, val: pd.DataFrame, names: list[str]) -> dict[str, tuple[float, xgb.Booster, dict]]:
-            """Each structure fitted on ``rows`` (at most ``search_rows``), early-stopped on ``val``."""
-            if int(p["search_rows"]) > 0 and len(rows) > int(p["search_rows"]):
-                rows = rows.sample(int(p["search_rows"]), random_state=seed)
-            lv = category_levels(rows, categorical)
-            x_fit = drop_categories(model_matrix(rows, numeric, categorical, lv), **drop)
-            y_fit = fwd(rows[contract.PRICE_TARGET].to_numpy(dtype=float))
-            x_val = model_matrix(val, numeric, categorical, lv)
-            y_val = val[contract.PRICE_TARGET].to_numpy(dtype=float)
-            out = {}
-            for s in names:
-                model = _regressor(p, s, features, int(p["n_estimators"]), stop=True, base_score=float(np.median(y_fit)))
-                model.fit(x_fit, y_fit, eval_set=[(x_val, fwd(y_val))], verbose=False)
-                booster = model_io.best_booster(model)
-                out[s] = (_rmse_usd(booster, x_val, y_val, log_target), booster, lv)
-            return out
 
-        if trim_sd > 0:
-            # glitches the cleaning rule let through, in both splits: they would steer the search
-            # (early stopping, the choice) as much as the fit
-            _, pre, lv = search_fits(train_clean, val_clean, ["additive"])["additive"]
-            keep_t, keep_v = (trim_mask(fwd(d[contract.PRICE_TARGET].to_numpy(dtype=float))
-                                        - np.asarray(pre.inplace_predict(model_matrix(d, numeric, categorical, lv)), dtype=float),
-                                        trim_sd) for d in (train_clean, val_clean))
-            trimmed = int((~keep_t).sum() + (~keep_v).sum())
-            train_clean, val_clean = train_clean.loc[keep_t], val_clean.loc[keep_v]
-            log.info("price: %d rows beyond %.1f robust SDs of a first additive fit trimmed", trimmed, trim_sd)
+    def fit(rows: pd.DataFrame, structure: str, n_trees: int, val: pd.DataFrame | None = None,
+            lv: dict | None = None) -> tuple[xgb.Booster, dict]:
+        """One model on ``rows`` (early-stopped on ``val`` when given); its booster and category levels."""
+        lv = lv or category_levels(rows, categorical)
+        x = drop_categories(model_matrix(rows, numeric, categorical, lv), **drop)
+        y = fwd(rows[contract.PRICE_TARGET].to_numpy(dtype=float))
+        model = _regressor(p, structure, features, n_trees, stop=val is not None, base_score=float(np.median(y)))
+        evals = {}
+        if val is not None:
+            evals = {"eval_set": [(model_matrix(val, numeric, categorical, lv),
+                                   fwd(val[contract.PRICE_TARGET].to_numpy(dtype=float)))]}
+        model.fit(x, y, verbose=False, **evals)
+        return model_io.best_booster(model), lv
+
+    # 1. glitches the cleaning rule let through, in both splits: they would steer the search (early
+    # stopping, the choice) as much as the fit. A rough additive fit on a sample finds them.
+    seconds: dict[str, float] = {}
+    trimmed = 0
+    trim_sd = float(p["trim_sd"])
+    if trim_sd > 0:
+        rough, lv = fit(at_most(train_clean, int(p["trim_rows"]), seed), "additive", int(p["trim_trees"]))
+
+        def keep(d: pd.DataFrame) -> np.ndarray:
+            resid = fwd(d[contract.PRICE_TARGET].to_numpy(dtype=float)) \
+                - np.asarray(rough.inplace_predict(model_matrix(d, numeric, categorical, lv)), dtype=float)
+            return trim_mask(resid, trim_sd)
+
+        keep_t = keep(train_clean)
+        trimmed = int((~keep_t).sum())
+        train_clean = train_clean.loc[keep_t]
+        if val_clean is not None:
+            keep_v = keep(val_clean)
+            trimmed += int((~keep_v).sum())
+            val_clean = val_clean.loc[keep_v]
+        log.info("price: %d rows beyond %.1f robust SDs of a rough additive fit trimmed", trimmed, trim_sd)
+    seconds["trim"] = time.perf_counter() - t0
+
+    # 2. the structure and the tree count, by early stopping on the validation days
+    search: dict[str, Any] = {"candidates": {}}
+    chosen, n_trees = candidates[0], int(p["n_estimators"])
+    if val_clean is not None:
+        rows = at_most(train_clean, int(p["search_rows"]), seed)
+        y_val = val_clean[contract.PRICE_TARGET].to_numpy(dtype=float)
         best = np.inf
-        for s, (score, booster, _) in search_fits(train_clean, val_clean, candidates).items():
+        for s in candidates:
+            booster, lv = fit(rows, s, int(p["n_estimators"]), val=at_most(val_clean, int(p["eval_rows"]), seed))
+            score = _rmse_usd(booster, model_matrix(val_clean, numeric, categorical, lv), y_val, log_target)
             search["candidates"][s] = {"validation_rmse": round(score, 4), "trees": int(booster.num_boosted_rounds())}
             log.info("price: %s -> validation RMSE %.3f with %d trees", s, score, booster.num_boosted_rounds())
             if score < best:
                 best, chosen, n_trees = score, s, int(booster.num_boosted_rounds())
-        search.update(chosen=chosen, trees=n_trees, fit_rows=int(min(len(train_clean), int(p["search_rows"]) or len(train_clean))))
+        search.update(chosen=chosen, trees=n_trees, fit_rows=int(len(rows)))
+    seconds["search"] = time.perf_counter() - t0 - sum(seconds.values())
 
+    # 3. the final model: the chosen structure and tree count, on training + validation days
     refit = bool(int(p["refit"])) and val_clean is not None
     final_rows = pd.concat([train_clean, val_clean], ignore_index=True) if refit else train_clean
-    if int(p["max_train_rows"]) > 0 and len(final_rows) > int(p["max_train_rows"]):
-        final_rows = final_rows.sample(int(p["max_train_rows"]), random_state=seed)
-    levels = category_levels(final_rows, categorical)
-    x_final = model_matrix(final_rows, numeric, categorical, levels)
-    y_final = fwd(final_rows[contract.PRICE_TARGET].to_numpy(dtype=float))
-    x_drop = drop_categories(x_final, **drop)
-
-    def fit(keep: np.ndarray | slice = slice(None)) -> xgb.Booster:
-        model = _regressor(p, chosen, features, n_trees, stop=False, base_score=float(np.median(y_final[keep])))
-        model.fit(x_drop[keep], y_final[keep], verbose=False)
-        return model.get_booster()
-
-    booster = fit()
-    if trim_sd > 0 and val_clean is None:  # no search: fit, trim, refit
-        keep = trim_mask(y_final - np.asarray(booster.inplace_predict(x_final), dtype=float), trim_sd)
-        trimmed = int((~keep).sum())
-        if trimmed:
-            booster = fit(keep)
-            log.info("price: %d rows beyond %.1f robust SDs of the first fit trimmed, refitted", trimmed, trim_sd)
+    final_rows = at_most(final_rows, int(p["max_train_rows"]), seed)
+    booster, levels = fit(final_rows, chosen, n_trees)
     fit_seconds = time.perf_counter() - t0
+    seconds["final"] = fit_seconds - sum(seconds.values())
     booster.save_model(str(model_dir / model_io.PRICE_FILE))
 
     meta: dict[str, Any] = {
@@ -279,8 +299,9 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         "trees": int(booster.num_boosted_rounds()),
         "cleaning": {"rule": "core.cleaning.price_outlier_mask", "train_rows_removed": removed,
                      "validation_rows_removed": val_removed, "trimmed_by_residual": trimmed},
-        "train_rows": int(len(final_rows) if val_clean is not None else len(final_rows) - trimmed),
+        "train_rows": int(len(final_rows)),
         "training_seconds": round(fit_seconds, 3),
+        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     model_io.write_meta(model_dir, meta)
     if val_scored is not None:

@@ -31,14 +31,15 @@ def test_price_learns_and_round_trips(price_model, splits):
     clean = test.loc[~price_outlier_mask(test)]
     m = model_io.load(d)
     assert m.kind == "price" and m.features == contract.PRICE_NUMERIC + contract.PRICE_CATEGORICAL
-    # the structure was chosen on the validation days, then refitted on train + validation
-    assert set(meta["search"]["candidates"]) == {"additive", "free"}
-    cands = meta["search"]["candidates"]
-    assert meta["structure"] == min(cands, key=lambda k: cands[k]["validation_rmse"])
+    # the tree count was chosen by early stopping on the validation days, then refitted on train +
+    # validation days without the rule-flagged and trimmed rows
+    assert set(meta["search"]["candidates"]) == {"additive"} and meta["structure"] == "additive"
+    assert meta["search"]["trees"] < 200  # early stopping cut the 200 allowed trees
     assert meta["refit_on_validation"] and meta["trees"] == meta["search"]["trees"]
     val = out["validation"]["offers"]
-    assert meta["train_rows"] == len(out["train"]["offers"]) - meta["cleaning"]["train_rows_removed"] \
-        + len(val) - meta["cleaning"]["validation_rows_removed"]
+    c = meta["cleaning"]
+    assert meta["train_rows"] == len(out["train"]["offers"]) - c["train_rows_removed"] \
+        + len(val) - c["validation_rows_removed"] - c["trimmed_by_residual"]
     pred = m.predict_price(clean)
     y = clean["price_usd"].to_numpy()
     r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
@@ -135,6 +136,12 @@ def test_load_rejects_unknown_dirs(tmp_path):
 def test_price_structure_hyperparameter_is_checked(splits, tmp_path):
     out, _ = splits
     assert price.structures("additive, free") == ["additive", "free"]
+    # a listed alternative is searched: the lower validation RMSE wins
+    meta = price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path / "both",
+                       {**FAST, "structure": "additive,free"})
+    cands = meta["search"]["candidates"]
+    assert set(cands) == {"additive", "free"}
+    assert meta["structure"] == min(cands, key=lambda k: cands[k]["validation_rmse"])
     with pytest.raises(ValueError, match="structure"):
         price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path, {"structure": "pairs"})
     with pytest.raises(ValueError, match="category_dropout"):
