@@ -183,7 +183,10 @@ class CaptureWriter:
         ))
 
     def flush(self, now: float | None = None) -> None:
-        """Encode and write every pending record, each into the file of its own hour, and flush the file."""
+        """Encode and write every pending record, each into the file of its own hour, and flush the file.
+
+        ``now`` is accepted for callers of the earlier signature and not needed: each record keeps its own time.
+        """
         with self._lock:
             batch, self._pending = self._pending, []
             hour, lines = None, []
