@@ -11,7 +11,11 @@ prediction through pandas (the training path), through the native libraries on a
 the treelite/tl2cgen compiled library, and the request handler with and without data capture.
 
     .venv/bin/python benchmarks/bench_serving.py [--models price] [--connections 1,8,64] [--records 1,100]
-        [--duration 5] [--workers 2] [--no-mlflow] [--micro] [--model-root DIR]
+        [--duration 5] [--workers 2] [--no-mlflow] [--micro] [--onnx] [--no-servers] [--model-root DIR]
+
+In-process figures are CPU time of the benchmark process (median of interleaved batches), and each
+load cell also reports the server's CPU µs per request (its processes' CPU time over the requests
+served): both hold up on a shared machine far better than req/s, which another engineer's job halves.
 
 Without ``--model-root`` (folders price/, demand/, anomaly/ of ``model_meta.json`` models, e.g. a
 registry version's artifacts) the three models are trained on the training tests' synthetic world.
@@ -142,6 +146,24 @@ def start_mlflow(model_path: Path, port: int, workers: int) -> subprocess.Popen:
     return proc
 
 
+def server_cpu_s(proc: subprocess.Popen) -> float:
+    """CPU seconds used so far by a server and its workers: per request, a figure that a shared
+    machine's other load disturbs far less than req/s (it still shares the caches)."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    total = 0.0
+    root = psutil.Process(proc.pid)
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 # ---------------------------------------------------------------------------------------------
 # Load generation (another process)
 # ---------------------------------------------------------------------------------------------
@@ -231,14 +253,34 @@ def run_load(url: str, body: bytes, connections: int, seconds: float, tmp: Path)
 # ---------------------------------------------------------------------------------------------
 # In-process micro-benchmark (the fast-path choice)
 # ---------------------------------------------------------------------------------------------
+def _batches_us(fns: dict, seconds: float, batch: int = 100, after: dict | None = None) -> dict:
+    """CPU µs per call of each function, timed in interleaved batches; the median batch.
+
+    CPU time of this process (``time.process_time``: every thread, kernel time included), not wall
+    time, so that other processes on a shared machine cost only through the caches they share; the
+    functions take turns batch by batch, so a quiet or a busy moment favours none of them.
+    ``after[name]`` runs at the end of each of that function's batches, inside its time (the capture
+    writer's flush: its batched encoding and write are part of what capture costs).
+    """
+    after = after or {}
+    for fn in fns.values():
+        for _ in range(20):
+            fn()
+    per: dict = {name: [] for name in fns}
+    deadline = time.perf_counter() + seconds * len(fns)
+    while time.perf_counter() < deadline or min(len(v) for v in per.values()) < 5:
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            for _ in range(batch):
+                fn()
+            if name in after:
+                after[name]()
+            per[name].append((time.process_time() - t0) / batch)
+    return {name: 1e6 * float(np.median(v)) for name, v in per.items()}
+
+
 def _per_call_us(fn, seconds: float) -> float:
-    for _ in range(20):
-        fn()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        fn()
-        n += 1
-    return 1e6 * (time.perf_counter() - t0) / n
+    return _batches_us({"f": fn}, seconds)["f"]
 
 
 def micro(model_dir: Path, rows: list[dict], seconds: float, tmp: Path) -> dict:
@@ -271,13 +313,93 @@ def micro(model_dir: Path, rows: list[dict], seconds: float, tmp: Path) -> dict:
 
     plain = create_app(model_dir)
     plain.load()
-    out["whole request handler (parse, validate, predict, encode)"] = _per_call_us(handler(plain), seconds)
     writer = CaptureWriter(tmp / "capture", "bench", percent=100)
-    captured = create_app(model_dir, capture=writer)
-    captured.load()
-    out["whole request handler, 100 % capture"] = _per_call_us(handler(captured), seconds)
+    captured = create_app(model_dir, predictor=plain.predictor, capture=writer)  # the same model object
+    # 500 requests per batch, then the writer's flush: about what a worker takes in the server's flush
+    # interval (capture.FLUSH_EVERY_S) at the goal's 15,000 req/s over two workers.
+    both = _batches_us({"plain": handler(plain), "capture": handler(captured)}, seconds, batch=500,
+                       after={"capture": writer.flush})
     writer.close()
     loop.close()
+    out["whole request handler (parse, validate, predict, encode)"] = both["plain"]
+    out["whole request handler, 100 % capture (batched write included)"] = both["capture"]
+    out["capture cost, % of the handler"] = 100 * (both["capture"] / both["plain"] - 1)
+    return out
+
+
+def onnx_figures(model_dir: Path, rows: list[dict], seconds: float) -> dict:
+    """ONNX Runtime (onnxmltools / skl2onnx) against the compiled trees, per tree model of ``model_dir``.
+
+    Each member is converted, checked against the compiled library on ``rows`` (max abs difference)
+    and timed on one row (ONNX Runtime with one thread, input preallocated). A member that cannot be
+    converted says why (XGBoost's categorical splits: onnxmltools cannot express them).
+    """
+    import warnings
+
+    from inference.fast import FastModel
+    from inference.predict import Predictor
+    from core import model_io
+
+    try:
+        import onnxmltools
+        import onnxruntime as ort
+        import skl2onnx
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError as e:
+        return {"skipped": f"{e.name} is not installed (pip install onnxruntime onnxmltools skl2onnx)"}
+    warnings.filterwarnings("ignore")
+    m = model_io.load(model_dir)
+    p = Predictor(m, "compiled")
+    valid = p.validate(rows)
+    fast: FastModel = p.fast
+    members = []  # (name, model, encoder, compiled trees, convert)
+    if m.kind in ("price", "demand"):
+        members.append(("xgb", m._models["xgb"], fast.encoder, fast.xgb, "xgboost"))
+    if m.kind == "demand":
+        members.append(("lgb", m._models["lgb"], fast.encoder, fast.lgb, "lightgbm"))
+    if m.kind == "anomaly":
+        if fast.norm is not None:
+            members.append(("norm xgb", m._models["norm"]._models["xgb"], fast.norm_encoder, fast.norm, "xgboost"))
+        members.append(("iforest", m._models["iforest"], None, fast.forest, "sklearn"))
+    out: dict = {}
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    for name, model, encoder, trees, how in members:
+        if encoder is None:  # the forest's input: the derived features
+            expected = fast.norm.predict(fast.norm_encoder.matrix(valid))[:, 0] if fast.norm is not None else None
+            x = np.asarray(fast.encoder.matrix(valid, expected), dtype=np.float32)
+        else:
+            x = encoder.matrix(valid, np.float32)
+        t0 = time.perf_counter()
+        try:
+            types = [("input", FloatTensorType([None, x.shape[1]]))]
+            if how == "xgboost":
+                onx = onnxmltools.convert_xgboost(model, initial_types=types)
+            elif how == "lightgbm":
+                onx = onnxmltools.convert_lightgbm(model, initial_types=types, zipmap=False)
+            else:
+                onx = skl2onnx.to_onnx(model, x[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+        except Exception as e:  # noqa: BLE001 - the figure is why it failed
+            out[name] = {"onnx": f"not convertible: {type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+            continue
+        convert_s = time.perf_counter() - t0
+        sess = ort.InferenceSession(onx.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        feed_name = sess.get_inputs()[0].name
+        res = sess.run(None, {feed_name: x})
+        if how == "lightgbm":
+            got = np.asarray(res[names.index("probabilities")], dtype=np.float64)
+        elif how == "sklearn":
+            # skl2onnx gives decision_function = score_samples - offset_; serving uses -score_samples
+            got = -(np.asarray(res[names.index("scores")], dtype=np.float64).reshape(-1, 1) + model.offset_)
+        else:
+            got = np.asarray(res[-1], dtype=np.float64).reshape(len(x), -1)
+        ref = trees.predict(x.astype(np.float64))
+        x1 = np.ascontiguousarray(x[:1])
+        feed = {feed_name: x1}
+        times = _batches_us({"onnx": lambda: sess.run(None, feed), "compiled": lambda: trees.predict(x1)}, seconds)
+        out[name] = {"onnx_us": times["onnx"], "compiled_us": times["compiled"], "convert_s": convert_s,
+                     "max_abs_diff": float(np.max(np.abs(got.reshape(ref.shape) - ref)))}
     return out
 
 
@@ -296,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-mlflow", action="store_true")
     p.add_argument("--micro", action="store_true", help="Also the in-process fast-path figures.")
     p.add_argument("--micro-seconds", type=float, default=2.0)
+    p.add_argument("--onnx", action="store_true", help="Also ONNX Runtime against the compiled trees, per tree model.")
+    p.add_argument("--no-servers", action="store_true", help="Only the in-process figures (--micro, --onnx).")
     p.add_argument("--capture-check", action="store_true", help="Also one-record, 64 connections with 100 %% capture.")
     p.add_argument("--json", type=Path, default=None, help="Write all figures here.")
     args = p.parse_args(argv)
@@ -324,7 +448,19 @@ def main(argv: list[str] | None = None) -> int:
                 results["micro"][kind] = figures
                 print(f"\n{kind}: in-process, one record, µs per call")
                 for name, us in figures.items():
-                    print(f"  {name:58s} {us:9.1f}")
+                    print(f"  {name:66s} {us:9.1f}")
+            if args.onnx:
+                figures = onnx_figures(dirs[kind], rows, args.micro_seconds)
+                results.setdefault("onnx", {})[kind] = figures
+                print(f"\n{kind}: ONNX Runtime vs tl2cgen compiled, one row, CPU µs per call")
+                for member, f in figures.items():
+                    if isinstance(f, dict) and "onnx_us" in f:
+                        print(f"  {member:10s} onnxruntime {f['onnx_us']:8.1f}   compiled {f['compiled_us']:8.1f}   "
+                              f"max |diff| {f['max_abs_diff']:.2e}   (conversion {f['convert_s']:.1f} s)")
+                    else:
+                        print(f"  {member:10s} {f if isinstance(f, str) else f['onnx']}")
+            if args.no_servers:
+                continue
             servers = [("serve", "/invocations", bodies)]
             if not mlflow_why:
                 servers.append(("mlflow", "/invocations", mlflow_bodies))
@@ -342,19 +478,23 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     for n in sizes:
                         for c in conns:
+                            cpu0 = server_cpu_s(proc)
                             r = run_load(f"http://127.0.0.1:{port}{path}", server_bodies[n], c, args.duration, tmp)
+                            done = r["rps"] * args.duration
+                            r["server_cpu_us"] = 1e6 * (server_cpu_s(proc) - cpu0) / done if done else float("nan")
                             table[(server, n, c)] = r
                             results["cells"].append({"model": kind, "server": server, "records": n, "connections": c, **r})
                 finally:
                     _stop(proc)
             print(f"\n{kind}: req/s, p50/p99 ms ({args.duration:g} s per cell)")
-            print(f"  {'records':>7} {'conns':>5} | {'serve req/s':>11} {'p50':>7} {'p99':>7} | "
+            print(f"  {'records':>7} {'conns':>5} | {'serve req/s':>11} {'p50':>7} {'p99':>7} {'CPU µs':>7} | "
                   f"{'mlflow req/s':>12} {'p50':>7} {'p99':>8} | {'ratio':>6}")
             for n in sizes:
                 for c in conns:
                     s, m = table.get(("serve", n, c)), table.get(("mlflow", n, c))
                     line = f"  {n:>7} {c:>5} | "
-                    line += f"{s['rps']:>11.0f} {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} | " if s else f"{'-':>27} | "
+                    line += (f"{s['rps']:>11.0f} {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} {s['server_cpu_us']:>7.0f} | "
+                             if s else f"{'-':>35} | ")
                     line += f"{m['rps']:>12.0f} {m['p50_ms']:>7.1f} {m['p99_ms']:>8.1f} | " if m else f"{'-':>29} | "
                     line += f"{s['rps'] / m['rps']:>6.1f}" if s and m and m["rps"] else f"{'-':>6}"
                     errs = (s or {}).get("errors", 0) + (m or {}).get("errors", 0)

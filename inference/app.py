@@ -133,9 +133,15 @@ class ServingApp:
             log.exception("model not loaded")
 
     async def _flush_loop(self) -> None:
+        """Writes the capture records of the last ``FLUSH_EVERY_S`` in one batch (``CaptureWriter.flush``)."""
+        from inference.capture import FLUSH_EVERY_S
+
         while True:
-            await asyncio.sleep(1.0)
-            self.capture.flush()
+            await asyncio.sleep(FLUSH_EVERY_S)
+            try:
+                self.capture.flush()
+            except Exception:  # noqa: BLE001 - a full disk must not stop the endpoint (that batch is lost, and logged)
+                log.exception("capture batch not written")
 
     async def lifespan(self, receive, send) -> None:
         while True:

@@ -130,6 +130,13 @@ class CompiledTrees:
         self._predict.restype = None
         self._predict.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
         self._so = so  # keep the library loaded
+        # One row (the real-time case) goes through buffers allocated once: no array is created per
+        # request but the returned one. A worker calls this from its one event-loop thread only.
+        self._row = np.zeros(self.n_features, dtype=self._entry)
+        self._row_int = self._row.view(self._int_view)
+        self._row_ptr = self._row.ctypes.data
+        self._res = np.zeros(self.width, dtype=self._leaf)
+        self._res_ptr = self._res.ctypes.data
 
     @classmethod
     def for_model(cls, model, role: str, model_dir, cache=None) -> CompiledTrees:
@@ -137,8 +144,21 @@ class CompiledTrees:
         dtype = tl_model.input_type if hasattr(tl_model, "input_type") else "float32"
         return cls(lib, str(dtype))
 
+    def predict_one(self, values) -> np.ndarray:
+        """One row (any float sequence of ``n_features``, NaN = missing) -> ``(1, outputs)`` float64."""
+        row = self._row
+        row[:] = values
+        missing = row != row
+        if missing.any():
+            self._row_int[missing] = self._missing
+        self._res.fill(0)
+        self._predict(self._row_ptr, 0, self._res_ptr)
+        return self._res.astype(np.float64).reshape(1, -1)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
+        if n == 1:
+            return self.predict_one(x[0])
         if n > self.DIRECT_MAX_ROWS:
             x = np.ascontiguousarray(x, dtype=self.dtype)
             out = self.predictor.predict(self._dmatrix(x, dtype=self._dtype_name))

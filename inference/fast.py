@@ -15,7 +15,8 @@ Predictions then come from one of two backends per tree model (``Backend``):
 - ``compiled`` (default): the model converted by treelite and compiled to a shared library by tl2cgen
   with gcc (:mod:`inference.compiled`). Measured on this 2-core machine (benchmarks/bench_fastpath.py):
   the price model predicts one row in ~25 µs this way, against ~120 µs for XGBoost's ``inplace_predict``;
-  ONNX Runtime would be as fast but onnxmltools cannot convert XGBoost's categorical splits.
+  ONNX Runtime is no alternative: onnxmltools cannot convert XGBoost's categorical splits, and the
+  demand model's LightGBM half, which converts, takes ~11× the compiled time (bench_serving ``--onnx``).
 - ``native``: the library's own prediction on the array (XGBoost ``inplace_predict``, LightGBM
   ``predict``, scikit-learn ``score_samples``): used when no C compiler is present, and by the
   equivalence tests as the second witness.

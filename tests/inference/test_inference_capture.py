@@ -82,3 +82,34 @@ def test_the_app_captures_what_it_answered(model_dirs, inference_splits, tmp_pat
     assert orjson.loads(cap["endpointInput"]["data"]) == row
     assert cap["endpointOutput"]["data"] == answer.decode()
     assert lines[0]["eventMetadata"]["inferenceId"] == "search-7"
+
+
+def test_lines_built_from_fragments_say_what_encode_payload_says(tmp_path):
+    w = CaptureWriter(tmp_path, "e", clock=lambda: T0)
+    cases = [(b'{"a": "\\u00e9\\n\\"x"}', "application/json", b'{"m":1}', "application/json", 'id-"7'),
+             (b"1,2\n", "text/csv", b"9\n", "text/csv", None),
+             (b"\xff\xfe", "application/json; charset=utf-8", b"\x00", "application/x-npy", None)]
+    for c in cases:
+        w.record(*c)
+    w.close()
+    _, lines = _lines(tmp_path)
+    for (req, req_type, resp, resp_type, iid), line in zip(cases, lines):
+        assert list(line) == ["captureData", "eventMetadata", "eventVersion"]
+        assert line["captureData"] == {"endpointInput": encode_payload(req, req_type, "INPUT"),
+                                       "endpointOutput": encode_payload(resp, resp_type, "OUTPUT")}
+        assert line["eventMetadata"].get("inferenceId") == iid
+
+
+def test_records_wait_for_a_batch_and_close_loses_none(tmp_path, monkeypatch):
+    w = CaptureWriter(tmp_path, "e", clock=lambda: T0)
+    monkeypatch.setattr(w, "MAX_PENDING", 50)
+    for i in range(49):
+        w.record(b'{"i": %d}' % i, "application/json", b"{}", "application/json")
+    assert w.pending == 49 and not _lines(tmp_path)[1]  # nothing encoded or written per request
+    w.record(b'{"i": 49}', "application/json", b"{}", "application/json")  # the 50th writes the batch
+    assert w.pending == 0 and len(_lines(tmp_path)[1]) == 50
+    for i in range(50, 57):
+        w.record(b'{"i": %d}' % i, "application/json", b"{}", "application/json")
+    w.close()  # what the server's shutdown calls
+    _, lines = _lines(tmp_path)
+    assert [orjson.loads(x["captureData"]["endpointInput"]["data"])["i"] for x in lines] == list(range(57))
