@@ -54,11 +54,6 @@ from core.catalog import DEFAULT_BUCKET, Catalog
 
 MODEL = "price"
 RETRAIN_METRIC = "mae"  # the model-quality metric whose alarm starts retraining (see Replay.alarm_rule)
-# Its robust companion (monitoring.model_quality.trimmed_mae): above the initial model's baseline MAE
-# x (1 + this), judged from this many labels. Quiet windows stay at 0.8-1.1x (seed 7: glitch fares
-# trimmed), a 15 % fare hike on half the routes lifts it to ~5x.
-ROBUST_DEGRADATION = 1.0
-ROBUST_MIN_LABELS = 20
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 PROJECT, ENVIRONMENT = "airfare", "dev"
@@ -446,7 +441,8 @@ class Replay:
                                                             "comparison_operator": "GreaterThanThreshold"}
             # the robust companion (monitoring.model_quality.trimmed_mae), outside Model Monitor's
             # constraints file: the glitch fares it trims are what forced MAE's loose bound
-            self.robust_bound = {"trimmed_mae": float(mae) * (1 + ROBUST_DEGRADATION), "min_labels": ROBUST_MIN_LABELS}
+            self.robust_bound = {"trimmed_mae": float(mae) * (1 + model_quality.TRIMMED_MAE_DEGRADATION),
+                                 "min_labels": model_quality.TRIMMED_MAE_MIN_LABELS}
         return constraints
 
     def monitor(self, day: dt.date, base, constraints: dict) -> tuple[dict, dict]:
