@@ -117,11 +117,6 @@ class CaptureWriter:
         """Whether this invocation is captured (cheap: one random draw)."""
         return self.fraction > 0 and (self.fraction >= 1 or self._random() < self.fraction)
 
-    def _event_id(self) -> str:
-        """A random (version 4) UUID string; cheaper than ``uuid.uuid4()`` (no OS call per record)."""
-        h = "%032x" % ((self._bits(128) & _UUID_CLEAR) | _UUID_SET)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
     def _file(self, now: float):
         hour_key = int(now // 3600)
         if self._fh is not None and hour_key == self._hour_key:
@@ -172,7 +167,7 @@ class CaptureWriter:
         if second != self._second:  # inferenceTime has second resolution, as SageMaker writes it
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)).encode()
-        h = b"%032x" % ((self._bits(128) & _UUID_CLEAR) | _UUID_SET)  # eventId: a random (version 4) UUID
+        h = b"%032x" % ((self._bits(128) & _UUID_CLEAR) | _UUID_SET)  # eventId: a random (version 4) UUID, cheaper than uuid.uuid4() (no OS call per record)
         return b"".join((
             b'{"captureData":{"endpointInput":', self._payload(request_body, request_type, "INPUT"),
             b',"endpointOutput":', self._payload(response_body, response_type, "OUTPUT"),
@@ -182,11 +177,8 @@ class CaptureWriter:
             b',"eventVersion":"', EVENT_VERSION_BYTES, b'"}\n',
         ))
 
-    def flush(self, now: float | None = None) -> None:
-        """Encode and write every pending record, each into the file of its own hour, and flush the file.
-
-        ``now`` is accepted for callers of the earlier signature and not needed: each record keeps its own time.
-        """
+    def flush(self) -> None:
+        """Encode and write every pending record, each into the file of its own hour, and flush the file."""
         with self._lock:
             batch, self._pending = self._pending, []
             hour, lines = None, []
