@@ -178,6 +178,10 @@ def gates_of(model: str) -> tuple[Gate, ...]:
 # the run's most recent labelled days; CheckPriceChampion (after CheckPriceGates) registers the
 # challenger only when there is no champion or the challenger's metric is lower.
 CHAMPION_MODEL = "price"
+# The price trainer's ``regime_days`` (training/price.py): "0" for a scheduled run; the retraining
+# rule's runs (an alarm: the market may have moved) pass "auto", so the trainer chooses on the
+# validation days how many newest days are the new market, and carries the older days over to it.
+REGIME_PARAMETER = "PriceRegimeDays"
 CHAMPION_PARAMETER = "ChampionModelUri"
 CHAMPION_STEP = "ComparePrice"
 CHAMPION_CHECK_STEP = "CheckPriceChampion"

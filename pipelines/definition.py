@@ -41,7 +41,7 @@ from inference import content_types as served_types
 from core import catalog
 from core.pipeline_contract import (
     CHAMPION_CHECK_STEP, CHAMPION_FAIL_STEP, CHAMPION_FILE, CHAMPION_METRIC, CHAMPION_MODEL, CHAMPION_OUTPUT,
-    CHAMPION_PARAMETER, CHAMPION_PROPERTY_FILE, CHAMPION_STEP, DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
+    CHAMPION_PARAMETER, REGIME_PARAMETER, CHAMPION_PROPERTY_FILE, CHAMPION_STEP, DQ_CHECK_STEP, DQ_FAIL_STEP, DQ_OUTPUT, DQ_PROPERTY_FILE, DQ_REPORT_PATHS, DQ_RESULT_FILE, DQ_STEP, EVALUATION_FILE,
     EVALUATION_OUTPUT, GATES, MERGE_STEP, MODEL_PACKAGE_GROUPS, MODELS, MONITORING_OUTPUT, PREPROCESS_STEP,
     QUALITY_PROBLEM_TYPES, SHARDS_OUTPUT, SPLITS, gates_of, gates_step_name, report_name, step_name,
 )  # fmt: skip
@@ -146,10 +146,11 @@ def get_pipeline(
     # The serving price model's model.tar.gz (the approved package's ModelDataUrl); empty: no
     # champion (a first run), and the absolute gates alone decide.
     champion_uri = sdk.ParameterString(CHAMPION_PARAMETER, default_value="")
+    regime_days = sdk.ParameterString(REGIME_PARAMETER, default_value="0")  # "auto" on a retraining run
     parameters = [
         curated_uri, outcomes_uri, labels_uri, truth_uri, start_date, end_date, validation_days, test_days, *sample_rows.values(), sample_flights, image,
         serve_image, processing_instance_type, processing_instance_count, training_instance_type, training_instance_count,
-        *thresholds.values(), champion_uri, approval_status,
+        *thresholds.values(), champion_uri, regime_days, approval_status,
     ]  # fmt: skip
 
     def s3_out(step: str, output: str):
@@ -275,7 +276,7 @@ def get_pipeline(
                 s3_output_path=s3_out(step_name("Train", model), "model"),
                 **({"kms_key_id": output_kms_key} if output_kms_key else {}),
             ),
-            hyperparameters={"model": model},
+            hyperparameters={"model": model, **({"regime_days": regime_days} if model == "price" else {})},
         )
         train_steps[model] = sdk.TrainingStep(name=step_name("Train", model), step_args=trainer.train(input_data_config=channels))
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,7 @@ import xgboost as xgb
 
 from core import contract, metrics
 from core.cleaning import price_outlier_mask
-from core.features import category_levels, model_matrix
+from core.features import category_levels, model_matrix, search_date_of
 from core import model_io
 from training.params import merge_params
 
@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     "max_train_rows": 100_000,
     "nthread": 1,  # the executor trains two models at once on 2 cores
     "seed": 42,
+    # > 0: the newest this many training days are a new market (set by the retraining rule after a
+    # drift alarm): the older days' prices are carried over to it before the fit (``carry_over``)
+    "regime_days": 0,
 }
 
 
@@ -187,6 +190,56 @@ def at_most(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return rows.sample(n, random_state=seed) if 0 < n < len(rows) else rows
 
 
+def regime_candidates(spec: Any, train_days: int) -> list[int]:
+    """``regime_days`` -> the candidate counts of newest days: ``0``/``3`` -> that one; ``auto`` ->
+    0 (no change) to ``train_days - 1``, chosen on the validation days (error naming the hyperparameter)."""
+    text = str(spec).strip().lower()
+    if text == "auto":
+        return list(range(0, max(train_days, 1)))
+    try:
+        k = int(float(text))
+    except ValueError:
+        raise ValueError(f"regime_days must be a whole number of days or 'auto', got {spec!r}") from None
+    if k < 0:
+        raise ValueError(f"regime_days must be >= 0, got {k}")
+    return [k]
+
+
+def carry_over(train_clean: pd.DataFrame, val_clean: pd.DataFrame | None, regime_days: int,
+               fit: Callable[..., tuple[xgb.Booster, dict]], matrix: Callable[[pd.DataFrame, dict], pd.DataFrame],
+               fwd: Callable, inv: Callable, trees: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Training rows with the prices of days before the newest ``regime_days`` carried over to the
+    market of those days, and a summary.
+
+    Why: a retraining started by a drift alarm (a fuel surcharge on some routes, a new entrant) has
+    two or three days of the new market in its window. Trained as they are, the older days outvote
+    them and the model quotes the old market (the replay: RMSE ~100 after a 40 % fare hike against 8
+    before). Instead: an additive fit on the older days is the reference; correction trees boosted
+    on top of its margin learn, from the newest days, how the market moved (early-stopped on the
+    validation days, which come after them); the older days' targets are moved by that correction,
+    and the model is then fitted as usual on all days, so the old days still teach the routes,
+    cabins and booking curves the new days are too few to show. Without a change, early stopping
+    keeps (almost) no correction and the targets stay put.
+    """
+    day = search_date_of(train_clean)
+    new = (day >= day.max() - pd.Timedelta(days=regime_days - 1)).to_numpy()
+    info: dict[str, Any] = {"regime_days": regime_days, "new_rows": int(new.sum()), "old_rows": int((~new).sum())}
+    if val_clean is None or new.all() or (~new).sum() < 10 or new.sum() < 10:
+        return train_clean, {**info, "correction_trees": 0, "skipped": "needs older days, newest days and validation days"}
+    old_rows, new_rows = train_clean.loc[~new], train_clean.loc[new]
+    reference, lv = fit(old_rows, "additive", trees)
+    margin = lambda d: np.asarray(reference.inplace_predict(matrix(d, lv)), dtype=float)  # noqa: E731
+    correction, clv = fit(new_rows, "additive", None, val=val_clean, base_margins=(margin(new_rows), margin(val_clean)))
+    x_old = matrix(old_rows, clv)
+    shift = np.asarray(correction.inplace_predict(x_old, base_margin=np.zeros(len(x_old))), dtype=float)
+    moved = train_clean.copy()
+    y_old = old_rows[contract.PRICE_TARGET].to_numpy(dtype=float)
+    moved.loc[~new, contract.PRICE_TARGET] = inv(fwd(y_old) + shift)
+    info.update(correction_trees=int(correction.num_boosted_rounds()),
+                mean_shift=round(float(np.mean(shift)), 5), max_abs_shift=round(float(np.max(np.abs(shift))), 5))
+    return moved, info
+
+
 def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir: str | Path,
           params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Trim glitches with a rough fit, choose the structure and tree count on the validation days,
@@ -218,61 +271,80 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         val_clean, val_removed = clean_rows(validation_df)
         if not len(val_clean):
             val_clean = None
+    seconds: dict[str, float] = {}
     val_scored = val_clean  # the rule-clean validation rows (untrimmed) for the reported metrics
 
-    def fit(rows: pd.DataFrame, structure: str, n_trees: int, val: pd.DataFrame | None = None,
-            lv: dict | None = None) -> tuple[xgb.Booster, dict]:
-        """One model on ``rows`` (early-stopped on ``val`` when given); its booster and category levels."""
+    def fit(rows: pd.DataFrame, structure: str, n_trees: int | None, val: pd.DataFrame | None = None,
+            lv: dict | None = None, base_margins: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[xgb.Booster, dict]:
+        """One model on ``rows`` (early-stopped on ``val`` when given; ``n_trees`` None: the
+        ``n_estimators`` bound), boosted from ``base_margins`` (rows', val's) when given; its booster
+        and category levels."""
         lv = lv or category_levels(rows, categorical)
         x = drop_categories(model_matrix(rows, numeric, categorical, lv), **drop)
         y = fwd(rows[contract.PRICE_TARGET].to_numpy(dtype=float))
-        model = _regressor(p, structure, features, n_trees, stop=val is not None, base_score=float(np.median(y)))
-        evals = {}
+        base_score = 0.0 if base_margins is not None else float(np.median(y))
+        model = _regressor(p, structure, features, int(p["n_estimators"]) if n_trees is None else n_trees,
+                           stop=val is not None, base_score=base_score)  # fmt: skip
+        evals: dict[str, Any] = {}
         if val is not None:
             evals = {"eval_set": [(model_matrix(val, numeric, categorical, lv),
                                    fwd(val[contract.PRICE_TARGET].to_numpy(dtype=float)))]}
+        if base_margins is not None:
+            evals.update(base_margin=base_margins[0], base_margin_eval_set=[base_margins[1]])
         model.fit(x, y, verbose=False, **evals)
         return model_io.best_booster(model), lv
 
-    # 1. glitches the cleaning rule let through, in both splits: they would steer the search (early
-    # stopping, the choice) as much as the fit. A rough additive fit on a sample finds them.
-    seconds: dict[str, float] = {}
-    trimmed = 0
+    inv = np.exp if log_target else (lambda a: a)
+    matrix = lambda d, lv: model_matrix(d, numeric, categorical, lv)  # noqa: E731
     trim_sd = float(p["trim_sd"])
-    if trim_sd > 0:
-        rough, lv = fit(at_most(train_clean, int(p["trim_rows"]), seed), "additive", int(p["trim_trees"]))
+
+    def trim(rows: pd.DataFrame, val: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
+        """Glitches the cleaning rule let through, in both splits: they would steer the search (early
+        stopping, the choice) as much as the fit. A rough additive fit on a sample finds them."""
+        if trim_sd <= 0:
+            return rows, val, 0
+        rough, lv = fit(at_most(rows, int(p["trim_rows"]), seed), "additive", int(p["trim_trees"]))
 
         def keep(d: pd.DataFrame) -> np.ndarray:
-            resid = fwd(d[contract.PRICE_TARGET].to_numpy(dtype=float)) \
-                - np.asarray(rough.inplace_predict(model_matrix(d, numeric, categorical, lv)), dtype=float)
+            resid = fwd(d[contract.PRICE_TARGET].to_numpy(dtype=float)) - np.asarray(rough.inplace_predict(matrix(d, lv)), dtype=float)
             return trim_mask(resid, trim_sd)
 
-        keep_t = keep(train_clean)
-        trimmed = int((~keep_t).sum())
-        train_clean = train_clean.loc[keep_t]
-        if val_clean is not None:
-            keep_v = keep(val_clean)
-            trimmed += int((~keep_v).sum())
-            val_clean = val_clean.loc[keep_v]
-        log.info("price: %d rows beyond %.1f robust SDs of a rough additive fit trimmed", trimmed, trim_sd)
-    seconds["trim"] = time.perf_counter() - t0
+        keep_t = keep(rows)
+        keep_v = keep(val) if val is not None else np.ones(0, dtype=bool)
+        return rows.loc[keep_t], (val.loc[keep_v] if val is not None else None), int((~keep_t).sum() + (~keep_v).sum())
 
-    # 2. the structure and the tree count, by early stopping on the validation days
+    # Candidates: (regime days, structure). For each regime candidate, the older days' prices are
+    # carried over to the newest days' market (0: as they are), glitches are trimmed, and each
+    # structure is fitted with early stopping on the validation days; the lowest validation RMSE wins.
+    regimes = regime_candidates(p["regime_days"], search_date_of(train_clean).nunique())
     search: dict[str, Any] = {"candidates": {}}
-    chosen, n_trees = candidates[0], int(p["n_estimators"])
-    if val_clean is not None:
-        rows = at_most(train_clean, int(p["search_rows"]), seed)
-        y_val = val_clean[contract.PRICE_TARGET].to_numpy(dtype=float)
-        best = np.inf
+    best = (np.inf, regimes[0], candidates[0], int(p["n_estimators"]))
+    prepared: dict[int, tuple[pd.DataFrame, pd.DataFrame | None, int, dict]] = {}
+    for k in regimes:
+        rows_k, regime_k = (carry_over(train_clean, val_clean, k, fit, matrix, fwd, inv, int(p["trim_trees"]))
+                            if k > 0 else (train_clean, {}))  # fmt: skip
+        prepared[k] = (*trim(rows_k, val_clean), regime_k)
+        if prepared[k][1] is None or not len(prepared[k][1]):
+            continue
+        rows_t, val_t = prepared[k][0], prepared[k][1]
+        rows = at_most(rows_t, int(p["search_rows"]), seed)
+        y_val = val_t[contract.PRICE_TARGET].to_numpy(dtype=float)
         for s in candidates:
-            booster, lv = fit(rows, s, int(p["n_estimators"]), val=at_most(val_clean, int(p["eval_rows"]), seed))
-            score = _rmse_usd(booster, model_matrix(val_clean, numeric, categorical, lv), y_val, log_target)
-            search["candidates"][s] = {"validation_rmse": round(score, 4), "trees": int(booster.num_boosted_rounds())}
-            log.info("price: %s -> validation RMSE %.3f with %d trees", s, score, booster.num_boosted_rounds())
-            if score < best:
-                best, chosen, n_trees = score, s, int(booster.num_boosted_rounds())
-        search.update(chosen=chosen, trees=n_trees, fit_rows=int(len(rows)))
-    seconds["search"] = time.perf_counter() - t0 - sum(seconds.values())
+            booster, lv = fit(rows, s, int(p["n_estimators"]), val=at_most(val_t, int(p["eval_rows"]), seed))
+            score = _rmse_usd(booster, matrix(val_t, lv), y_val, log_target)
+            name = s if k == 0 else f"{s}+regime{k}"
+            search["candidates"][name] = {"validation_rmse": round(score, 4), "trees": int(booster.num_boosted_rounds())}
+            log.info("price: %s -> validation RMSE %.3f with %d trees", name, score, booster.num_boosted_rounds())
+            if score < best[0]:
+                best = (score, k, s, int(booster.num_boosted_rounds()))
+        search["fit_rows"] = int(len(rows))
+    _, chosen_regime, chosen, n_trees = best
+    train_clean, val_clean, trimmed, regime = prepared[chosen_regime]
+    if val_clean is not None:
+        search.update(chosen=chosen, trees=n_trees, regime_days=chosen_regime)
+    if regime:
+        log.info("price: regime carry-over %s", regime)
+    seconds["trim_and_search"] = time.perf_counter() - t0
 
     # 3. the final model: the chosen structure and tree count, on training + validation days
     refit = bool(int(p["refit"])) and val_clean is not None
@@ -296,6 +368,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         "search": search,
         "structure": chosen,
         "refit_on_validation": refit,
+        "regime": regime,
         "trees": int(booster.num_boosted_rounds()),
         "cleaning": {"rule": "core.cleaning.price_outlier_mask", "train_rows_removed": removed,
                      "validation_rows_removed": val_removed, "trimmed_by_residual": trimmed},

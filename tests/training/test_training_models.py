@@ -160,3 +160,34 @@ def test_category_dropout_blanks_only_many_level_columns():
     assert 0.08 < got["route"].isna().mean() < 0.12
     assert x["route"].notna().all()  # the caller's matrix is left alone
     assert price.drop_categories(x, ["route", "cabin"], 0.0, 30, seed=1) is x
+
+
+def test_price_regime_days_carry_the_old_market_over_to_a_new_one(splits, tmp_path):
+    """A fare hike on two of the four routes from the last two training days on: trained as they are,
+    the older days outvote the new market; with ``regime_days`` "auto" the trainer finds, on the
+    validation days (all after the hike), that the newest days are a new market and carries the
+    older days' prices over to it."""
+    from core.features import search_date_of
+
+    out, _ = splits
+    train, val, test = (out[s]["offers"].copy() for s in ("train", "validation", "test"))
+    onset = search_date_of(train).max() - np.timedelta64(1, "D")
+    hiked = {"JFK-LAX", "CDG-FCO"}
+    for df in (train, val, test):
+        hit = df["route"].isin(hiked).to_numpy() & (search_date_of(df) >= onset).to_numpy()
+        for col in (contract.PRICE_TARGET, "route_cabin_median_price_usd", "competitor_median_price_usd", "competitor_min_price_usd"):
+            if col in df.columns:
+                df.loc[hit, col] = df.loc[hit, col] * 1.4
+    test = test.loc[~price_outlier_mask(test)]
+    errors, metas = {}, {}
+    for spec in (0, "auto"):
+        metas[spec] = price.train(train, val, tmp_path / str(spec), {**FAST, "n_estimators": 300, "regime_days": spec})
+        pred = model_io.load(tmp_path / str(spec)).predict_price(test)
+        errors[spec] = float(np.sqrt(np.mean((pred - test[contract.PRICE_TARGET].to_numpy()) ** 2)))
+    chosen = metas["auto"]["search"]["regime_days"]
+    assert 1 <= chosen <= 3, metas["auto"]["search"]
+    assert metas["auto"]["regime"]["new_rows"] > 0 and metas["auto"]["regime"]["correction_trees"] > 0
+    assert errors["auto"] < 0.6 * errors[0], errors
+    assert metas[0]["regime"] == {} and metas[0]["search"]["regime_days"] == 0
+    with pytest.raises(ValueError, match="regime_days"):
+        price.train(train, val, tmp_path / "bad", {"regime_days": "soon"})
