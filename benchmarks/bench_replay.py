@@ -6,7 +6,9 @@
 
 For each kind (default magnitude; ``kind:magnitude`` to choose one) it prints the days from onset
 to the first alarm, the price RMSE (final, with every label in) before the onset, from the onset
-until a challenger is promoted (the quality lost meanwhile), and after the promotion; and whether
+until a challenger is promoted (the quality lost meanwhile), and after the promotion; the last
+promotion's date and its test-day RMSE (a first retraining soon after the onset may hold no training
+day of the new market); and whether
 every promotion beat its champion (RMSE on the same test split: the pipeline's ComparePrice /
 CheckPriceChampion decision). Each replay is a full one
 (world, Spark ETL, pipeline runs): minutes per kind on this machine.
@@ -52,14 +54,15 @@ def main(argv=None) -> None:
                    for d in doc["timeline"] if d["promotion"] and d["promotion"]["promoted"])
         false_alarms = [d["date"] for d in doc["timeline"] if d["alarm"]["state"] == "ALARM" and d["date"] < onset.isoformat()]
         rows.append((drift, s["days_to_alarm"], s["rmse_before"], s["rmse_until_promotion"], s["promoted_on"],
-                     s["rmse_after_promotion"], fair, len(false_alarms), time.perf_counter() - t))
+                     s["rmse_after_promotion"], s["last_promoted_on"], s["last_promotion_test_rmse"], fair, len(false_alarms),
+                     time.perf_counter() - t))  # fmt: skip
         print(f"done {drift} in {rows[-1][-1]:.0f} s", flush=True)
     print(f"\nseed {a.seed}, {a.searches_per_day} searches/day, onset {onset} (day {a.onset_day} of {a.days})")
     print(f"{'drift':38} {'days to alarm':>13} {'RMSE before':>11} {'until promo':>11} {'promoted':>10} {'after':>8} "
-          f"{'fair':>5} {'false alarms':>12} {'seconds':>8}")
+          f"{'last promo':>10} {'its test RMSE':>13} {'fair':>5} {'false alarms':>12} {'seconds':>8}")
     for r in rows:
-        print(f"{r[0]:38} {str(r[1]):>13} {str(r[2]):>11} {str(r[3]):>11} {str(r[4]):>10} {str(r[5]):>8} {str(r[6]):>5} "
-              f"{r[7]:>12} {r[8]:>8.0f}")
+        print(f"{r[0]:38} {str(r[1]):>13} {str(r[2]):>11} {str(r[3]):>11} {str(r[4]):>10} {str(r[5]):>8} {str(r[6]):>10} "
+              f"{str(r[7]):>13} {str(r[8]):>5} {r[9]:>12} {r[10]:>8.0f}")
 
 
 if __name__ == "__main__":

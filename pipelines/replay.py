@@ -662,9 +662,14 @@ def summarize(days: list[Day], drifts) -> dict:
         lost = [d.model_quality.get("final_rmse") for d in days if onset <= d.date <= (promo or days[-1].date)
                 and d.model_quality.get("final_rmse")]  # fmt: skip
         after = [d.model_quality.get("final_rmse") for d in days if promo and d.date > promo and d.model_quality.get("final_rmse")]
+        # a first retraining soon after the onset may hold no training day of the new market; the
+        # last promotion's own test-day RMSE (the pipeline's ComparePrice) shows where it ended
+        last = next((d for d in reversed(days) if d.date >= onset and d.promotion and d.promotion["promoted"]), None)
         out["drifts"].append({
             "drift": str(drift), "days_to_alarm": (dt.date.fromisoformat(first) - drift.date).days if first else None,
             "rmse_before": _mean(before), "rmse_until_promotion": _mean(lost), "promoted_on": promo, "rmse_after_promotion": _mean(after),
+            "last_promoted_on": last.date if last else None,
+            "last_promotion_test_rmse": last.promotion["challenger_rmse"] if last else None,
         })  # fmt: skip
     return out
 

@@ -90,8 +90,17 @@ def test_a_fare_hike_is_detected_retrained_and_promoted(fare_hike):
     promoted = [d for d in days if d["promotion"] and d["promotion"]["promoted"] and d["date"] >= ONSET]
     assert promoted, [(d["pipeline"], d["promotion"]) for d in runs]
     last = promoted[-1]
-    # the pipeline's ComparePrice scored both on the same test day; CheckPriceChampion registered the better
-    assert last["promotion"]["challenger_rmse"] < last["promotion"]["champion_rmse"]
+    # the pipeline's ComparePrice scored both on the same test day; CheckPriceChampion registered the
+    # better. The last run's trainer found the new market's days in its window (PriceRegimeDays=auto,
+    # from the stack's rule) and carried the older days over to it: it recovers most of the loss
+    # (measured: RMSE 17.2 against the champion's 108.8; trained as they were, 117.9 and no promotion)
+    assert last["promotion"]["challenger_rmse"] < 0.5 * last["promotion"]["champion_rmse"], last["promotion"]
+    from inference.model import load_model
+    from pipelines.registry import LocalRegistry
+
+    package = LocalRegistry(out / "work" / "lake" / "airfare-lake" / "registry").get(f"airfare-price/{last['promotion']['challenger_version']}")
+    search = load_model(package["ModelDataUrl"]).meta["search"]
+    assert search["regime_days"] >= 1 and "additive+regime1" in search["candidates"], search
     later = [d for d in days if d["date"] > last["date"]]
     assert later and all(d["serving_version"] == last["promotion"]["challenger_version"] for d in later)
     # in hindsight, on the days after the promotion (never trained on, every label in), the promoted
