@@ -70,7 +70,8 @@ class DQConfig:
     min_cabin_rows_for_median: int = 30  # fewer rows in the reference: the median band is only a warning
     feature_null_ceiling: float = 0.01  # non-key, non-nullable columns
     nullable_margin: float = 0.10  # nullable columns: reference null rate + margin
-    share_tolerance: float = 0.15  # demand class share within ±15 points of the reference
+    share_tolerance: float = 0.15  # a split's demand class share within ±15 points of the other splits'
+    share_band: tuple = (0.01, 0.85)  # every demand class's share in any split, whatever the season
     partition_rows_band: tuple = (0.2, 5.0)  # a day's rows relative to the median day
 
 
@@ -241,19 +242,33 @@ def flights_suite(prefix: str, cfg: DQConfig) -> list:
     ]  # fmt: skip
 
 
-def class_share_suite(prefix: str, reference: dict, cfg: DQConfig) -> list:
-    """On ``tables.class_share_table``: each demand class's share within a band around the reference."""
+def class_share_suite(prefix: str, reference: dict, cfg: DQConfig, others: dict[str, float] | None = None) -> list:
+    """On ``tables.class_share_table``: each demand class's share (a broken load-factor feed relabels
+    flights wholesale).
+
+    Blocking: within ``share_band`` (no class vanishes or takes over), and within ``share_tolerance``
+    of ``others``, the other splits' shares of the same window (a feed that breaks mid-window). Not
+    blocking: the distance to the reference world's shares. Demand moves with the season and the
+    market (a June world: 'high' 0.40 of flights against the January reference's 0.17), so a band
+    around one reference world refused to train on any summer window.
+    """
     shares = reference.get("demand_class_share") or {}
+    lo_band, hi_band = cfg.share_band
     out = []
     for c in contract.DEMAND_CLASSES:
-        if c not in shares:
-            continue
-        lo, hi = max(0.0, shares[c] - cfg.share_tolerance), min(1.0, shares[c] + cfg.share_tolerance)
-        out.append(
-            _e(gxe.ExpectColumnMaxToBeBetween, f"{prefix}.{contract.DEMAND_TARGET}.share_{c}", BLOCKING,
-               f"share of '{c}' within [{lo:.2f}, {hi:.2f}] (reference {shares[c]:.2f})",
-               column=f"share_{c}", min_value=round(lo, 4), max_value=round(hi, 4))
-        )  # fmt: skip
+        name = f"{prefix}.{contract.DEMAND_TARGET}.share_{c}"
+        out.append(_e(gxe.ExpectColumnMaxToBeBetween, f"{name}.plausible", BLOCKING, f"share of '{c}' within [{lo_band:.2f}, {hi_band:.2f}]",
+                      column=f"share_{c}", min_value=lo_band, max_value=hi_band))  # fmt: skip
+        if others is not None and c in others and others[c] == others[c]:
+            lo, hi = max(0.0, others[c] - cfg.share_tolerance), min(1.0, others[c] + cfg.share_tolerance)
+            out.append(_e(gxe.ExpectColumnMaxToBeBetween, name, BLOCKING,
+                          f"share of '{c}' within [{lo:.2f}, {hi:.2f}] (the window's other splits: {others[c]:.2f})",
+                          column=f"share_{c}", min_value=round(lo, 4), max_value=round(hi, 4)))  # fmt: skip
+        if c in shares:
+            lo, hi = max(0.0, shares[c] - cfg.share_tolerance), min(1.0, shares[c] + cfg.share_tolerance)
+            out.append(_e(gxe.ExpectColumnMaxToBeBetween, f"{name}.vs_reference", WARNING,
+                          f"share of '{c}' within [{lo:.2f}, {hi:.2f}] (reference world {shares[c]:.2f}; seasons move it)",
+                          column=f"share_{c}", min_value=round(lo, 4), max_value=round(hi, 4)))  # fmt: skip
     return out
 
 

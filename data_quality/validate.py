@@ -181,9 +181,11 @@ def split_checks(splits: dict[str, dict[str, tables.Table]], reference: dict, cf
         checks.append(Check(p, offers.frame, per_split))
         checks.append(Check(f"{p}_schema", tables.schema_table(offers.schema), suites.schema_suite(p)))
         checks.append(Check(f"{name}.flights", flights, suites.flights_suite(f"{name}.flights", cfg)))
-        shares = suites.class_share_suite(f"{name}.flights", reference, cfg)
-        if shares:
-            checks.append(Check(f"{name}.flights_shares", tables.class_share_table(flights), shares))
+        rest = [p["flights"].frame for n, p in splits.items() if n != name]
+        others = tables.class_share_table(pd.concat(rest, ignore_index=True)).iloc[0] if rest else None
+        others = {c: float(others[f"share_{c}"]) for c in tables.contract.DEMAND_CLASSES} if others is not None else None
+        shares = suites.class_share_suite(f"{name}.flights", reference, cfg, others)
+        checks.append(Check(f"{name}.flights_shares", tables.class_share_table(flights), shares))
     order = tables.split_order_table({n: p["offers"].frame for n, p in splits.items()})
     checks.append(Check("splits_order", order, suites.split_order_suite(), index_columns=["pair"]))
     return checks

@@ -52,6 +52,22 @@ def test_step_names_broken_labels_and_split_order(tmp_path, clean_offers, clean_
     assert json.loads((tmp_path / "out" / "dq_result.json").read_text())["failed_expectations"] == summary["failed_expectations"]
 
 
+def test_a_season_with_another_demand_mix_warns_but_trains(tmp_path, clean_offers, clean_flights, ref_path):
+    """A summer window, every split alike: 'high' far above the (winter) reference world's share.
+    That is the season, not a broken feed: a warning, not a refusal (a June world: 'high' 0.40 of
+    flights against the reference's 0.17 stopped every summer run before)."""
+    import numpy as np
+
+    flights = clean_flights.copy()
+    y = flights["demand_class"]
+    hit = (y == "low").to_numpy() & (np.random.default_rng(3).random(len(flights)) < 0.8)
+    flights.loc[hit, "demand_class"] = "high"
+    root = write_splits(clean_offers, flights, tmp_path / "in")
+    summary = step.run_step(root, tmp_path / "out", end_date=END, reference_path=ref_path)
+    assert summary["passed"] is True and summary["blocking_failures"] == 0, summary["failed_expectations"]
+    assert "train.flights.demand_class.share_high.vs_reference" in summary["warning_expectations"].split(",")
+
+
 def test_step_fails_only_when_unreadable(tmp_path, monkeypatch):
     monkeypatch.setenv("SM_OPT_ML", str(tmp_path / "opt_ml"))
     assert entry.main(["--input-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "out")]) == 1
