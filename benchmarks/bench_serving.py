@@ -403,6 +403,32 @@ def onnx_figures(model_dir: Path, rows: list[dict], seconds: float) -> dict:
     return out
 
 
+def capture_check(kind: str, model_dir: Path, body: bytes, args, base: dict | None, results: dict, tmp: Path) -> None:
+    """One record, 64 connections, with 100 % capture: req/s and the server's CPU µs per request,
+    against the same cell without capture (``base``, from the table just measured)."""
+    port = server_process.free_port()
+    try:
+        proc = start_serve(model_dir, port, args.workers, capture=tmp / f"capture-{kind}")
+    except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
+        print(f"serve --capture for {kind} did not start: {e}")
+        return
+    try:
+        cpu0 = server_cpu_s(proc)
+        r = run_load(f"http://127.0.0.1:{port}/invocations", body, 64, args.duration, tmp)
+        done = r["rps"] * args.duration
+        r["server_cpu_us"] = 1e6 * (server_cpu_s(proc) - cpu0) / done if done else float("nan")
+    finally:
+        _stop(proc)
+    lines = sum(len(f.read_bytes().splitlines()) for f in (tmp / f"capture-{kind}").rglob("*.jsonl"))
+    results.setdefault("capture", {})[kind] = {**r, "captured_lines": lines, "without": base}
+    line = (f"\n{kind}, one record, 64 connections, 100 % capture: {r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms, "
+            f"server CPU {r['server_cpu_us']:.0f} µs/request ({lines} lines captured)")
+    if base and base.get("rps"):
+        line += (f"; without capture {base['rps']:.0f} req/s, {base['server_cpu_us']:.0f} µs/request: "
+                 f"CPU +{100 * (r['server_cpu_us'] / base['server_cpu_us'] - 1):.1f} %")
+    print(line)
+
+
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--_load":
@@ -420,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--micro-seconds", type=float, default=2.0)
     p.add_argument("--onnx", action="store_true", help="Also ONNX Runtime against the compiled trees, per tree model.")
     p.add_argument("--no-servers", action="store_true", help="Only the in-process figures (--micro, --onnx).")
-    p.add_argument("--capture-check", action="store_true", help="Also one-record, 64 connections with 100 %% capture.")
+    p.add_argument("--capture-check", action="store_true",
+                   help="Also one record at 64 connections with 100 %% capture, per model (needs 64 in --connections "
+                        "and 1 in --records for the comparison).")
     p.add_argument("--json", type=Path, default=None, help="Write all figures here.")
     args = p.parse_args(argv)
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
@@ -499,19 +527,8 @@ def main(argv: list[str] | None = None) -> int:
                     line += f"{s['rps'] / m['rps']:>6.1f}" if s and m and m["rps"] else f"{'-':>6}"
                     errs = (s or {}).get("errors", 0) + (m or {}).get("errors", 0)
                     print(line + (f"  ({errs} errors)" if errs else ""))
-        if args.capture_check and "price" in dirs:
-            port = server_process.free_port()
-            proc = start_serve(dirs["price"], port, args.workers, capture=tmp / "capture")
-            try:
-                body = orjson.dumps(request_rows(dirs["price"], splits)[0])
-                r = run_load(f"http://127.0.0.1:{port}/invocations", body, 64, args.duration, tmp)
-            finally:
-                _stop(proc)
-            base = next((c for c in results["cells"] if c["model"] == "price" and c["server"] == "serve"
-                         and c["records"] == 1 and c["connections"] == 64), None)
-            results["capture"] = r
-            print(f"\nprice, one record, 64 connections, 100 % capture: {r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms"
-                  + (f" ({r['rps'] / base['rps']:.2f} of the run without capture)" if base else ""))
+            if args.capture_check and 1 in bodies:
+                capture_check(kind, dirs[kind], bodies[1], args, table.get(("serve", 1, 64)), results, tmp)
     results["load_average_after"] = os.getloadavg()
     print(f"\nload average after: {results['load_average_after']}")
     if args.json:

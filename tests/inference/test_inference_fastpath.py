@@ -145,6 +145,25 @@ def test_compiled_libraries_are_content_keyed_and_reused(loaded, tmp_path):
     assert not list(tmp_path.glob(".build-*"))
 
 
+def test_the_optimisation_level_follows_model_size_and_keys_the_library(loaded, tmp_path, monkeypatch):
+    monkeypatch.delenv("AIRFARE_COMPILE_OPT", raising=False)
+    assert compiled.opt_level(compiled.O3_MAX_MODEL_BYTES) == "O3"
+    assert compiled.opt_level(compiled.O3_MAX_MODEL_BYTES + 1) == "O1"
+    booster = loaded["price"]._models["xgb"]
+    default, tl = compiled.build(booster, tmp_path)
+    monkeypatch.setenv("AIRFARE_COMPILE_OPT", "-O1")
+    assert compiled.opt_level(10) == "O1"
+    o1, _ = compiled.build(booster, tmp_path)
+    assert o1 != default  # another level is another library, never a stale one
+    x = np.random.default_rng(0).uniform(0, 50, size=(7, booster.num_features())).astype(np.float32)
+    a, b = compiled.CompiledTrees(default, str(tl.input_type)), compiled.CompiledTrees(o1, str(tl.input_type))
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))  # no fast-math: the same floats at any level
+    np.testing.assert_array_equal(a.predict(x[:1]), b.predict(x[:1]))
+    monkeypatch.setenv("AIRFARE_COMPILE_OPT", "O9")
+    with pytest.raises(ValueError, match="AIRFARE_COMPILE_OPT"):
+        compiled.opt_level(10)
+
+
 def test_without_a_compiler_the_native_backend_serves(loaded, monkeypatch):
     monkeypatch.setattr(compiled, "compiler", lambda: None)
     with pytest.raises(compiled.CompileUnavailable):
