@@ -184,6 +184,18 @@ class CompiledTrees:
         self._predict(self._row_ptr, 0, self._res_ptr)
         return self._res.astype(np.float64).reshape(1, -1)
 
+    def predict_values(self, values) -> list[float]:
+        """One row as a list (the real-time path: no array in, none out): the outputs as Python floats,
+        the very values :meth:`predict_one` gives."""
+        row = self._row
+        row[:] = values
+        missing = row != row
+        if missing.any():
+            self._row_int[missing] = self._missing
+        self._res.fill(0)
+        self._predict(self._row_ptr, 0, self._res_ptr)
+        return self._res.tolist()
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
         if n == 1:
