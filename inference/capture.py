@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from itertools import repeat
 from pathlib import Path
 
 import orjson
@@ -47,10 +48,10 @@ FLUSH_EVERY_S = 0.1  # a batch of this long stalls the event loop ~1 ms at 7k re
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID_SET = (0x4 << 76) | (0x2 << 62)
 _ID_MASK = (1 << 48) - 1
-# A batch is written in pieces of about 32 lines (~30 KB): one 1 MB join per batch, and the freed
-# escaped bodies, made glibc hand memory back and fault it in again at every batch (measured: 2.6
-# page faults per record, which tripled capture's cost in the server).
-_CHUNK_PARTS = 32 * 8
+# A batch is encoded and written in chunks of 32 records (~30 KB): one 1 MB join per batch, and the
+# freed escaped bodies, made glibc hand memory back and fault it in again at every batch (measured:
+# 2.6 page faults per record, which tripled capture's cost in the request handler).
+_CHUNK = 32
 _TAIL = b'},"eventVersion":"' + EVENT_VERSION_BYTES + b'"}\n'
 _QUOTE_TAIL = b'"' + _TAIL
 
@@ -218,35 +219,62 @@ class CaptureWriter:
                 self._fh.flush()
 
     def _write(self, batch: list[tuple]) -> None:
+        """Write ``batch`` in chunks of ``_CHUNK`` records: a chunk of one hour and one pair of text types
+        (the usual case) goes through C-level maps, any other record by record."""
         counter = self._id_counter
         self._id_counter = counter + len(batch)
-        hour, parts = None, []
-        dumps, heads = orjson.dumps, self._heads
-        for i, (now, req, rtype, resp, otype, iid) in enumerate(batch):
-            if now // 3600 != hour:  # the first record of an hour opens that hour's file
-                if parts:
-                    self._fh.write(b"".join(parts))
-                    parts = []
-                self._file(now)
-                hour = now // 3600
-            head = heads.get((rtype, otype)) or self._head(rtype, otype)
+        for start in range(0, len(batch), _CHUNK):
+            chunk = batch[start:start + _CHUNK]
+            if not self._write_uniform(chunk, counter + start):
+                self._write_mixed(chunk, counter + start)
+        self.records += len(batch)
+
+    def _write_uniform(self, chunk: list[tuple], first_id: int) -> bool:
+        """Write ``chunk`` if its records share their hour and their (text) content types; else False."""
+        times, reqs, rtypes, resps, otypes, iids = zip(*chunk)
+        n = len(chunk)
+        if rtypes.count(rtypes[0]) != n or otypes.count(otypes[0]) != n:
+            return False
+        first, last = min(times), max(times)
+        if first // 3600 != last // 3600:
+            return False
+        head = self._heads.get((rtypes[0], otypes[0])) or self._head(rtypes[0], otypes[0])
+        if head is None:
+            return False
+        dumps = orjson.dumps
+        try:
+            ins = list(map(dumps, map(bytes.decode, reqs)))
+            outs = list(map(dumps, map(bytes.decode, resps)))
+        except (UnicodeDecodeError, TypeError):  # not UTF-8 (base64, record by record), or not bytes
+            return False
+        fh = self._file(first)
+        if int(first) == int(last):
+            stamps = repeat(self._time_part(first), n)
+        else:
+            stamps = [self._time_part(t) for t in times]
+        ids = [b"%012x" % (i & _ID_MASK) for i in range(first_id, first_id + n)]
+        tails = [b'","inferenceId":' + dumps(iid) + _TAIL if iid else _QUOTE_TAIL for iid in iids]
+        fh.writelines(map(b"".join, zip(repeat(head[0], n), ins, repeat(head[1], n), outs, repeat(head[2], n), ids,
+                                        stamps, tails)))
+        return True
+
+    def _write_mixed(self, chunk: list[tuple], first_id: int) -> None:
+        """Write ``chunk`` record by record: each into the file of its hour, text or base64 per body."""
+        for i, (now, req, rtype, resp, otype, iid) in enumerate(chunk, start=first_id):
+            fh = self._file(now)
+            head = self._heads.get((rtype, otype)) or self._head(rtype, otype)
+            line = None
             if head is not None:  # both types are captured as text
                 try:
-                    parts += (head[0], dumps(req.decode()), head[1], dumps(resp.decode()), head[2])
+                    line = (head[0], orjson.dumps(req.decode()), head[1], orjson.dumps(resp.decode()), head[2])
                 except UnicodeDecodeError:  # a body that is not UTF-8 after all: base64, as encode_payload says
-                    head = None
-            if head is None:
-                parts += (b'{"captureData":{"endpointInput":', self._payload(req, rtype, "INPUT"),
-                          b',"endpointOutput":', self._payload(resp, otype, "OUTPUT"),
-                          b'},"eventMetadata":{"eventId":"', self._id_prefix)
-            parts += (b"%012x" % ((counter + i) & _ID_MASK), self._stamp if int(now) == self._second else self._time_part(now),
-                      b'","inferenceId":' + dumps(iid) + _TAIL if iid else _QUOTE_TAIL)
-            if len(parts) >= _CHUNK_PARTS:
-                self._fh.write(b"".join(parts))
-                parts = []
-        if parts:
-            self._fh.write(b"".join(parts))
-        self.records += len(batch)
+                    pass
+            if line is None:
+                line = (b'{"captureData":{"endpointInput":', self._payload(req, rtype, "INPUT"),
+                        b',"endpointOutput":', self._payload(resp, otype, "OUTPUT"),
+                        b'},"eventMetadata":{"eventId":"', self._id_prefix)
+            fh.write(b"".join((*line, b"%012x" % (i & _ID_MASK), self._time_part(now),
+                               b'","inferenceId":' + orjson.dumps(iid) + _TAIL if iid else _QUOTE_TAIL)))
 
     def _close_file(self) -> None:
         if self._fh is not None:
