@@ -8,10 +8,13 @@ It prints req/s, p50 and p99 per cell and the ratio serve/mlflow. Without ``wrk`
 and uses a small asyncio load generator in a child process (less accurate); without mlflow it skips
 the baseline and says so. ``--micro`` adds the in-process figures that chose the fast path: one-row
 prediction through pandas (the training path), through the native libraries on an array, and through
-the treelite/tl2cgen compiled library, and the request handler with and without data capture.
+the treelite/tl2cgen compiled library, and the request handler with and without data capture (and with
+the rows in turn, not one row repeated). ``--capture-check`` adds, per model, one record at 64
+connections with 100 % capture against the same cell without: req/s and the server's CPU per request.
 
     .venv/bin/python benchmarks/bench_serving.py [--models price] [--connections 1,8,64] [--records 1,100]
         [--duration 5] [--workers 2] [--no-mlflow] [--micro] [--onnx] [--no-servers] [--model-root DIR]
+        [--capture-check]
 
 In-process figures are CPU time of the benchmark process (median of interleaved batches), and each
 load cell also reports the server's CPU µs per request (its processes' CPU time over the requests
@@ -320,8 +323,23 @@ def micro(model_dir: Path, rows: list[dict], seconds: float, tmp: Path) -> dict:
     both = _batches_us({"plain": handler(plain), "capture": handler(captured)}, seconds, batch=500,
                        after={"capture": writer.flush})
     writer.close()
+    # The same handler with a different row each call (the request bodies in turn): what the trees
+    # cost when the branches they take change, as in production (the line above repeats one row).
+    from inference_support import asgi_call  # on sys.path since handler() above
+
+    bodies = [orjson.dumps(r) for r in rows]
+    turn = {"i": 0}
+
+    def in_turn():
+        turn["i"] = i = (turn["i"] + 1) % len(bodies)
+        b = bodies[i]
+        return asgi_call(plain, "POST", "/invocations", b, [("content-type", "application/json"),
+                                                            ("content-length", str(len(b)))], loop=loop)
+
+    varied = _per_call_us(in_turn, seconds)
     loop.close()
     out["whole request handler (parse, validate, predict, encode)"] = both["plain"]
+    out[f"whole request handler, {len(bodies)} different rows in turn"] = varied
     out["whole request handler, 100 % capture (batched write included)"] = both["capture"]
     out["capture cost, % of the handler"] = 100 * (both["capture"] / both["plain"] - 1)
     return out
