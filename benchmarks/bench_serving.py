@@ -443,7 +443,7 @@ def capture_check(kind: str, model_dir: Path, body: bytes, args, base: dict | No
             f"server CPU {r['server_cpu_us']:.0f} µs/request ({lines} lines captured)")
     if base and base.get("rps"):
         line += (f"; without capture {base['rps']:.0f} req/s, {base['server_cpu_us']:.0f} µs/request: "
-                 f"CPU +{100 * (r['server_cpu_us'] / base['server_cpu_us'] - 1):.1f} %")
+                 f"CPU {100 * (r['server_cpu_us'] / base['server_cpu_us'] - 1):+.1f} %")
     print(line)
 
 
