@@ -17,9 +17,11 @@ sampled invocation::
 Model Monitor joins ground truth. This writer produces the same lines under ``DIR`` so Model Monitor
 code (issue 13) reads local and S3 captures alike.
 
-Cost on the hot path: sampling is one ``random()``; a sampled request appends its bytes and time
-to a list. Lines are encoded and written in batches (:meth:`CaptureWriter.flush`), at most
-``FLUSH_EVERY_S`` apart and on shutdown, never per request.
+Cost on the hot path: sampling is one ``random()``; a sampled request appends its bytes, types and
+time to a queue. Lines are encoded and written in batches (:meth:`CaptureWriter.flush`), at most
+``FLUSH_EVERY_S`` apart and on shutdown, never per request. Measured in process (README, "Serving
+speed"): 100 % capture costs 3-4 µs per one-record request of the price model, about 10 % of the
+request handler.
 """
 
 from __future__ import annotations
