@@ -14,7 +14,7 @@ connections with 100 % capture against the same cell without: req/s and the serv
 
     .venv/bin/python benchmarks/bench_serving.py [--models price] [--connections 1,8,64] [--records 1,100]
         [--duration 5] [--workers 2] [--no-mlflow] [--micro] [--onnx] [--no-servers] [--model-root DIR]
-        [--capture-check]
+        [--capture-check] [--rows-in-turn]
 
 In-process figures are CPU time of the benchmark process (median of interleaved batches), and each
 load cell also reports the server's CPU µs per request (its processes' CPU time over the requests
@@ -177,6 +177,18 @@ local f = io.open("%s", "rb")
 wrk.body = f:read("*a")
 f:close()
 """
+# Several bodies, one per line (orjson never writes a raw newline), sent in turn.
+_WRK_TURN_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {}
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
 
 
 def _wrk_ms(text: str) -> float:
@@ -187,10 +199,16 @@ def _wrk_ms(text: str) -> float:
     return float(text)
 
 
-def run_wrk(url: str, body: bytes, connections: int, seconds: float, tmp: Path) -> dict:
-    body_file, script = tmp / "body.json", tmp / "post.lua"
-    body_file.write_bytes(body)
-    script.write_text(_WRK_SCRIPT % body_file)
+def _body_file(body: bytes | list[bytes], tmp: Path) -> Path:
+    """The request body, or several (sent in turn), one per line."""
+    path = tmp / "body.json"
+    path.write_bytes(b"\n".join(body) + b"\n" if isinstance(body, list) else body)
+    return path
+
+
+def run_wrk(url: str, body: bytes | list[bytes], connections: int, seconds: float, tmp: Path) -> dict:
+    body_file, script = _body_file(body, tmp), tmp / "post.lua"
+    script.write_text((_WRK_TURN_SCRIPT if isinstance(body, list) else _WRK_SCRIPT) % body_file)
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
                           "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60).stdout
     res: dict = {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": 0}
@@ -205,14 +223,16 @@ def run_wrk(url: str, body: bytes, connections: int, seconds: float, tmp: Path) 
     return res
 
 
-async def _connection(host, port, path, body, deadline, lat, errors):
+async def _connection(host, port, path, bodies, deadline, lat, errors):
     reader, writer = await asyncio.open_connection(host, port)
-    req = (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    reqs = [(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
     try:
+        i = 0
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            writer.write(req)
+            writer.write(reqs[i % len(reqs)])
+            i += 1
             head = await reader.readuntil(b"\r\n\r\n")
             length = next((int(x[15:]) for x in head.split(b"\r\n") if x[:15].lower() == b"content-length:"), 0)
             await reader.readexactly(length)
@@ -228,13 +248,15 @@ def _asyncio_load(url: str, body_file: str, connections: int, seconds: float) ->
     from urllib.parse import urlparse
 
     u = urlparse(url)
-    body = Path(body_file).read_bytes()
+    text = Path(body_file).read_bytes()
+    bodies = text.splitlines() if text.endswith(b"\n") else [text]  # several bodies: one per line
     lat: list[float] = []
     errors: list[int] = []
 
     async def go():
         deadline = time.perf_counter() + seconds
-        await asyncio.gather(*(_connection(u.hostname, u.port, u.path, body, deadline, lat, errors) for _ in range(connections)))
+        await asyncio.gather(*(_connection(u.hostname, u.port, u.path, bodies, deadline, lat, errors)
+                               for _ in range(connections)))
 
     t0 = time.perf_counter()
     asyncio.run(go())
@@ -243,11 +265,11 @@ def _asyncio_load(url: str, body_file: str, connections: int, seconds: float) ->
                       "p99_ms": 1e3 * float(np.percentile(lat, 99)), "errors": len(errors)}))
 
 
-def run_load(url: str, body: bytes, connections: int, seconds: float, tmp: Path) -> dict:
+def run_load(url: str, body: bytes | list[bytes], connections: int, seconds: float, tmp: Path) -> dict:
+    """Load from another process: one body, or a list of bodies sent in turn."""
     if shutil.which("wrk"):
         return run_wrk(url, body, connections, seconds, tmp)
-    body_file = tmp / "body.json"
-    body_file.write_bytes(body)
+    body_file = _body_file(body, tmp)
     out = subprocess.run([sys.executable, __file__, "--_load", url, str(body_file), str(connections), str(seconds)],
                          capture_output=True, text=True, timeout=seconds + 60)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -467,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capture-check", action="store_true",
                    help="Also one record at 64 connections with 100 %% capture, per model (needs 64 in --connections "
                         "and 1 in --records for the comparison).")
+    p.add_argument("--rows-in-turn", action="store_true",
+                   help="One-record requests cycle through 200 different rows (as production sends them; "
+                        "the trees then take other branches each time) instead of repeating one row.")
     p.add_argument("--json", type=Path, default=None, help="Write all figures here.")
     args = p.parse_args(argv)
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
@@ -488,7 +513,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = request_rows(dirs[kind], splits)
             bodies = {n: orjson.dumps(rows[0]) if n == 1 else orjson.dumps({"instances": (rows * (n // len(rows) + 1))[:n]})
                       for n in sizes}
+            if args.rows_in_turn and 1 in bodies:
+                bodies[1] = [orjson.dumps(r) for r in rows]
             mlflow_bodies = {n: orjson.dumps({"dataframe_records": (rows * (n // len(rows) + 1))[:n]}) for n in sizes}
+            if args.rows_in_turn and 1 in bodies:
+                mlflow_bodies[1] = [orjson.dumps({"dataframe_records": [r]}) for r in rows]
             if args.micro:
                 figures = micro(dirs[kind], rows, args.micro_seconds, tmp)
                 results["micro"][kind] = figures
