@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 import orjson
@@ -222,7 +222,7 @@ class CaptureWriter:
 
     def _write(self, batch: list[tuple]) -> None:
         """Write ``batch`` in chunks of ``_CHUNK`` records: a chunk of one hour and one pair of text types
-        (the usual case) goes through C-level maps, any other record by record."""
+        (the usual case) goes through C-level maps and one join, any other record by record."""
         counter = self._id_counter
         self._id_counter = counter + len(batch)
         for start in range(0, len(batch), _CHUNK):
@@ -256,8 +256,8 @@ class CaptureWriter:
             stamps = [self._time_part(t) for t in times]
         ids = [b"%012x" % (i & _ID_MASK) for i in range(first_id, first_id + n)]
         tails = [b'","inferenceId":' + dumps(iid) + _TAIL if iid else _QUOTE_TAIL for iid in iids]
-        fh.writelines(map(b"".join, zip(repeat(head[0], n), ins, repeat(head[1], n), outs, repeat(head[2], n), ids,
-                                        stamps, tails)))
+        fh.write(b"".join(chain.from_iterable(zip(repeat(head[0], n), ins, repeat(head[1], n), outs,
+                                                   repeat(head[2], n), ids, stamps, tails))))
         return True
 
     def _write_mixed(self, chunk: list[tuple], first_id: int) -> None:
