@@ -8,10 +8,13 @@ It prints req/s, p50 and p99 per cell and the ratio serve/mlflow. Without ``wrk`
 and uses a small asyncio load generator in a child process (less accurate); without mlflow it skips
 the baseline and says so. ``--micro`` adds the in-process figures that chose the fast path: one-row
 prediction through pandas (the training path), through the native libraries on an array, and through
-the treelite/tl2cgen compiled library, and the request handler with and without data capture.
+the treelite/tl2cgen compiled library, and the request handler with and without data capture (and with
+the rows in turn, not one row repeated). ``--capture-check`` adds, per model, one record at 64
+connections with 100 % capture against the same cell without: req/s and the server's CPU per request.
 
     .venv/bin/python benchmarks/bench_serving.py [--models price] [--connections 1,8,64] [--records 1,100]
         [--duration 5] [--workers 2] [--no-mlflow] [--micro] [--onnx] [--no-servers] [--model-root DIR]
+        [--capture-check] [--rows-in-turn]
 
 In-process figures are CPU time of the benchmark process (median of interleaved batches), and each
 load cell also reports the server's CPU µs per request (its processes' CPU time over the requests
@@ -174,6 +177,18 @@ local f = io.open("%s", "rb")
 wrk.body = f:read("*a")
 f:close()
 """
+# Several bodies, one per line (orjson never writes a raw newline), sent in turn.
+_WRK_TURN_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {}
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
 
 
 def _wrk_ms(text: str) -> float:
@@ -184,10 +199,16 @@ def _wrk_ms(text: str) -> float:
     return float(text)
 
 
-def run_wrk(url: str, body: bytes, connections: int, seconds: float, tmp: Path) -> dict:
-    body_file, script = tmp / "body.json", tmp / "post.lua"
-    body_file.write_bytes(body)
-    script.write_text(_WRK_SCRIPT % body_file)
+def _body_file(body: bytes | list[bytes], tmp: Path) -> Path:
+    """The request body, or several (sent in turn), one per line."""
+    path = tmp / "body.json"
+    path.write_bytes(b"\n".join(body) + b"\n" if isinstance(body, list) else body)
+    return path
+
+
+def run_wrk(url: str, body: bytes | list[bytes], connections: int, seconds: float, tmp: Path) -> dict:
+    body_file, script = _body_file(body, tmp), tmp / "post.lua"
+    script.write_text((_WRK_TURN_SCRIPT if isinstance(body, list) else _WRK_SCRIPT) % body_file)
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
                           "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60).stdout
     res: dict = {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": 0}
@@ -202,14 +223,16 @@ def run_wrk(url: str, body: bytes, connections: int, seconds: float, tmp: Path) 
     return res
 
 
-async def _connection(host, port, path, body, deadline, lat, errors):
+async def _connection(host, port, path, bodies, deadline, lat, errors):
     reader, writer = await asyncio.open_connection(host, port)
-    req = (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    reqs = [(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
     try:
+        i = 0
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            writer.write(req)
+            writer.write(reqs[i % len(reqs)])
+            i += 1
             head = await reader.readuntil(b"\r\n\r\n")
             length = next((int(x[15:]) for x in head.split(b"\r\n") if x[:15].lower() == b"content-length:"), 0)
             await reader.readexactly(length)
@@ -225,13 +248,15 @@ def _asyncio_load(url: str, body_file: str, connections: int, seconds: float) ->
     from urllib.parse import urlparse
 
     u = urlparse(url)
-    body = Path(body_file).read_bytes()
+    text = Path(body_file).read_bytes()
+    bodies = text.splitlines() if text.endswith(b"\n") else [text]  # several bodies: one per line
     lat: list[float] = []
     errors: list[int] = []
 
     async def go():
         deadline = time.perf_counter() + seconds
-        await asyncio.gather(*(_connection(u.hostname, u.port, u.path, body, deadline, lat, errors) for _ in range(connections)))
+        await asyncio.gather(*(_connection(u.hostname, u.port, u.path, bodies, deadline, lat, errors)
+                               for _ in range(connections)))
 
     t0 = time.perf_counter()
     asyncio.run(go())
@@ -240,11 +265,11 @@ def _asyncio_load(url: str, body_file: str, connections: int, seconds: float) ->
                       "p99_ms": 1e3 * float(np.percentile(lat, 99)), "errors": len(errors)}))
 
 
-def run_load(url: str, body: bytes, connections: int, seconds: float, tmp: Path) -> dict:
+def run_load(url: str, body: bytes | list[bytes], connections: int, seconds: float, tmp: Path) -> dict:
+    """Load from another process: one body, or a list of bodies sent in turn."""
     if shutil.which("wrk"):
         return run_wrk(url, body, connections, seconds, tmp)
-    body_file = tmp / "body.json"
-    body_file.write_bytes(body)
+    body_file = _body_file(body, tmp)
     out = subprocess.run([sys.executable, __file__, "--_load", url, str(body_file), str(connections), str(seconds)],
                          capture_output=True, text=True, timeout=seconds + 60)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -320,8 +345,23 @@ def micro(model_dir: Path, rows: list[dict], seconds: float, tmp: Path) -> dict:
     both = _batches_us({"plain": handler(plain), "capture": handler(captured)}, seconds, batch=500,
                        after={"capture": writer.flush})
     writer.close()
+    # The same handler with a different row each call (the request bodies in turn): what the trees
+    # cost when the branches they take change, as in production (the line above repeats one row).
+    from inference_support import asgi_call  # on sys.path since handler() above
+
+    bodies = [orjson.dumps(r) for r in rows]
+    turn = {"i": 0}
+
+    def in_turn():
+        turn["i"] = i = (turn["i"] + 1) % len(bodies)
+        b = bodies[i]
+        return asgi_call(plain, "POST", "/invocations", b, [("content-type", "application/json"),
+                                                            ("content-length", str(len(b)))], loop=loop)
+
+    varied = _per_call_us(in_turn, seconds)
     loop.close()
     out["whole request handler (parse, validate, predict, encode)"] = both["plain"]
+    out[f"whole request handler, {len(bodies)} different rows in turn"] = varied
     out["whole request handler, 100 % capture (batched write included)"] = both["capture"]
     out["capture cost, % of the handler"] = 100 * (both["capture"] / both["plain"] - 1)
     return out
@@ -403,6 +443,32 @@ def onnx_figures(model_dir: Path, rows: list[dict], seconds: float) -> dict:
     return out
 
 
+def capture_check(kind: str, model_dir: Path, body: bytes, args, base: dict | None, results: dict, tmp: Path) -> None:
+    """One record, 64 connections, with 100 % capture: req/s and the server's CPU µs per request,
+    against the same cell without capture (``base``, from the table just measured)."""
+    port = server_process.free_port()
+    try:
+        proc = start_serve(model_dir, port, args.workers, capture=tmp / f"capture-{kind}")
+    except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
+        print(f"serve --capture for {kind} did not start: {e}")
+        return
+    try:
+        cpu0 = server_cpu_s(proc)
+        r = run_load(f"http://127.0.0.1:{port}/invocations", body, 64, args.duration, tmp)
+        done = r["rps"] * args.duration
+        r["server_cpu_us"] = 1e6 * (server_cpu_s(proc) - cpu0) / done if done else float("nan")
+    finally:
+        _stop(proc)
+    lines = sum(len(f.read_bytes().splitlines()) for f in (tmp / f"capture-{kind}").rglob("*.jsonl"))
+    results.setdefault("capture", {})[kind] = {**r, "captured_lines": lines, "without": base}
+    line = (f"\n{kind}, one record, 64 connections, 100 % capture: {r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms, "
+            f"server CPU {r['server_cpu_us']:.0f} µs/request ({lines} lines captured)")
+    if base and base.get("rps"):
+        line += (f"; without capture {base['rps']:.0f} req/s, {base['server_cpu_us']:.0f} µs/request: "
+                 f"CPU {100 * (r['server_cpu_us'] / base['server_cpu_us'] - 1):+.1f} %")
+    print(line)
+
+
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--_load":
@@ -420,7 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--micro-seconds", type=float, default=2.0)
     p.add_argument("--onnx", action="store_true", help="Also ONNX Runtime against the compiled trees, per tree model.")
     p.add_argument("--no-servers", action="store_true", help="Only the in-process figures (--micro, --onnx).")
-    p.add_argument("--capture-check", action="store_true", help="Also one-record, 64 connections with 100 %% capture.")
+    p.add_argument("--capture-check", action="store_true",
+                   help="Also one record at 64 connections with 100 %% capture, per model (needs 64 in --connections "
+                        "and 1 in --records for the comparison).")
+    p.add_argument("--rows-in-turn", action="store_true",
+                   help="One-record requests cycle through 200 different rows (as production sends them; "
+                        "the trees then take other branches each time) instead of repeating one row.")
     p.add_argument("--json", type=Path, default=None, help="Write all figures here.")
     args = p.parse_args(argv)
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
@@ -442,7 +513,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = request_rows(dirs[kind], splits)
             bodies = {n: orjson.dumps(rows[0]) if n == 1 else orjson.dumps({"instances": (rows * (n // len(rows) + 1))[:n]})
                       for n in sizes}
+            if args.rows_in_turn and 1 in bodies:
+                bodies[1] = [orjson.dumps(r) for r in rows]
             mlflow_bodies = {n: orjson.dumps({"dataframe_records": (rows * (n // len(rows) + 1))[:n]}) for n in sizes}
+            if args.rows_in_turn and 1 in bodies:
+                mlflow_bodies[1] = [orjson.dumps({"dataframe_records": [r]}) for r in rows]
             if args.micro:
                 figures = micro(dirs[kind], rows, args.micro_seconds, tmp)
                 results["micro"][kind] = figures
@@ -499,19 +574,8 @@ def main(argv: list[str] | None = None) -> int:
                     line += f"{s['rps'] / m['rps']:>6.1f}" if s and m and m["rps"] else f"{'-':>6}"
                     errs = (s or {}).get("errors", 0) + (m or {}).get("errors", 0)
                     print(line + (f"  ({errs} errors)" if errs else ""))
-        if args.capture_check and "price" in dirs:
-            port = server_process.free_port()
-            proc = start_serve(dirs["price"], port, args.workers, capture=tmp / "capture")
-            try:
-                body = orjson.dumps(request_rows(dirs["price"], splits)[0])
-                r = run_load(f"http://127.0.0.1:{port}/invocations", body, 64, args.duration, tmp)
-            finally:
-                _stop(proc)
-            base = next((c for c in results["cells"] if c["model"] == "price" and c["server"] == "serve"
-                         and c["records"] == 1 and c["connections"] == 64), None)
-            results["capture"] = r
-            print(f"\nprice, one record, 64 connections, 100 % capture: {r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms"
-                  + (f" ({r['rps'] / base['rps']:.2f} of the run without capture)" if base else ""))
+            if args.capture_check and 1 in bodies:
+                capture_check(kind, dirs[kind], bodies[1], args, table.get(("serve", 1, 64)), results, tmp)
     results["load_average_after"] = os.getloadavg()
     print(f"\nload average after: {results['load_average_after']}")
     if args.json:

@@ -246,7 +246,10 @@ class ServingApp:
             headers.append((b"x-amzn-sagemaker-custom-attributes", attributes))
         capture = self.capture
         if capture is not None and capture.sampled():
-            capture.record(body, content_type or codec.JSON, out, answer_type, inference_id)
+            # the header as sent, but as the shared constant when it is the canonical type: one string
+            # object fewer kept alive per captured request until the batch is written
+            observed = request_type if content_type == request_type or not content_type else content_type
+            capture.record(body, observed, out, answer_type, inference_id)
         return 200, headers, out
 
 

@@ -20,6 +20,7 @@ import platform
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +59,34 @@ def to_treelite(model):
     raise TypeError(f"cannot compile a {type(model).__name__}")
 
 
-def library_key(tl_model) -> str:
+# gcc's optimisation level by model size (treelite's serialised bytes). Measured on this 2-core machine
+# (README, "Serving speed"): tl2cgen's default -O3 buys nothing per request on a large model, whose
+# one-row prediction is bound by cache and branch misses (the demand model: the same request handler
+# time at -O1 as at -O3, rows in turn), and costs three times -O1's compile time (minutes for the demand
+# model, paid by every new instance of an endpoint that scales out). On a small model -O3 is ~3 % faster
+# per request (price) and compiles in seconds anyway.
+O3_MAX_MODEL_BYTES = 2_000_000
+OPT_LEVELS = ("O0", "O1", "O2", "O3", "Os")
+
+
+def opt_level(model_bytes: int) -> str:
+    """``$AIRFARE_COMPILE_OPT`` if set (one of ``OPT_LEVELS``), else -O3 for small models and -O1 above."""
+    forced = os.environ.get("AIRFARE_COMPILE_OPT", "").strip().lstrip("-")
+    if forced:
+        if forced not in OPT_LEVELS:
+            raise ValueError(f"AIRFARE_COMPILE_OPT must be one of {', '.join(OPT_LEVELS)}, not {forced!r}")
+        return forced
+    return "O3" if model_bytes <= O3_MAX_MODEL_BYTES else "O1"
+
+
+def library_key(tl_model, level: str = "O3", serialized: bytes | None = None) -> str:
     import tl2cgen
     import treelite
 
-    h = hashlib.sha256(tl_model.serialize_bytes())
+    h = hashlib.sha256(serialized if serialized is not None else tl_model.serialize_bytes())
     h.update(f"treelite={treelite.__version__};tl2cgen={tl2cgen.__version__};{platform.machine()}".encode())
+    if level != "O3":  # libraries built at tl2cgen's default level keep their earlier names
+        h.update(f";opt={level}".encode())
     return h.hexdigest()[:32]
 
 
@@ -76,17 +99,23 @@ def build(model, cache: str | os.PathLike | None = None) -> tuple[Path, object]:
     except ImportError as e:  # pragma: no cover - both are in the runtime lock
         raise CompileUnavailable(str(e)) from e
     tl_model = to_treelite(model)
+    serialized = tl_model.serialize_bytes()
+    level = opt_level(len(serialized))
     folder = cache_dir(cache)
-    lib = folder / f"{library_key(tl_model)}.so"
+    lib = folder / f"{library_key(tl_model, level, serialized)}.so"
     with _lock:
         if not lib.exists():
             folder.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
             with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as tmp:
                 target = Path(tmp) / lib.name
+                # tl2cgen's gcc command says -O3 first; a later -O option overrides it
                 tl2cgen.export_lib(tl_model, toolchain=os.path.basename(compiler()), libpath=str(target),
-                                   params={"parallel_comp": max(1, min(8, os.cpu_count() or 1))}, nthread=1)
+                                   params={"parallel_comp": max(1, min(8, os.cpu_count() or 1))}, nthread=1,
+                                   options=[f"-{level}"])
                 os.replace(target, lib)
-            log.info("compiled %s trees into %s", type(model).__name__, lib)
+            log.info("compiled %s trees at -%s in %.1f s into %s", type(model).__name__, level,
+                     time.perf_counter() - started, lib)
     return lib, tl_model
 
 
@@ -154,6 +183,18 @@ class CompiledTrees:
         self._res.fill(0)
         self._predict(self._row_ptr, 0, self._res_ptr)
         return self._res.astype(np.float64).reshape(1, -1)
+
+    def predict_values(self, values) -> list[float]:
+        """One row as a list (the real-time path: no array in, none out): the outputs as Python floats,
+        the very values :meth:`predict_one` gives."""
+        row = self._row
+        row[:] = values
+        missing = row != row
+        if missing.any():
+            self._row_int[missing] = self._missing
+        self._res.fill(0)
+        self._predict(self._row_ptr, 0, self._res_ptr)
+        return self._res.tolist()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         n = len(x)

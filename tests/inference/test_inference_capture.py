@@ -113,3 +113,52 @@ def test_records_wait_for_a_batch_and_close_loses_none(tmp_path, monkeypatch):
     w.close()  # what the server's shutdown calls
     _, lines = _lines(tmp_path)
     assert [orjson.loads(x["captureData"]["endpointInput"]["data"])["i"] for x in lines] == list(range(57))
+
+
+def test_records_from_threads_racing_a_flusher_are_all_written_once(tmp_path):
+    """record appends while flush takes a batch from another thread: nothing lost, nothing twice."""
+    import threading
+
+    w = CaptureWriter(tmp_path, "e")
+    stop = threading.Event()
+
+    def recorder(tag):
+        for i in range(1500):
+            w.record(b'{"t": %d, "i": %d}' % (tag, i), "application/json", b"{}", "application/json", f"{tag}-{i}")
+
+    def flusher():
+        while not stop.is_set():
+            w.flush()
+
+    threads = [threading.Thread(target=recorder, args=(t,)) for t in range(3)]
+    f = threading.Thread(target=flusher)
+    f.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    f.join()
+    w.close()
+    _, lines = _lines(tmp_path)
+    ids = [x["eventMetadata"]["inferenceId"] for x in lines]
+    assert sorted(ids) == sorted(f"{t}-{i}" for t in range(3) for i in range(1500))
+    assert len({x["eventMetadata"]["eventId"] for x in lines}) == len(lines)
+    assert all(re.fullmatch(UUID, x["eventMetadata"]["eventId"]) for x in lines)
+
+
+def test_a_batch_of_many_lines_is_written_whole_and_in_order(tmp_path):
+    """More lines than one written piece (the batch goes out in chunks), text and base64 mixed."""
+    w = CaptureWriter(tmp_path, "e", clock=lambda: T0)
+    sent = []
+    for i in range(300):
+        req = b'{"i": %d, "s": "\\u00e9\\"q"}' % i if i % 7 else b"\xff%d" % i
+        sent.append(req)
+        w.record(req, "application/json", b'{"p": %d}' % i, "application/json", None if i % 2 else f"id-{i}")
+    w.close()
+    _, lines = _lines(tmp_path)
+    assert len(lines) == 300
+    for i, (req, line) in enumerate(zip(sent, lines)):
+        assert line["captureData"]["endpointInput"] == encode_payload(req, "application/json", "INPUT")
+        assert line["captureData"]["endpointOutput"]["data"] == '{"p": %d}' % i
+        assert line["eventMetadata"].get("inferenceId") == (None if i % 2 else f"id-{i}")

@@ -89,10 +89,15 @@ def test_anomaly_equals_training_path_on_every_test_row(loaded, inference_splits
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_one_record_at_a_time_equals_the_batch(loaded, inference_splits):
-    p = Predictor(loaded["price"], "compiled")
-    rows = _rows(p, split_frame(inference_splits, "price").head(20))
-    assert [p.predict([r])[0] for r in rows] == p.predict(rows)
+@pytest.mark.parametrize("kind", ["price", "demand", "anomaly"])
+def test_one_record_at_a_time_equals_the_batch(loaded, inference_splits, kind):
+    """The one-record path (lists, no arrays) gives the batch path's answers to the bit, for a few
+    rows (direct calls) and for more than ``DIRECT_MAX_ROWS`` (tl2cgen's batch predictor)."""
+    p = Predictor(loaded[kind], "compiled")
+    rows = _rows(p, split_frame(inference_splits, kind).head(60))
+    one = [p.predict([r])[0] for r in rows]
+    assert one == p.predict(rows[:20]) + p.predict(rows[20:])
+    assert all(type(v) is float for o in one for v in o.values() if not isinstance(v, (str, bool, dict)))
 
 
 def test_matrix_encoder_equals_model_matrix_with_unseen_and_null_values():
@@ -143,6 +148,25 @@ def test_compiled_libraries_are_content_keyed_and_reused(loaded, tmp_path):
     other, _ = compiled.build(booster[0:5], tmp_path)
     assert other != lib1  # a different model never reuses a library
     assert not list(tmp_path.glob(".build-*"))
+
+
+def test_the_optimisation_level_follows_model_size_and_keys_the_library(loaded, tmp_path, monkeypatch):
+    monkeypatch.delenv("AIRFARE_COMPILE_OPT", raising=False)
+    assert compiled.opt_level(compiled.O3_MAX_MODEL_BYTES) == "O3"
+    assert compiled.opt_level(compiled.O3_MAX_MODEL_BYTES + 1) == "O1"
+    booster = loaded["price"]._models["xgb"]
+    default, tl = compiled.build(booster, tmp_path)
+    monkeypatch.setenv("AIRFARE_COMPILE_OPT", "-O1")
+    assert compiled.opt_level(10) == "O1"
+    o1, _ = compiled.build(booster, tmp_path)
+    assert o1 != default  # another level is another library, never a stale one
+    x = np.random.default_rng(0).uniform(0, 50, size=(7, booster.num_features())).astype(np.float32)
+    a, b = compiled.CompiledTrees(default, str(tl.input_type)), compiled.CompiledTrees(o1, str(tl.input_type))
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))  # no fast-math: the same floats at any level
+    np.testing.assert_array_equal(a.predict(x[:1]), b.predict(x[:1]))
+    monkeypatch.setenv("AIRFARE_COMPILE_OPT", "O9")
+    with pytest.raises(ValueError, match="AIRFARE_COMPILE_OPT"):
+        compiled.opt_level(10)
 
 
 def test_without_a_compiler_the_native_backend_serves(loaded, monkeypatch):
