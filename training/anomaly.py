@@ -39,8 +39,11 @@ log = logging.getLogger(__name__)
 # 2-10, log 0.69-2.3, against a residual of ~0.02-0.03 for normal offers, so a rough fit suffices).
 # Additive only, and no refit on the validation days: the threshold is chosen on the validation
 # offers' scores, which must be out of sample for the norm as they will be for new offers.
+# One stage and 100k rows: the price model's defaults before its two-stage fit (issue 14), pinned
+# here so the norm (and its threshold) do not move with them.
 NORM_PARAMS: dict[str, Any] = {"n_estimators": 400, "learning_rate": 0.5, "subsample": 0.3, "early_stopping_rounds": 20,
-                               "structure": "additive", "refit": 0}
+                               "structure": "additive", "refit": 0, "first_stage_without": "",
+                               "search_rows": 100_000, "max_train_rows": 100_000}
 NORM_DIR = "norm"
 
 DEFAULTS: dict[str, Any] = {

@@ -19,13 +19,24 @@ Choices, each measured on the model matrix (``benchmarks/bench_models.py``; the 
   noise floor, with 1.0 about 1.0x (a rare route's curve, fitted from half its rows per tree, is noise).
 - **Bounded, equal sample sizes** (``search_rows`` = ``max_train_rows``): the tree count chosen on
   ``search_rows`` training rows is used for a final fit of as many rows. On the default world a
-  larger final fit with that count was worse (100k rows: 0.46x the floor, 200k: 0.63x, all 850k:
-  0.76x) and its cost grows with the rows (issue 11: bounded training cost).
+  larger final fit with that count was worse (one stage: 100k rows 0.46x the floor, 200k 0.63x, all
+  850k 0.76x; two stages: 100k 0.40x, 50k 0.42x) and its cost grows with the rows (issue 11:
+  bounded training cost), so 50k.
 - **Unseen categories** (a route first searched after the training window): the trees send a value
   they never saw down the missing-value branch, which training never taught (the matrix: 2-5 % of a
   21-day window's test offers, a third of its squared error). ``category_dropout`` blanks that
   share of each many-level categorical (route, airports) in the training rows, so the missing branch
   learns "a route not seen" and distance, origin and destination carry the price level there.
+- **Two stages: the market's attributes first, its identity on top** (``first_stage_without``,
+  default route, origin, destination). A first stage of trees, early-stopped on the validation
+  days, is fitted without those columns, so distance, duration, stops, domestic/international and
+  search volume carry everything they can; the second stage adds the identities' own deviations.
+  An RM analyst prices a market never sold before from comparable markets in the same way. Fitted
+  together, the identities absorb the level of each market (a route with one long-haul sibling puts
+  that sibling's level on its route code, not on distance), and a route first searched after the
+  training window then gets a level from nothing (the matrix: on the unseen seed 11, 21 days, 2.4x
+  / 2.0x the noise floor in one stage, 1.7x / 1.3x in two; one unseen long-haul route had 68 % of
+  the squared error). The final fit keeps both stages' tree counts.
 - **Residual trimming** (``trim_sd``): glitch prices that the cleaning rule lets through (a factor
   of 2 can sit inside a route's normal spread) are few but, under a squared loss, pull every curve
   they touch and steer early stopping. A rough additive fit (``trim_trees`` trees on at most
@@ -82,17 +93,21 @@ DEFAULTS: dict[str, Any] = {
     "trim_sd": 4.0,  # > 0: drop final-fit rows whose residual is beyond this many robust SDs, refit
     "category_dropout": 0.1,  # share of each categorical blanked in training rows (see the docstring)
     "dropout_min_levels": 30,  # ... of the categoricals with at least this many levels (route, airports)
+    # categoricals a first stage of trees is fitted without (see the docstring); "" = one stage
+    "first_stage_without": "route,origin,destination",
     "refit": 1,  # 1: the final model learns from training + validation days
-    "search_rows": 100_000,  # > 0: the search fits each candidate on at most this many training rows
+    "search_rows": 50_000,  # > 0: the search fits each candidate on at most this many training rows
     # > 0: early stopping scores at most this many validation rows each round (scoring all of the
-    # default world's 110k rows cost more than the fit itself); the chosen model is then scored on all
-    "eval_rows": 30_000,
+    # default world's 110k rows cost more than the fit itself; with two stages 30k rows still cost
+    # twice the final fit, 10k stopped as well: 0.415x against 0.416x); the chosen model is scored on all
+    "eval_rows": 10_000,
     "trim_rows": 100_000,  # > 0: the rough fit that finds glitches to trim sees at most this many rows
     "trim_trees": 200,
     "target_transform": "log",
     # > 0: random sample of the final fit's rows; as many as the search's, so the tree count chosen
-    # there fits (the default world: 100k/100k 0.46x the floor, 200k/200k 0.63x, all rows 0.76x)
-    "max_train_rows": 100_000,
+    # there fits (the default world, one stage: 100k/100k 0.46x the floor, 200k/200k 0.63x, all rows
+    # 0.76x; two stages: 100k 0.40x, 50k 0.42x at 30 % less CPU)
+    "max_train_rows": 50_000,
     "nthread": 1,  # the executor trains two models at once on 2 cores
     "seed": 42,
     # > 0: the newest this many training days are a new market (set by the retraining rule after a
@@ -137,6 +152,14 @@ def drop_categories(x: pd.DataFrame, categorical: list[str], share: float, min_l
     x = x.copy()
     for c in cols:
         x[c] = x[c].mask(rng.random(len(x)) < share)
+    return x
+
+
+def without(x: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """A copy of the model matrix with ``columns`` (categoricals) all missing: a tree cannot split on them."""
+    x = x.copy()
+    for c in columns:
+        x[c] = pd.Categorical([None] * len(x), categories=x[c].cat.categories)
     return x
 
 
@@ -227,9 +250,9 @@ def carry_over(train_clean: pd.DataFrame, val_clean: pd.DataFrame | None, regime
     if val_clean is None or new.all() or (~new).sum() < 10 or new.sum() < 10:
         return train_clean, {**info, "correction_trees": 0, "skipped": "needs older days, newest days and validation days"}
     old_rows, new_rows = train_clean.loc[~new], train_clean.loc[new]
-    reference, lv = fit(old_rows, "additive", trees)
+    reference, lv, _ = fit(old_rows, "additive", trees, staged=False)
     margin = lambda d: np.asarray(reference.inplace_predict(matrix(d, lv)), dtype=float)  # noqa: E731
-    correction, clv = fit(new_rows, "additive", None, val=val_clean, base_margins=(margin(new_rows), margin(val_clean)))
+    correction, clv, _ = fit(new_rows, "additive", None, val=val_clean, base_margins=(margin(new_rows), margin(val_clean)))
     x_old = matrix(old_rows, clv)
     shift = np.asarray(correction.inplace_predict(x_old, base_margin=np.zeros(len(x_old))), dtype=float)
     moved = train_clean.copy()
@@ -274,25 +297,39 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     seconds: dict[str, float] = {}
     val_scored = val_clean  # the rule-clean validation rows (untrimmed) for the reported metrics
 
+    withheld = [c.strip() for c in str(p["first_stage_without"]).split(",") if c.strip()]
+    if set(withheld) - set(categorical):
+        raise ValueError(f"hyperparameter 'first_stage_without' must name price categoricals, got {p['first_stage_without']!r}")
+
     def fit(rows: pd.DataFrame, structure: str, n_trees: int | None, val: pd.DataFrame | None = None,
-            lv: dict | None = None, base_margins: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[xgb.Booster, dict]:
-        """One model on ``rows`` (early-stopped on ``val`` when given; ``n_trees`` None: the
-        ``n_estimators`` bound), boosted from ``base_margins`` (rows', val's) when given; its booster
-        and category levels."""
+            lv: dict | None = None, first: int | None = None, staged: bool = True,
+            base_margins: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[xgb.Booster, dict, int]:
+        """One model on ``rows``; its booster, category levels and first-stage tree count.
+
+        With ``withheld`` columns (and ``staged``) a first stage of trees is fitted without them,
+        then the rest with every feature on top. ``val`` given: each stage is early-stopped on it
+        (``n_trees`` bounds each; None: ``n_estimators``); else ``first`` trees without and
+        ``n_trees`` in all. ``base_margins`` (rows', val's): one stage boosted on top of them.
+        """
         lv = lv or category_levels(rows, categorical)
         x = drop_categories(model_matrix(rows, numeric, categorical, lv), **drop)
         y = fwd(rows[contract.PRICE_TARGET].to_numpy(dtype=float))
-        base_score = 0.0 if base_margins is not None else float(np.median(y))
-        model = _regressor(p, structure, features, int(p["n_estimators"]) if n_trees is None else n_trees,
-                           stop=val is not None, base_score=base_score)  # fmt: skip
-        evals: dict[str, Any] = {}
-        if val is not None:
-            evals = {"eval_set": [(model_matrix(val, numeric, categorical, lv),
-                                   fwd(val[contract.PRICE_TARGET].to_numpy(dtype=float)))]}
-        if base_margins is not None:
-            evals.update(base_margin=base_margins[0], base_margin_eval_set=[base_margins[1]])
-        model.fit(x, y, verbose=False, **evals)
-        return model_io.best_booster(model), lv
+        n_trees = int(p["n_estimators"]) if n_trees is None else n_trees
+        base, stop = (0.0 if base_margins is not None else float(np.median(y))), val is not None
+        xv = model_matrix(val, numeric, categorical, lv) if stop else None
+        yv = fwd(val[contract.PRICE_TARGET].to_numpy(dtype=float)) if stop else None
+        prior, n_first = None, 0
+        if staged and base_margins is None and withheld and (stop or first):
+            m1 = _regressor(p, structure, features, n_trees if stop else int(first), stop, base_score=base)
+            m1.fit(without(x, withheld), y, verbose=False,
+                   **({"eval_set": [(without(xv, withheld), yv)]} if stop else {}))
+            prior = model_io.best_booster(m1)
+            n_first = int(prior.num_boosted_rounds())
+        rest = n_trees if stop else max(n_trees - n_first, 1)
+        model = _regressor(p, structure, features, rest, stop, base_score=base)
+        margins = {} if base_margins is None else {"base_margin": base_margins[0], "base_margin_eval_set": [base_margins[1]]}
+        model.fit(x, y, xgb_model=prior, verbose=False, **({"eval_set": [(xv, yv)]} if stop else {}), **margins)
+        return model_io.best_booster(model), lv, n_first
 
     inv = np.exp if log_target else (lambda a: a)
     matrix = lambda d, lv: model_matrix(d, numeric, categorical, lv)  # noqa: E731
@@ -303,7 +340,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         stopping, the choice) as much as the fit. A rough additive fit on a sample finds them."""
         if trim_sd <= 0:
             return rows, val, 0
-        rough, lv = fit(at_most(rows, int(p["trim_rows"]), seed), "additive", int(p["trim_trees"]))
+        rough, lv, _ = fit(at_most(rows, int(p["trim_rows"]), seed), "additive", int(p["trim_trees"]), staged=False)
 
         def keep(d: pd.DataFrame) -> np.ndarray:
             resid = fwd(d[contract.PRICE_TARGET].to_numpy(dtype=float)) - np.asarray(rough.inplace_predict(matrix(d, lv)), dtype=float)
@@ -318,7 +355,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     # structure is fitted with early stopping on the validation days; the lowest validation RMSE wins.
     regimes = regime_candidates(p["regime_days"], search_date_of(train_clean).nunique())
     search: dict[str, Any] = {"candidates": {}}
-    best = (np.inf, regimes[0], candidates[0], int(p["n_estimators"]))
+    best = (np.inf, regimes[0], candidates[0], int(p["n_estimators"]), None)
     prepared: dict[int, tuple[pd.DataFrame, pd.DataFrame | None, int, dict]] = {}
     for k in regimes:
         rows_k, regime_k = (carry_over(train_clean, val_clean, k, fit, matrix, fwd, inv, int(p["trim_trees"]))
@@ -330,18 +367,19 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
         rows = at_most(rows_t, int(p["search_rows"]), seed)
         y_val = val_t[contract.PRICE_TARGET].to_numpy(dtype=float)
         for s in candidates:
-            booster, lv = fit(rows, s, int(p["n_estimators"]), val=at_most(val_t, int(p["eval_rows"]), seed))
+            booster, lv, first = fit(rows, s, int(p["n_estimators"]), val=at_most(val_t, int(p["eval_rows"]), seed))
             score = _rmse_usd(booster, matrix(val_t, lv), y_val, log_target)
             name = s if k == 0 else f"{s}+regime{k}"
-            search["candidates"][name] = {"validation_rmse": round(score, 4), "trees": int(booster.num_boosted_rounds())}
+            search["candidates"][name] = {"validation_rmse": round(score, 4), "trees": int(booster.num_boosted_rounds()),
+                                          "first_stage_trees": first}
             log.info("price: %s -> validation RMSE %.3f with %d trees", name, score, booster.num_boosted_rounds())
             if score < best[0]:
-                best = (score, k, s, int(booster.num_boosted_rounds()))
+                best = (score, k, s, int(booster.num_boosted_rounds()), first)
         search["fit_rows"] = int(len(rows))
-    _, chosen_regime, chosen, n_trees = best
+    _, chosen_regime, chosen, n_trees, n_first = best
     train_clean, val_clean, trimmed, regime = prepared[chosen_regime]
     if val_clean is not None:
-        search.update(chosen=chosen, trees=n_trees, regime_days=chosen_regime)
+        search.update(chosen=chosen, trees=n_trees, first_stage_trees=n_first, regime_days=chosen_regime)
     if regime:
         log.info("price: regime carry-over %s", regime)
     seconds["trim_and_search"] = time.perf_counter() - t0
@@ -350,7 +388,7 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     refit = bool(int(p["refit"])) and val_clean is not None
     final_rows = pd.concat([train_clean, val_clean], ignore_index=True) if refit else train_clean
     final_rows = at_most(final_rows, int(p["max_train_rows"]), seed)
-    booster, levels = fit(final_rows, chosen, n_trees)
+    booster, levels, _ = fit(final_rows, chosen, n_trees, first=n_first)
     fit_seconds = time.perf_counter() - t0
     seconds["final"] = fit_seconds - sum(seconds.values())
     booster.save_model(str(model_dir / model_io.PRICE_FILE))

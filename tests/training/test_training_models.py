@@ -148,6 +148,31 @@ def test_price_structure_hyperparameter_is_checked(splits, tmp_path):
         price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path, {"category_dropout": 1.5})
 
 
+def test_price_first_stage_is_fitted_without_the_market_identities(splits, tmp_path):
+    """The first ``first_stage_trees`` trees of the saved model use no withheld column (the later
+    ones may, where the identities add to what the attributes explain); a withheld name that is not
+    a price categorical is refused by name."""
+    import xgboost as xgb
+
+    out, _ = splits
+    withheld = {"route", "origin", "destination"}
+    meta = price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path / "m",
+                       {**FAST, "n_estimators": 80, "first_stage_without": ",".join(sorted(withheld))})
+    first = meta["search"]["first_stage_trees"]
+    assert 0 < first < meta["trees"]
+    booster = xgb.Booster()
+    booster.load_model(str(tmp_path / "m" / model_io.PRICE_FILE))
+    splits_df = booster.trees_to_dataframe()
+    splits_df = splits_df.loc[splits_df["Feature"] != "Leaf"]
+    used_first = set(splits_df.loc[splits_df["Tree"] < first, "Feature"])
+    assert used_first and not used_first & withheld
+    one = price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path / "one",
+                      {**FAST, "first_stage_without": ""})
+    assert one["search"]["first_stage_trees"] == 0
+    with pytest.raises(ValueError, match="first_stage_without"):
+        price.train(out["train"]["offers"], out["validation"]["offers"], tmp_path, {"first_stage_without": "distance_km"})
+
+
 def test_category_dropout_blanks_only_many_level_columns():
     import pandas as pd
 
