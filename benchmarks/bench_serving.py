@@ -393,7 +393,7 @@ def onnx_figures(model_dir: Path, rows: list[dict], seconds: float) -> dict:
     valid = p.validate(rows)
     fast: FastModel = p.fast
     members = []  # (name, model, encoder, compiled trees, convert)
-    if m.kind in ("price", "demand"):
+    if m.kind == "price" or (m.kind == "demand" and fast.xgb is not None):
         members.append(("xgb", m._models["xgb"], fast.encoder, fast.xgb, "xgboost"))
     if m.kind == "demand":
         members.append(("lgb", m._models["lgb"], fast.encoder, fast.lgb, "lightgbm"))

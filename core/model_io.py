@@ -85,6 +85,12 @@ def load_skops(path: Path):
     return sio.load(path, trusted=untrusted)
 
 
+def member_proba(booster, x) -> np.ndarray:
+    """(n, classes) probabilities of one demand member: an XGBoost or a LightGBM booster."""
+    raw = booster.inplace_predict(x) if hasattr(booster, "inplace_predict") else booster.predict(x)
+    return np.asarray(raw, dtype=float).reshape(len(x), -1)
+
+
 @dataclass
 class LoadedModel:
     """One of the three models, ready to predict on curated-like DataFrames."""
@@ -129,9 +135,7 @@ class LoadedModel:
         self._require("demand")
         x = self.matrix(df)
         weights = self.meta.get("ensemble_weights", {"xgb": 0.5, "lgb": 0.5})
-        p_xgb = np.asarray(self._models["xgb"].inplace_predict(x), dtype=float).reshape(len(x), -1)
-        p_lgb = np.asarray(self._models["lgb"].predict(x), dtype=float).reshape(len(x), -1)
-        p = weights["xgb"] * p_xgb + weights["lgb"] * p_lgb
+        p = sum(weights[name] * member_proba(m, x) for name, m in self._models.items())
         return p / p.sum(axis=1, keepdims=True)
 
     def predict_demand(self, df: pd.DataFrame) -> np.ndarray:
@@ -167,7 +171,8 @@ def load(model_dir: str | Path) -> LoadedModel:
         import lightgbm as lgb
         import xgboost as xgb
 
-        models["xgb"] = xgb.Booster(model_file=str(model_dir / meta["files"]["xgb"]))
+        if "xgb" in meta["files"]:  # LightGBM alone since demand4; the earlier ensemble has both
+            models["xgb"] = xgb.Booster(model_file=str(model_dir / meta["files"]["xgb"]))
         models["lgb"] = lgb.Booster(model_file=str(model_dir / meta["files"]["lgb"]))
     elif kind == "anomaly":
         models["iforest"] = load_skops(model_dir / meta["files"]["iforest"])

@@ -198,10 +198,11 @@ class FastModel:
             self.log_target = self.meta.get("target_transform") == "log"
         elif self.kind == "demand":
             self.encoder = MatrixEncoder(self.meta["numeric"], self.meta["categorical"], self.meta["category_levels"])
-            self.xgb = self._tree(models["xgb"], "xgb", loaded.model_dir, cache_dir)
+            # LightGBM alone (training.demand's default) or the earlier XGBoost + LightGBM ensemble
+            self.xgb = self._tree(models["xgb"], "xgb", loaded.model_dir, cache_dir) if "xgb" in models else None
             self.lgb = self._tree(models["lgb"], "lgb", loaded.model_dir, cache_dir)
             w = self.meta.get("ensemble_weights", {"xgb": 0.5, "lgb": 0.5})
-            self.weights = (float(w["xgb"]), float(w["lgb"]))
+            self.weights = (float(w["xgb"]) if self.xgb is not None else 0.0, float(w["lgb"]))
             self.classes = [str(c) for c in self.meta.get("classes", contract.DEMAND_CLASSES)]
         elif self.kind == "anomaly":
             self.encoder = AnomalyEncoder(self.meta["features"], self.meta.get("norms"))
@@ -237,7 +238,9 @@ class FastModel:
 
     def demand_proba(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         x = self.encoder.matrix(rows, np.float64)
-        p = self.weights[0] * self.xgb.predict(x) + self.weights[1] * self.lgb.predict(x)
+        p = self.weights[1] * self.lgb.predict(x)
+        if self.xgb is not None:
+            p = p + self.weights[0] * self.xgb.predict(x)
         return p / p.sum(axis=1, keepdims=True)
 
     def anomaly_score(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:

@@ -28,7 +28,7 @@ HASH_COLUMN = "offer_id"
 DEFAULT_SAMPLE_ROWS = {"train": 800_000, "validation": 150_000, "test": 150_000}
 # Flights whose whole snapshot history makes the demand table (pipeline parameter SampleFlights;
 # 0 = every flight). The default world has ~254k flights with ~593k snapshots; 60k flights give
-# ~140k snapshots, over twice what the demand trainer samples (max_train_rows 60k), and a test set of
+# ~140k snapshots, all of which the demand trainer keeps (max_train_rows 150k), and a test set of
 # ~16k snapshots (accuracy's standard error ~0.25 points).
 DEFAULT_SAMPLE_FLIGHTS = 60_000
 

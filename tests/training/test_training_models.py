@@ -85,6 +85,42 @@ def test_demand_trains_and_round_trips(splits, tmp_path):
     assert "ensemble" in meta["validation_metrics"]
 
 
+def test_demand_search_keeps_the_fewest_trees_within_tolerance(splits, tmp_path):
+    """The default is LightGBM alone; its tree size is the search's choice, and what is saved is that."""
+    out, _ = splits
+    meta = demand.train(out["train"]["flights"], out["validation"]["flights"], tmp_path,
+                        {**FAST, "num_leaves": "4,16"})
+    tried, chosen = meta["search"]["tried"], meta["search"]["chosen"]
+    assert [t["num_leaves"] for t in tried] == [4, 16]
+    best = max(t["validation_accuracy"] for t in tried)
+    ok = [t for t in tried if t["validation_accuracy"] >= best - demand.DEFAULTS["search_tolerance"]]
+    assert chosen["rounds"] == min(ok, key=lambda t: t["trees"])["rounds"]
+    assert meta["files"] == {"lgb": model_io.DEMAND_LGB_FILE} and not (tmp_path / model_io.DEMAND_XGB_FILE).exists()
+    booster = model_io.load(tmp_path)._models["lgb"]
+    assert booster.num_trees() == meta["serving_trees"] == 3 * chosen["rounds"]
+    assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) <= chosen["num_leaves"]
+
+
+def test_demand_ensemble_still_trains_and_loads(splits, tmp_path):
+    """``models: "xgb,lgb"`` is the earlier ensemble; its probabilities are the weighted mean of both."""
+    out, _ = splits
+    meta = demand.train(out["train"]["flights"], out["validation"]["flights"], tmp_path,
+                        {**FAST, "models": "xgb,lgb", "num_leaves": 8, "xgb_weight": 0.25})
+    m = model_io.load(tmp_path)
+    assert set(m._models) == {"xgb", "lgb"} and meta["ensemble_weights"] == {"xgb": 0.25, "lgb": 0.75}
+    test = out["test"]["flights"].head(50)
+    x = m.matrix(test)
+    mix = 0.25 * model_io.member_proba(m._models["xgb"], x) + 0.75 * model_io.member_proba(m._models["lgb"], x)
+    np.testing.assert_allclose(m.predict_demand_proba(test), mix / mix.sum(1, keepdims=True), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad, message", [({"num_leaves": "4,x"}, "num_leaves"), ({"num_leaves": 1}, "num_leaves"),
+                                          ({"models": "xgb"}, "models")])
+def test_demand_rejects_bad_hyperparameters(splits, tmp_path, bad, message):
+    with pytest.raises(ValueError, match=message):
+        demand.train(splits[0]["train"]["flights"], None, tmp_path, {**FAST, **bad})
+
+
 def test_demand_rejects_bad_labels(splits, tmp_path):
     bad = splits[0]["train"]["flights"].copy()
     bad.loc[bad.index[0], "demand_class"] = "huge"
