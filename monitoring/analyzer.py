@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Iterable
 
 import numpy as np
@@ -723,9 +724,10 @@ def calibrate_constraints(df: pd.DataFrame, windows: Iterable, constraints: dict
       median window distance times the statistic's tail ratio (:func:`null_tail_ratio`) at the
       family-wise ``alpha`` over the compared features: the critical distance for the number of
       independent draws a window really holds, measured rather than assumed.
-    - **Completeness**: the lower of the baseline's completeness and its lowest window's (a day's
-      completeness is often bimodal: whole blocks of flights lack a field together, or none do).
-      A widened constraint is then checked as written, with no binomial allowance on top.
+    - **Completeness**: the lowest of the baseline's completeness, its lowest window's, and the
+      windows' mean less ``z`` standard deviations (one-sided, same alpha): a day's completeness
+      varies with which route-dates were searched. A widened constraint is then checked as
+      written, with no binomial allowance on top.
 
     The result stays in Model Monitor's constraints format: AWS's analyzer applies the same
     per-feature thresholds. Features whose comparison is disabled keep their settings, and with
@@ -743,6 +745,7 @@ def calibrate_constraints(df: pd.DataFrame, windows: Iterable, constraints: dict
                 if str(_effective(config, f.get("monitoringConfigOverrides") or {})["distribution_constraints"]
                        .get("perform_comparison", "Enabled")) == "Enabled"]  # fmt: skip
     a = alpha / max(len(compared), 1)
+    z = float(NormalDist().inv_cdf(1.0 - a))  # one-sided: only a drop in completeness is a violation
     profiles = {p.name: p for p in (profiles if profiles is not None else profile(df, [f["name"] for f in out.get("features") or []]))}
     report = []
     for f in out.get("features") or []:
@@ -756,7 +759,9 @@ def calibrate_constraints(df: pd.DataFrame, windows: Iterable, constraints: dict
         comp = np.bincount(window_ids, weights=present.astype(float), minlength=n_windows) / np.maximum(per_window, 1)
         cal.completeness = [float(c) for c in comp[per_window > 0]]
         if "completeness" in f and cal.completeness:
-            cal.completeness_floor = float(max(0.0, min(float(f["completeness"]), min(cal.completeness))))
+            spread = float(np.std(cal.completeness, ddof=1)) if len(cal.completeness) > 1 else 0.0
+            cal.completeness_floor = float(max(0.0, min(float(f["completeness"]), min(cal.completeness),
+                                                        float(np.mean(cal.completeness)) - z * spread)))
             f["completeness"] = cal.completeness_floor
         if f not in compared:
             continue
