@@ -1,10 +1,13 @@
 """False-alarm rate of data-quality monitoring on a month of quiet traffic, in daily windows.
 
     .venv/bin/python benchmarks/bench_monitor.py [--baseline-days 28] [--quiet-days 30] [--searches-per-day 300]
-                                                 [--curated DIR --outcomes DIR]
+                                                 [--curated DIR --outcomes DIR] [--models price,demand,anomaly]
+                                                 [--no-calibration]
 
-The baseline is the price (and demand) model's inputs over the first ``--baseline-days`` search
-days, exactly as the pipeline's DataQualityCheck step computes it. Then each day of traffic is
+The baseline is the price, demand and anomaly models' inputs over the first ``--baseline-days``
+search days, as the pipeline's DataQualityCheck step computes it: its thresholds measured on the
+baseline's own daily windows (``analyzer.calibrate_constraints``; ``--no-calibration`` for the
+suggested constraints alone). Then each day of traffic is
 captured in SageMaker's data-capture format and checked with ``monitoring.monitor.run_data_quality``
 (the ``airfare monitor data-quality`` path), one window per day. Two kinds of quiet month:
 

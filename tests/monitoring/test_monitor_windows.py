@@ -124,3 +124,30 @@ def test_too_few_windows_leave_the_constraints_as_suggested(baselines):
     assert same == suggested and report == []
     with pytest.raises(ValueError, match="window labels"):
         analyzer.calibrate_constraints(base, windows[:-1], suggested)
+
+
+def test_monitor_baseline_cli_calibrates_on_the_splits_search_days(tmp_path, mon_models, mon_splits):
+    from typer.testing import CliRunner
+
+    from core import contract
+    from core import monitoring_datasets as datasets
+    from pipelines.cli import app
+
+    split = tmp_path / "train"
+    split.mkdir()
+    offers = mon_splits["train"]["offers"]
+    offers.to_parquet(split / "offers.parquet")
+    out = tmp_path / "baseline"
+    result = CliRunner().invoke(app, ["monitor", "baseline", "--model", "price", "--data", str(split),
+                                      "--model-dir", str(mon_models["price"].model_dir), "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cons = json.loads((out / "constraints.json").read_text())
+    jsonschema.validate(cons, CONSTRAINTS)
+    widened = {f["name"] for f in cons["features"] if f["name"] not in contract.MARKET_STATE_FEATURES
+               and f["monitoringConfigOverrides"].get("comparison_threshold", 0.1) > 0.1}
+    assert widened and not widened & set(contract.CALENDAR_FEATURES)
+    # each of the split's days, checked against the baseline, passes it
+    inputs, days = datasets.data_baseline_days(mon_models["price"].meta, offers)
+    assert len(days) == len(inputs) and len(set(days)) == offers["dt"].nunique()
+    for day in sorted(set(days))[:4]:
+        assert _violations(out, inputs.loc[days == day].reset_index(drop=True)) == set(), day
