@@ -619,7 +619,7 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
 # ---------------------------------------------------------------------------------------------
 CALIBRATION_MIN_WINDOWS = 7  # fewer windows say too little about day-to-day variation: keep the suggested constraints
 _NULL_DRAWS = 40_000  # simulated windows per feature for the shape of the drift statistic's tail
-_NULL_POINTS = 100  # support points (quantiles / top categories) the simulation keeps
+_NULL_POINTS = 60  # numeric features with more distinct values count as continuous; categories beyond are lumped
 
 
 @dataclass
@@ -681,27 +681,32 @@ def null_tail_ratio(shares: np.ndarray, numeric: bool, alpha: float, seed: int =
     times the statistic distributed as the sup of a Brownian bridge at the CDF's support points
     (numeric) or the max of the multinomial's normal deviations (categorical). ``n`` cancels in the
     ratio. Simulated with a fixed seed, so a baseline is reproducible."""
+    from scipy import stats as sps
+
     p = np.asarray(shares, dtype=float)
     p = p[p > 0] / p[p > 0].sum()
     if p.size < 2:
         return float("nan")
+    if p.size == 2:  # one free share: |normal|, numeric or not
+        return float(sps.norm.isf(alpha / 2) / sps.norm.isf(0.25))
+    if numeric and p.size > _NULL_POINTS:  # near-continuous: the Kolmogorov distribution itself
+        return float(sps.kstwobign.isf(alpha) / sps.kstwobign.median())
     rng = np.random.default_rng(seed)
     if numeric:
         cum = np.cumsum(p)[:-1]
-        if cum.size > _NULL_POINTS:  # a near-continuous feature: the bridge at its quantiles
-            cum = np.quantile(cum, np.linspace(0, 1, _NULL_POINTS))
         steps = np.diff(np.concatenate([[0.0], cum, [1.0]]))
-        walk = np.cumsum(rng.standard_normal((_NULL_DRAWS, steps.size)) * np.sqrt(steps), axis=1)
-        bridge = walk[:, :-1] - cum * walk[:, -1:]
+        walk = np.cumsum(rng.standard_normal((_NULL_DRAWS, steps.size), dtype=np.float32) * np.sqrt(steps).astype(np.float32), axis=1)
+        bridge = walk[:, :-1] - cum.astype(np.float32) * walk[:, -1:]
         stat = np.abs(bridge).max(axis=1)
     else:
-        if p.size > _NULL_POINTS:
+        kept = p.size
+        if p.size > _NULL_POINTS:  # the rare categories (small deviations) seldom hold the max: pooled, not compared
             p = np.sort(p)[::-1]
-            p = np.concatenate([p[: _NULL_POINTS - 1], [p[_NULL_POINTS - 1:].sum()]])
-        g = rng.standard_normal((_NULL_DRAWS, p.size))
-        root = np.sqrt(p)
-        dev = g * root - np.outer(g @ root, p)
-        stat = np.abs(dev).max(axis=1)
+            p, kept = np.concatenate([p[: _NULL_POINTS - 1], [p[_NULL_POINTS - 1:].sum()]]), _NULL_POINTS - 1
+        g = rng.standard_normal((_NULL_DRAWS, p.size), dtype=np.float32)
+        g *= np.sqrt(p).astype(np.float32)
+        g -= np.outer(g.sum(axis=1), p.astype(np.float32))  # sqrt(p) g - p (sqrt(p) . g): the multinomial's deviations
+        stat = np.abs(g[:, :kept]).max(axis=1)
     med = float(np.median(stat))
     return float(np.quantile(stat, 1.0 - alpha) / med) if med > 0 else float("nan")
 
