@@ -222,3 +222,17 @@ def test_deploy_sets_up_monitoring_on_the_endpoint_it_deployed(aws_endpoint):
     result = deploy.deploy(pkg, cfg, monitoring=Recorder(model="price", role_arn=ROLE, output_uri="s3://lake/m"))
     assert calls == [(endpoint, pkg, "InService")]
     assert result["Monitoring"] == {"Schedules": ["arn:s"]}
+
+
+def test_schedule_refuses_a_constraints_file_that_is_not_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"violations": []}))
+    args = ["monitor", "schedule", PKG, "--model", "price", "--endpoint-name", "e", "--output-uri", "s3://b/m", "--role-arn", ROLE]
+    result = CliRunner().invoke(app, [*args, "--constraints", str(bad)])
+    assert result.exit_code != 0 and "--constraints" in result.output and "features" in result.output
+    bad.write_text("{not json")
+    assert "--constraints" in CliRunner().invoke(app, [*args, "--constraints", str(bad)]).output
