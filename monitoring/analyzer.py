@@ -619,7 +619,8 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
 # ---------------------------------------------------------------------------------------------
 CALIBRATION_MIN_WINDOWS = 7  # fewer windows say too little about day-to-day variation: keep the suggested constraints
 _NULL_DRAWS = 40_000  # simulated windows per feature for the shape of the drift statistic's tail
-_NULL_POINTS = 60  # numeric features with more distinct values count as continuous; categories beyond are lumped
+_NULL_POINTS = 60  # numeric features with more distinct values (and no atom over _GRID) count as continuous; categories beyond, pooled
+_GRID = 0.01  # the bridge is simulated at support points this far apart in probability
 
 
 @dataclass
@@ -689,11 +690,17 @@ def null_tail_ratio(shares: np.ndarray, numeric: bool, alpha: float, seed: int =
         return float("nan")
     if p.size == 2:  # one free share: |normal|, numeric or not
         return float(sps.norm.isf(alpha / 2) / sps.norm.isf(0.25))
-    if numeric and p.size > _NULL_POINTS:  # near-continuous: the Kolmogorov distribution itself
+    if numeric and p.size > _NULL_POINTS and p.max() <= _GRID:  # continuous, no atoms: the Kolmogorov distribution
         return float(sps.kstwobign.isf(alpha) / sps.kstwobign.median())
     rng = np.random.default_rng(seed)
     if numeric:
         cum = np.cumsum(p)[:-1]
+        keep, last = [], -1.0
+        for i, u in enumerate(cum):  # support points closer than _GRID in probability merge; atoms stay apart
+            if u - last >= _GRID or i == len(cum) - 1:
+                keep.append(i)
+                last = u
+        cum = cum[keep]
         steps = np.diff(np.concatenate([[0.0], cum, [1.0]]))
         walk = np.cumsum(rng.standard_normal((_NULL_DRAWS, steps.size), dtype=np.float32) * np.sqrt(steps).astype(np.float32), axis=1)
         bridge = walk[:, :-1] - cum.astype(np.float32) * walk[:, -1:]
