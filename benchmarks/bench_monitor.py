@@ -1,10 +1,13 @@
 """False-alarm rate of data-quality monitoring on a month of quiet traffic, in daily windows.
 
     .venv/bin/python benchmarks/bench_monitor.py [--baseline-days 28] [--quiet-days 30] [--searches-per-day 300]
-                                                 [--curated DIR --outcomes DIR]
+                                                 [--curated DIR --outcomes DIR] [--models price,demand,anomaly]
+                                                 [--no-calibration]
 
-The baseline is the price (and demand) model's inputs over the first ``--baseline-days`` search
-days, exactly as the pipeline's DataQualityCheck step computes it. Then each day of traffic is
+The baseline is the price, demand and anomaly models' inputs over the first ``--baseline-days``
+search days, as the pipeline's DataQualityCheck step computes it: its thresholds measured on the
+baseline's own daily windows (``analyzer.calibrate_constraints``; ``--no-calibration`` for the
+suggested constraints alone). Then each day of traffic is
 captured in SageMaker's data-capture format and checked with ``monitoring.monitor.run_data_quality``
 (the ``airfare monitor data-quality`` path), one window per day. Two kinds of quiet month:
 
@@ -60,13 +63,14 @@ def _world(args):
 
 
 def _metas():
-    from core.features import DEMAND_CATEGORICAL, DEMAND_NUMERIC
+    from core.features import ANOMALY_SOURCE_DEFAULT, DEMAND_CATEGORICAL, DEMAND_NUMERIC
     from training.price import DEFAULTS as PRICE_DEFAULTS
 
     # the trainers' default feature lists: what the registered models receive
     return {"price": {"model": "price", "numeric": PRICE_DEFAULTS["numeric"].split(","),
                       "categorical": PRICE_DEFAULTS["categorical"].split(",")},
-            "demand": {"model": "demand", "numeric": DEMAND_NUMERIC, "categorical": DEMAND_CATEGORICAL}}
+            "demand": {"model": "demand", "numeric": DEMAND_NUMERIC, "categorical": DEMAND_CATEGORICAL},
+            "anomaly": {"model": "anomaly", "source_columns": list(ANOMALY_SOURCE_DEFAULT)}}
 
 
 def _write_day_capture(root: Path, inputs: pd.DataFrame, day: dt.date, endpoint: str) -> None:
@@ -95,12 +99,13 @@ def _plain(o):
     return str(o)
 
 
-def run_scenario(name, model, meta, baseline, windows, tmp: Path):
-    """``windows``: list of (day, inputs DataFrame). Returns a result dict."""
+def run_scenario(name, model, meta, baseline, windows, tmp: Path, baseline_days=None):
+    """``windows``: list of (day, inputs DataFrame); ``baseline_days``: each baseline record's search
+    date (the thresholds are then calibrated on the baseline's daily windows). Returns a result dict."""
     from monitoring import job, monitor
 
     base_dir = tmp / f"{model}-baseline"
-    job.data_quality(baseline, base_dir, overrides=monitor.comparison_overrides(list(baseline.columns)))
+    job.data_quality(baseline, base_dir, overrides=monitor.comparison_overrides(list(baseline.columns)), windows=baseline_days)
     base = monitor.baseline_from_dir(base_dir)
     base.meta = meta
     cap = tmp / f"{name}-{model}-capture"
@@ -159,7 +164,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--curated", type=Path, default=None)
     parser.add_argument("--outcomes", type=Path, default=None)
-    parser.add_argument("--models", default="price,demand")
+    parser.add_argument("--models", default="price,demand,anomaly")
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="suggested constraints only (no thresholds from the baseline's daily windows): the previous behaviour")
     args = parser.parse_args(argv)
 
     from core import monitoring_datasets as datasets
@@ -174,7 +181,7 @@ def main(argv=None) -> int:
     print(f"world: {len(offers):,} offers over {len(days)} days ({time.perf_counter() - t0:.1f} s); "
           f"baseline {base_days[0]}..{base_days[-1]}, quiet month {quiet_days[0] if quiet_days else '-'}..{quiet_days[-1] if quiet_days else '-'}")
     metas = _metas()
-    tables = {"price": offers}
+    tables = {"price": offers, "anomaly": offers}
     if "demand" in args.models:
         flights, _ = build_demand_table(all_offers, outcomes)  # on the whole world: the warm-up days give the history
         flights["dt"] = flights["search_date"].astype(str)
@@ -192,24 +199,27 @@ def main(argv=None) -> int:
             idx = rng.permutation(np.flatnonzero(in_base))
             half = len(idx) // 2
             baseline = inputs_all.iloc[np.sort(idx[:half])].reset_index(drop=True)
+            cal = None if args.no_calibration else table["dt"].astype(str).to_numpy()
+            base_windows = None if cal is None else cal[np.sort(idx[:half])]
             pool = idx[half:]
             n_windows = min(args.quiet_days, max(1, len(pool) // max(per_day // 2, 1)))
             size = len(pool) // n_windows
             start = dt.date.fromisoformat(str(quiet_days[0])) if quiet_days else dt.date(2030, 1, 1)
             stationary = [(start + dt.timedelta(days=i), inputs_all.iloc[pool[i * size:(i + 1) * size]].reset_index(drop=True))
                           for i in range(n_windows)]  # fmt: skip
-            results.append(run_scenario("stationary", model, meta, baseline, stationary, tmp))
+            results.append(run_scenario("stationary", model, meta, baseline, stationary, tmp, base_windows))
             # next month: the full baseline period as baseline (as the pipeline does), each later day a window
             full = inputs_all.loc[in_base].reset_index(drop=True)
+            full_windows = None if cal is None else cal[in_base]
             later = [(dt.date.fromisoformat(str(d)), inputs_all.loc[(table["dt"] == d).to_numpy()].reset_index(drop=True)) for d in quiet_days]
             later = [(d, w) for d, w in later if len(w)]
             if later:
-                results.append(run_scenario("next-month", model, meta, full, later, tmp))
+                results.append(run_scenario("next-month", model, meta, full, later, tmp, full_windows))
                 # detection: the same quiet days with one input drifted; caught = flagged on that feature
                 for drift, (feature, fn) in DRIFTS.items():
                     if feature in full.columns:
                         drifted = [(d, fn(w.copy(), np.random.default_rng(i))) for i, (d, w) in enumerate(later)]
-                        r = run_scenario(drift, model, meta, full, drifted, tmp)
+                        r = run_scenario(drift, model, meta, full, drifted, tmp, full_windows)
                         r["caught"] = r["features_by_window"].count(feature) if "features_by_window" in r else 0
                         r["expected"] = feature
                         results.append(r)

@@ -56,12 +56,35 @@ def data_baseline(meta: dict[str, Any], table: pd.DataFrame, max_rows: int = MAX
     return inputs.reset_index(drop=True)
 
 
+def data_baseline_days(meta: dict[str, Any], table: pd.DataFrame, max_rows: int = MAX_BASELINE_ROWS,
+                       seed: int = 0) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """:func:`data_baseline`'s rows, and each row's search date ('YYYY-MM-DD'; None without one):
+    the daily windows the monitor's thresholds are measured on (``monitoring.analyzer.calibrate_constraints``)."""
+    inputs = model_inputs(meta, table)
+    days = None
+    if "search_date" in table.columns or "dt" in table.columns or "event_time" in table.columns:
+        from core.features import search_date_of
+
+        dates = table["search_date"] if "search_date" in table.columns else search_date_of(table)
+        days = pd.Series(pd.to_datetime(dates).dt.strftime("%Y-%m-%d").to_numpy(), index=inputs.index)
+    if len(inputs) > max_rows:  # the same rows as data_baseline
+        inputs = inputs.sample(n=max_rows, random_state=seed).sort_index()
+    return inputs.reset_index(drop=True), (None if days is None else days.loc[inputs.index].to_numpy())
+
+
 def write_data_baseline(meta: dict[str, Any], train_dir: Path, out_dir: Path, max_rows: int = MAX_BASELINE_ROWS) -> Path:
+    """The data-quality baseline dataset in ``out_dir``: one CSV file (with header) per search day,
+    ``data_baseline-YYYY-MM-DD.csv``. Model Monitor's analyzer reads the folder as one dataset;
+    the local analyzer also takes each file as one monitoring window (``monitoring.job``)."""
     table = read_table(train_dir, MODEL_TABLE[meta["model"]])
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / DATA_BASELINE_FILE
-    data_baseline(meta, table, max_rows).to_csv(path, index=False)
-    return path
+    inputs, days = data_baseline_days(meta, table, max_rows)
+    if days is None:
+        inputs.to_csv(out_dir / DATA_BASELINE_FILE, index=False)
+        return out_dir
+    for day in sorted(set(days)):
+        inputs.loc[days == day].to_csv(out_dir / DATA_BASELINE_FILE.replace(".csv", f"-{day}.csv"), index=False)
+    return out_dir
 
 
 def predictions_frame(kind: str, label, prediction, score=None, classes=None, proba=None) -> pd.DataFrame:

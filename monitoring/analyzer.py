@@ -33,8 +33,10 @@ by AWS's analyzer can be read back and compared the same way.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Iterable
 
 import numpy as np
@@ -547,7 +549,12 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
             fc.baseline_completeness = expected
             fc.completeness = _count(cur) / n_total
             allowance = 0.0
-            if eff["distribution_constraints"].get("comparison_method", "Robust") == "Robust":
+            base_common = ((base.get("numerical_statistics") or base.get("string_statistics") or {}).get("common") or {})
+            base_total = (base_common.get("num_present") or 0) + (base_common.get("num_missing") or 0)
+            # a constraint below the baseline's own completeness already carries the windows' margin
+            # (calibrate_constraints): checked as written, as AWS's analyzer checks it
+            widened = bool(base_total) and expected < (base_common.get("num_present") or 0) / base_total - 1e-9
+            if eff["distribution_constraints"].get("comparison_method", "Robust") == "Robust" and not widened:
                 # missing values come in runs where a group of requests lacks the field together (a
                 # flight-day's economy fields when no economy search covered its route-date): the
                 # allowance counts the runs, as the drift test counts draws
@@ -605,3 +612,192 @@ def check(current: list[ColumnProfile], current_stats: dict, baseline_stats: dic
     for name in extra:
         add(None, name, "extra_column_check", f"There are extra columns in current dataset. Current column '{name}' is not in the baseline.")
     return {"violations": violations}, checks
+
+
+# ---------------------------------------------------------------------------------------------
+# Thresholds from the baseline's own monitoring windows
+# ---------------------------------------------------------------------------------------------
+CALIBRATION_MIN_WINDOWS = 7  # fewer windows say too little about day-to-day variation: keep the suggested constraints
+_NULL_DRAWS = 40_000  # simulated windows per feature for the shape of the drift statistic's tail
+_NULL_POINTS = 60  # numeric features with more distinct values (and no atom over _GRID) count as continuous; categories beyond, pooled
+_GRID = 0.01  # the bridge is simulated at support points this far apart in probability
+
+
+@dataclass
+class WindowCalibration:
+    """What one feature's baseline windows showed, and the thresholds written from it."""
+
+    name: str
+    windows: int
+    distances: list[float] = field(default_factory=list)  # each window against the rest of the baseline
+    tail_ratio: float | None = None  # the drift statistic's (1 - alpha) quantile over its median, by simulation
+    threshold: float | None = None
+    completeness: list[float] = field(default_factory=list)
+    completeness_floor: float | None = None
+
+
+def _window_distances_numeric(values: np.ndarray, window_ids: np.ndarray, n_windows: int) -> list[float]:
+    """L-infinity distance between each window's empirical CDF and the rest of the baseline's (exact)."""
+    ok = np.isfinite(values)
+    x, w = values[ok], window_ids[ok]
+    if x.size == 0:
+        return []
+    support, codes = np.unique(x, return_inverse=True)
+    total = np.bincount(codes, minlength=support.size).astype(float)
+    out = []
+    for i in range(n_windows):
+        mine = np.bincount(codes[w == i], minlength=support.size).astype(float)
+        n_w, n_r = mine.sum(), total.sum() - mine.sum()
+        if n_w == 0 or n_r == 0:
+            continue
+        out.append(float(np.max(np.abs(np.cumsum(mine) / n_w - np.cumsum(total - mine) / n_r))))
+    return out
+
+
+def _window_distances_categorical(values: np.ndarray, window_ids: np.ndarray, n_windows: int) -> list[float]:
+    """L-infinity distance between each window's category frequencies and the rest of the baseline's."""
+    present = pd.notna(values)
+    codes, _ = pd.factorize(pd.Series(values[present], dtype=object).astype(str))
+    w = window_ids[present]
+    if codes.size == 0:
+        return []
+    k = int(codes.max()) + 1
+    total = np.bincount(codes, minlength=k).astype(float)
+    out = []
+    for i in range(n_windows):
+        mine = np.bincount(codes[w == i], minlength=k).astype(float)
+        n_w, n_r = mine.sum(), total.sum() - mine.sum()
+        if n_w == 0 or n_r == 0:
+            continue
+        out.append(float(np.max(np.abs(mine / n_w - (total - mine) / n_r))))
+    return out
+
+
+def null_tail_ratio(shares: np.ndarray, numeric: bool, alpha: float, seed: int = 0) -> float:
+    """(1 - alpha) quantile over the median of the drift statistic for independent draws.
+
+    The statistic's shape depends on the feature: for a continuous feature it is the Kolmogorov
+    distribution (quantile/median about 2.6 at alpha 3e-4); for a binary one it is a half-normal
+    (about 5.3). Independent draws of ``n`` from shares ``p`` give, for large ``n``, ``sqrt(n)``
+    times the statistic distributed as the sup of a Brownian bridge at the CDF's support points
+    (numeric) or the max of the multinomial's normal deviations (categorical). ``n`` cancels in the
+    ratio. Simulated with a fixed seed, so a baseline is reproducible."""
+    from scipy import stats as sps
+
+    p = np.asarray(shares, dtype=float)
+    p = p[p > 0] / p[p > 0].sum()
+    if p.size < 2:
+        return float("nan")
+    if p.size == 2:  # one free share: |normal|, numeric or not
+        return float(sps.norm.isf(alpha / 2) / sps.norm.isf(0.25))
+    if numeric and p.size > _NULL_POINTS and p.max() <= _GRID:  # continuous, no atoms: the Kolmogorov distribution
+        return float(sps.kstwobign.isf(alpha) / sps.kstwobign.median())
+    rng = np.random.default_rng(seed)
+    if numeric:
+        cum = np.cumsum(p)[:-1]
+        keep, last = [], -1.0
+        for i, u in enumerate(cum):  # support points closer than _GRID in probability merge; atoms stay apart
+            if u - last >= _GRID or i == len(cum) - 1:
+                keep.append(i)
+                last = u
+        cum = cum[keep]
+        steps = np.diff(np.concatenate([[0.0], cum, [1.0]]))
+        walk = np.cumsum(rng.standard_normal((_NULL_DRAWS, steps.size), dtype=np.float32) * np.sqrt(steps).astype(np.float32), axis=1)
+        bridge = walk[:, :-1] - cum.astype(np.float32) * walk[:, -1:]
+        stat = np.abs(bridge).max(axis=1)
+    else:
+        kept = p.size
+        if p.size > _NULL_POINTS:  # the rare categories (small deviations) seldom hold the max: pooled, not compared
+            p = np.sort(p)[::-1]
+            p, kept = np.concatenate([p[: _NULL_POINTS - 1], [p[_NULL_POINTS - 1:].sum()]]), _NULL_POINTS - 1
+        g = rng.standard_normal((_NULL_DRAWS, p.size), dtype=np.float32)
+        g *= np.sqrt(p).astype(np.float32)
+        g -= np.outer(g.sum(axis=1), p.astype(np.float32))  # sqrt(p) g - p (sqrt(p) . g): the multinomial's deviations
+        stat = np.abs(g[:, :kept]).max(axis=1)
+    med = float(np.median(stat))
+    return float(np.quantile(stat, 1.0 - alpha) / med) if med > 0 else float("nan")
+
+
+def calibrate_constraints(df: pd.DataFrame, windows: Iterable, constraints: dict[str, Any],
+                          profiles: list[ColumnProfile] | None = None,
+                          alpha: float = ROBUST_ALPHA) -> tuple[dict[str, Any], list[WindowCalibration]]:
+    """``constraints`` with each feature's thresholds set from the baseline's own monitoring windows.
+
+    A monitoring window (a day of traffic) is not a random sample of the baseline's records: its
+    records come in groups that share values (a search's offers), and whole days differ (a day's
+    volume, its weekday, its routes). Both widen how far a quiet window lies from the baseline, by
+    how much depends on the feature. The baseline itself shows it: ``windows`` names each record's
+    window (its search date), and each window is compared with the rest of the baseline as a
+    monitoring run would compare it.
+
+    - **Drift threshold** (``monitoringConfigOverrides.comparison_threshold`` /
+      ``categorical_comparison_threshold``): the larger of the configured one, the largest distance
+      any baseline window showed (traffic from the training period gives no violation), and the
+      median window distance times the statistic's tail ratio (:func:`null_tail_ratio`) at the
+      family-wise ``alpha`` over the compared features: the critical distance for the number of
+      independent draws a window really holds, measured rather than assumed.
+    - **Completeness**: the lowest of the baseline's completeness, its lowest window's, and the
+      windows' mean less ``z`` standard deviations (one-sided, same alpha): a day's completeness
+      varies with which route-dates were searched. A widened constraint is then checked as
+      written, with no binomial allowance on top.
+
+    The result stays in Model Monitor's constraints format: AWS's analyzer applies the same
+    per-feature thresholds. Features whose comparison is disabled keep their settings, and with
+    fewer than ``CALIBRATION_MIN_WINDOWS`` windows nothing changes.
+    """
+    window_ids, labels = pd.factorize(pd.Series(list(windows)))
+    if len(window_ids) != len(df):
+        raise ValueError(f"{len(window_ids)} window labels for {len(df)} baseline records")
+    n_windows = len(labels)
+    out = json.loads(json.dumps(constraints))
+    if n_windows < CALIBRATION_MIN_WINDOWS:
+        return out, []
+    config = out.get("monitoring_config") or DEFAULT_MONITORING_CONFIG
+    compared = [f for f in out.get("features") or []
+                if str(_effective(config, f.get("monitoringConfigOverrides") or {})["distribution_constraints"]
+                       .get("perform_comparison", "Enabled")) == "Enabled"]  # fmt: skip
+    a = alpha / max(len(compared), 1)
+    z = float(NormalDist().inv_cdf(1.0 - a))  # one-sided: only a drop in completeness is a violation
+    profiles = {p.name: p for p in (profiles if profiles is not None else profile(df, [f["name"] for f in out.get("features") or []]))}
+    report = []
+    for f in out.get("features") or []:
+        prof = profiles.get(f["name"])
+        if prof is None:
+            continue
+        cal = WindowCalibration(name=f["name"], windows=n_windows)
+        report.append(cal)
+        present = prof.kinds != _MISSING
+        per_window = np.bincount(window_ids, minlength=n_windows).astype(float)
+        comp = np.bincount(window_ids, weights=present.astype(float), minlength=n_windows) / np.maximum(per_window, 1)
+        cal.completeness = [float(c) for c in comp[per_window > 0]]
+        if "completeness" in f and cal.completeness:
+            spread = float(np.std(cal.completeness, ddof=1)) if len(cal.completeness) > 1 else 0.0
+            cal.completeness_floor = float(max(0.0, min(float(f["completeness"]), min(cal.completeness),
+                                                        float(np.mean(cal.completeness)) - z * spread)))
+            f["completeness"] = cal.completeness_floor
+        if f not in compared:
+            continue
+        eff = _effective(config, f.get("monitoringConfigOverrides") or {})["distribution_constraints"]
+        numeric = f.get("inferred_type") in (INTEGRAL, FRACTIONAL)
+        _, num, text = classify(df[f["name"]])
+        if numeric:
+            cal.distances = _window_distances_numeric(num, window_ids, n_windows)
+            _, counts = np.unique(num[np.isfinite(num)], return_counts=True)
+            key = "comparison_threshold"
+        else:
+            values = np.where(present, text, None)
+            cal.distances = _window_distances_categorical(values, window_ids, n_windows)
+            counts = pd.Series(values[present], dtype=object).astype(str).value_counts().to_numpy()
+            key = "categorical_comparison_threshold"
+        if len(cal.distances) < CALIBRATION_MIN_WINDOWS or counts.size < 2:
+            continue
+        configured = float(eff.get(key, eff.get("comparison_threshold", 0.1)))
+        cal.tail_ratio = null_tail_ratio(counts / counts.sum(), numeric, a)
+        bound = float(np.median(cal.distances)) * cal.tail_ratio if math.isfinite(cal.tail_ratio) else 0.0
+        cal.threshold = math.ceil(max(configured, max(cal.distances), bound) * 1e4) / 1e4  # no baseline window over it
+        if cal.threshold > configured:
+            overrides = f.setdefault("monitoringConfigOverrides", {})
+            overrides["comparison_threshold"] = cal.threshold
+            if not numeric:
+                overrides["categorical_comparison_threshold"] = cal.threshold
+    return out, report

@@ -35,6 +35,12 @@ def read_dataset(source: Path, fmt: dict, text: bool = False) -> pd.DataFrame:
 
     ``text``: CSV cells stay text (empty cells missing), so that the analyzer types each value as
     written ("3980.0" Fractional, "3980" Integral), as Model Monitor's analyzer does on CSV."""
+    return read_dataset_windows(source, fmt, text)[0]
+
+
+def read_dataset_windows(source: Path, fmt: dict, text: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """(:func:`read_dataset`, each record's file name): the baseline dataset's files are its
+    monitoring windows (``core.monitoring_datasets.write_data_baseline`` writes one per search day)."""
     files = sorted(p for p in Path(source).rglob("*") if p.is_file()) if Path(source).is_dir() else [Path(source)]
     if not files:
         raise FileNotFoundError(f"no dataset files under {source}")
@@ -52,12 +58,17 @@ def read_dataset(source: Path, fmt: dict, text: bool = False) -> pd.DataFrame:
         frames = [pd.read_parquet(f) for f in files]
     else:
         raise ValueError(f"dataset_format {json.dumps(fmt)} is not supported (csv, json or parquet)")
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    names = [f.name for f, fr in zip(files, frames) for _ in range(len(fr))]
+    return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]), names
 
 
 def data_quality(df: pd.DataFrame, out: Path, baseline_statistics: Path | None = None,
-                 baseline_constraints: Path | None = None, overrides: dict | None = None) -> dict:
-    """Baseline (no baseline given) or check (baseline given) ``df``; returns what was written."""
+                 baseline_constraints: Path | None = None, overrides: dict | None = None, windows=None) -> dict:
+    """Baseline (no baseline given) or check (baseline given) ``df``; returns what was written.
+
+    ``windows``: each baseline record's monitoring window (its search date). Then the suggested
+    thresholds are widened to what the baseline's own windows show
+    (:func:`monitoring.analyzer.calibrate_constraints`); without it, the plain suggestion."""
     out.mkdir(parents=True, exist_ok=True)
     profiles = analyzer.profile(df)
     stats = analyzer.statistics(df, profiles=profiles)
@@ -65,6 +76,8 @@ def data_quality(df: pd.DataFrame, out: Path, baseline_statistics: Path | None =
     written = {"statistics": stats}
     if baseline_constraints is None:
         cons = analyzer.suggest_constraints(stats, overrides=overrides)
+        if windows is not None:
+            cons, written["calibration"] = analyzer.calibrate_constraints(df, windows, cons, profiles=profiles)
         _write(out / analyzer.CONSTRAINTS_FILE, cons)
         written["constraints"] = cons
     else:
@@ -128,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if source is None or out is None:
             raise ValueError("dataset_source and output_path must be set in the environment")
         model_quality_job = os.environ.get("analysis_type", "").upper() == "MODEL_QUALITY"
-        df = read_dataset(source, fmt, text=not model_quality_job)
+        df, files = read_dataset_windows(source, fmt, text=not model_quality_job)
         if model_quality_job:
             problem = os.environ.get("problem_type", "")
             cons = model_quality.constraints_from_gates(model) if model in model_quality.PROBLEM_TYPES else None
@@ -136,12 +149,13 @@ def main(argv: list[str] | None = None) -> int:
                                    os.environ.get("ground_truth_attribute", "label"),
                                    os.environ.get("probability_attribute"), cons)  # fmt: skip
         else:
-            overrides = None
-            if model:
+            overrides = windows = None
+            if model:  # our baselines: the contract's overrides, thresholds from the dataset's daily files
                 from monitoring.monitor import comparison_overrides
 
                 overrides = comparison_overrides(list(df.columns))
-            data_quality(df, out, _env_path("baseline_statistics"), _env_path("baseline_constraints"), overrides)
+                windows = files if len(set(files)) > 1 else None
+            data_quality(df, out, _env_path("baseline_statistics"), _env_path("baseline_constraints"), overrides, windows)
     except Exception as exc:  # noqa: BLE001 - the job contract: a message in the failure file, exit 1
         log.error("analysis failed:\n%s", traceback.format_exc())
         from core import sm_paths

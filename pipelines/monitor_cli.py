@@ -130,7 +130,8 @@ def baseline_command(
     model_dir: Annotated[Optional[Path], typer.Option("--model-dir", help="Folder with model_meta.json (default: the registered model).")] = None,
     registry: RegistryOpt = Path(".lake/registry"),
 ) -> None:
-    """Suggest a data-quality baseline (statistics.json, constraints.json) from a split's model inputs."""
+    """Suggest a data-quality baseline (statistics.json, constraints.json) from a split's model inputs,
+    its thresholds set from the split's daily windows (docs/monitoring.md)."""
     import json
 
     from core import monitoring_datasets as datasets
@@ -150,8 +151,9 @@ def baseline_command(
                 _fail(f"no registered {model} model in {registry}: pass --model-dir")
         from core.tables import read_table
 
-        df = datasets.data_baseline(meta, read_table(data, datasets.MODEL_TABLE[model]))
-        job.data_quality(df, out, overrides=monitor.comparison_overrides(list(df.columns)))
+        df, windows = datasets.data_baseline_days(meta, read_table(data, datasets.MODEL_TABLE[model]))
+        # thresholds from the split's own search days (analyzer.calibrate_constraints)
+        job.data_quality(df, out, overrides=monitor.comparison_overrides(list(df.columns)), windows=windows)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
         return
@@ -168,6 +170,8 @@ def schedule_command(
     ground_truth_uri: Annotated[Optional[str], typer.Option("--ground-truth-uri", help="s3:// prefix of ground truth; omit for data quality only.")] = None,
     alarm_topic_arn: Annotated[Optional[str], typer.Option("--alarm-topic-arn", envvar="ALARM_TOPIC_ARN")] = None,
     kms_key_arn: Annotated[Optional[str], typer.Option("--kms-key-arn", envvar="KMS_KEY_ARN")] = None,
+    constraints: Annotated[Optional[Path], typer.Option("--constraints", help="constraints.json to use instead of the package's, "
+                           "e.g. `airfare monitor baseline`'s (thresholds measured on the split's daily windows).")] = None,
 ) -> None:
     """On AWS: Model Monitor job definitions, hourly schedules and CloudWatch alarms for an endpoint."""
     import json
@@ -178,6 +182,15 @@ def schedule_command(
 
     cfg = md.MonitoringConfig(model=model, role_arn=role_arn, output_uri=output_uri, ground_truth_uri=ground_truth_uri,
                               alarm_topic_arn=alarm_topic_arn, kms_key_arn=kms_key_arn)  # fmt: skip
+    if constraints is not None:
+        try:
+            cfg.data_constraints = json.loads(constraints.read_text())
+        except (OSError, ValueError) as e:
+            _fail(f"--constraints {constraints}: {e}")
+            return
+        if not isinstance(cfg.data_constraints, dict) or not isinstance(cfg.data_constraints.get("features"), list):
+            _fail(f"--constraints {constraints}: not a Model Monitor constraints.json (no 'features' list)")
+            return
     try:
         created = md.create(endpoint_name, model_package_arn, cfg)
     except md.MonitoringSetupError as e:

@@ -64,6 +64,9 @@ class MonitoringConfig:
     alarm_topic_arn: str | None = None
     schedule: str = HOURLY
     max_runtime_s: int = 1800
+    # constraints.json to use instead of the package's: e.g. ``airfare monitor baseline``'s, whose
+    # thresholds are measured on the training split's daily windows (AWS's analyzer suggests plain ones)
+    data_constraints: dict | None = None
 
     def create(self, endpoint: str, package_arn: str, **clients) -> dict:
         """:func:`create` with this configuration (what ``pipelines.deploy.deploy(monitoring=...)`` calls)."""
@@ -236,7 +239,10 @@ def with_calendar_overrides(constraints: dict) -> dict:
     overrides = comparison_overrides([f.get("name") for f in out.get("features") or []])
     for f in out.get("features") or []:
         if f.get("name") in overrides:
-            f.setdefault("monitoringConfigOverrides", {}).update(overrides[f["name"]])
+            mine = f.setdefault("monitoringConfigOverrides", {})
+            for key, value in overrides[f["name"]].items():
+                # a threshold already measured on the baseline's windows (calibrate_constraints) is kept if wider
+                mine[key] = max(float(mine[key]), value) if key.endswith("comparison_threshold") and key in mine else value
     return out
 
 
@@ -261,9 +267,9 @@ def create(endpoint: str, package_arn: str, cfg: MonitoringConfig, sm=None, s3=N
     key = f"{prefix.rstrip('/')}/{endpoint}/code/record_preprocessor.py".lstrip("/")
     s3.put_object(Bucket=bucket, Key=key, Body=RECORD_PREPROCESSOR.read_bytes(), **sse)
     stats = _read_s3_json(s3, baselines["data_statistics"])
-    cons = _read_s3_json(s3, baselines["data_constraints"])
+    cons = cfg.data_constraints or _read_s3_json(s3, baselines["data_constraints"])
     patched = with_calendar_overrides(cons)
-    if patched != cons:  # a baseline from AWS's analyzer: it knows nothing of calendar-driven features
+    if patched != cons or cfg.data_constraints:  # AWS's analyzer knows nothing of calendar-driven features
         ckey = f"{prefix.rstrip('/')}/{endpoint}/baseline/constraints.json".lstrip("/")
         s3.put_object(Bucket=bucket, Key=ckey, Body=json.dumps(patched, indent=2).encode(), ContentType="application/json", **sse)
         baselines = {**baselines, "data_constraints": f"s3://{bucket}/{ckey}"}

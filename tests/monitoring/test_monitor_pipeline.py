@@ -92,6 +92,11 @@ def test_executor_runs_the_real_quality_checks_and_registers_the_baselines(defn,
     pkg_dir = registry / "airfare-price" / "1"
     data_cons = json.loads((pkg_dir / "baselines" / "data-constraints.json").read_text())
     assert [f["name"] for f in data_cons["features"]] == datasets.input_columns(model.meta)
+    from core.contract import MARKET_STATE_FEATURES
+
+    widened = {f["name"] for f in data_cons["features"] if f["name"] not in MARKET_STATE_FEATURES
+               and f["monitoringConfigOverrides"].get("comparison_threshold", 0.1) > 0.1}
+    assert widened, "thresholds measured on the baseline's daily files (analyzer.calibrate_constraints)"
     model_cons = json.loads((pkg_dir / "baselines" / "model-constraints.json").read_text())
     assert model_cons["regression_constraints"]["rmse"] == {"threshold": 15.0, "comparison_operator": "GreaterThanOrEqualToThreshold"}
     pkg = json.loads((pkg_dir / "package.json").read_text())
@@ -134,10 +139,15 @@ def test_evaluate_step_writes_the_monitoring_datasets(kind, tmp_path, mon_models
     mon_dir = tmp_path / "monitoring"
     evaluate.run(kind, tar, splits_root / "test", None, tmp_path / "evaluation",
                  train_dir=splits_root / "train", monitoring_dir=mon_dir)
-    data = pd.read_csv(mon_dir / "data" / datasets.DATA_BASELINE_FILE)
+    from monitoring import job
+
+    data, files = job.read_dataset_windows(mon_dir / "data", {"csv": {"header": True}})
     assert list(data.columns) == datasets.input_columns(model.meta)
     table = mon_splits["train"]["offers" if kind == "price" else "flights"]
     assert len(data) == min(len(table), datasets.MAX_BASELINE_ROWS)
+    # one file per search day: the windows the local analyzer calibrates its thresholds on
+    days = sorted(pd.to_datetime(table["search_date"] if "search_date" in table else table["dt"]).dt.strftime("%Y-%m-%d").unique())
+    assert sorted(set(files)) == [f"data_baseline-{d}.csv" for d in days]
     preds = pd.read_csv(mon_dir / "model" / datasets.PREDICTIONS_FILE)
     assert {"prediction", "label"} <= set(preds.columns)
     report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())

@@ -136,6 +136,43 @@ def test_an_aws_analyzer_baseline_gets_the_calendar_overrides(aws_endpoint):
     assert f"{endpoint}-drift-days_to_departure" in alarms and f"{endpoint}-drift-search_hour" not in alarms
 
 
+def test_calibrated_constraints_given_to_the_schedule_set_its_thresholds_and_alarms(aws_endpoint):
+    """``airfare monitor schedule --constraints``: the thresholds measured on the training split's
+    daily windows reach AWS's analyzer (the patched copy) and the drift alarms; the contract's
+    overrides never narrow a wider measured threshold."""
+    bucket = f"mon-{uuid.uuid4().hex[:8]}"
+    s3, cw = aws.client("s3"), aws.client("cloudwatch")
+    s3.create_bucket(Bucket=bucket)
+    _, cons = _baselines(s3, bucket)
+    calibrated = json.loads(json.dumps(cons))
+    by_name = {f["name"]: f for f in calibrated["features"]}
+    by_name["days_to_departure"]["monitoringConfigOverrides"] = {"comparison_threshold": 0.23}
+    by_name["route"]["completeness"] = 0.9
+    calibrated["features"].append({"name": "seats_left", "inferred_type": "Integral", "completeness": 1.0,
+                                   "monitoringConfigOverrides": {"comparison_threshold": 0.31}})
+    patched = md.with_calendar_overrides(calibrated)
+    assert {f["name"]: f["monitoringConfigOverrides"] for f in patched["features"]}["seats_left"]["comparison_threshold"] == 0.31
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    endpoint = "airfare-dev-price"
+    cfg = md.MonitoringConfig(model="price", role_arn=ROLE, output_uri=f"s3://{bucket}/monitoring", image_uri="mm-analyzer:latest",
+                              data_constraints=calibrated)
+    with Stubber(sm) as stub:
+        stub.add_response("describe_model_package", _package(bucket), {"ModelPackageName": PKG})
+        baselines = {"data_statistics": f"s3://{bucket}/baselines/statistics.json",
+                     "data_constraints": f"s3://{bucket}/monitoring/{endpoint}/baseline/constraints.json",
+                     "model_constraints": f"s3://{bucket}/baselines/model-constraints.json"}
+        expected = md.data_quality_job_request(endpoint, cfg, baselines, "mm-analyzer:latest",
+                                               f"s3://{bucket}/monitoring/{endpoint}/code/record_preprocessor.py")
+        stub.add_response("create_data_quality_job_definition", {"JobDefinitionArn": "arn:dq"}, expected)
+        stub.add_response("create_monitoring_schedule", {"MonitoringScheduleArn": "arn:dq"}, None)
+        md.create(endpoint, PKG, cfg, sm=sm, s3=s3, cloudwatch=cw)
+        stub.assert_no_pending_responses()
+    used = json.loads(s3.get_object(Bucket=bucket, Key=f"monitoring/{endpoint}/baseline/constraints.json")["Body"].read())
+    assert used == patched and {f["name"]: f["completeness"] for f in used["features"]}["route"] == 0.9
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=endpoint)["MetricAlarms"]}
+    assert alarms[f"{endpoint}-drift-days_to_departure"]["Threshold"] == 0.23
+
+
 def test_a_package_without_baselines_is_refused():
     with pytest.raises(md.MonitoringSetupError, match="DriftCheckBaselines"):
         md.drift_baselines({"ModelPackageArn": PKG})
@@ -185,3 +222,17 @@ def test_deploy_sets_up_monitoring_on_the_endpoint_it_deployed(aws_endpoint):
     result = deploy.deploy(pkg, cfg, monitoring=Recorder(model="price", role_arn=ROLE, output_uri="s3://lake/m"))
     assert calls == [(endpoint, pkg, "InService")]
     assert result["Monitoring"] == {"Schedules": ["arn:s"]}
+
+
+def test_schedule_refuses_a_constraints_file_that_is_not_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"violations": []}))
+    args = ["monitor", "schedule", PKG, "--model", "price", "--endpoint-name", "e", "--output-uri", "s3://b/m", "--role-arn", ROLE]
+    result = CliRunner().invoke(app, [*args, "--constraints", str(bad)])
+    assert result.exit_code != 0 and "--constraints" in result.output and "features" in result.output
+    bad.write_text("{not json")
+    assert "--constraints" in CliRunner().invoke(app, [*args, "--constraints", str(bad)]).output
