@@ -259,7 +259,10 @@ class FastModel:
         if self.kind == "demand":
             x = self.encoder.row(r)
             w0, w1 = self.weights
-            p = [w0 * a + w1 * b for a, b in zip(self.xgb.predict_values(x), self.lgb.predict_values(x))]
+            if self.xgb is None:  # LightGBM alone (training.demand's default)
+                p = [w1 * b for b in self.lgb.predict_values(x)]
+            else:
+                p = [w0 * a + w1 * b for a, b in zip(self.xgb.predict_values(x), self.lgb.predict_values(x))]
             total = sum(p)
             p = [v / total for v in p]
             classes = self.classes
