@@ -175,18 +175,11 @@ class CompiledTrees:
 
     def predict_one(self, values) -> np.ndarray:
         """One row (any float sequence of ``n_features``, NaN = missing) -> ``(1, outputs)`` float64."""
-        row = self._row
-        row[:] = values
-        missing = row != row
-        if missing.any():
-            self._row_int[missing] = self._missing
-        self._res.fill(0)
-        self._predict(self._row_ptr, 0, self._res_ptr)
-        return self._res.astype(np.float64).reshape(1, -1)
+        return np.asarray(self.predict_values(values), dtype=np.float64).reshape(1, -1)
 
     def predict_values(self, values) -> list[float]:
-        """One row as a list (the real-time path: no array in, none out): the outputs as Python floats,
-        the very values :meth:`predict_one` gives."""
+        """One row as a list (the real-time path: no array in, none out): the outputs as Python floats
+        (exact for float32 and float64 leaves alike)."""
         row = self._row
         row[:] = values
         missing = row != row
