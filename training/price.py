@@ -213,12 +213,12 @@ def at_most(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return rows.sample(n, random_state=seed) if 0 < n < len(rows) else rows
 
 
-def regime_candidates(spec: Any, train_days: int) -> list[int]:
+def regime_candidates(spec: Any, train_days: Callable[[], int]) -> list[int]:
     """``regime_days`` -> the candidate counts of newest days: ``0``/``3`` -> that one; ``auto`` ->
-    0 (no change) to ``train_days - 1``, chosen on the validation days (error naming the hyperparameter)."""
+    0 (no change) to ``train_days() - 1``, chosen on the validation days (error naming the hyperparameter)."""
     text = str(spec).strip().lower()
     if text == "auto":
-        return list(range(0, max(train_days, 1)))
+        return list(range(0, max(train_days(), 1)))
     try:
         k = int(float(text))
     except ValueError:
@@ -228,11 +228,11 @@ def regime_candidates(spec: Any, train_days: int) -> list[int]:
     return [k]
 
 
-def carry_over(train_clean: pd.DataFrame, val_clean: pd.DataFrame | None, regime_days: int,
-               fit: Callable[..., tuple[xgb.Booster, dict]], matrix: Callable[[pd.DataFrame, dict], pd.DataFrame],
+def carry_over(train_clean: pd.DataFrame, day: pd.Series, val_clean: pd.DataFrame | None, regime_days: int,
+               fit: Callable[..., tuple[xgb.Booster, dict, int]], matrix: Callable[[pd.DataFrame, dict], pd.DataFrame],
                fwd: Callable, inv: Callable, trees: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Training rows with the prices of days before the newest ``regime_days`` carried over to the
-    market of those days, and a summary.
+    market of those days, and a summary. ``day``: each training row's search date.
 
     Why: a retraining started by a drift alarm (a fuel surcharge on some routes, a new entrant) has
     two or three days of the new market in its window. Trained as they are, the older days outvote
@@ -244,7 +244,6 @@ def carry_over(train_clean: pd.DataFrame, val_clean: pd.DataFrame | None, regime
     cabins and booking curves the new days are too few to show. Without a change, early stopping
     keeps (almost) no correction and the targets stay put.
     """
-    day = search_date_of(train_clean)
     new = (day >= day.max() - pd.Timedelta(days=regime_days - 1)).to_numpy()
     info: dict[str, Any] = {"regime_days": regime_days, "new_rows": int(new.sum()), "old_rows": int((~new).sum())}
     if val_clean is None or new.all() or (~new).sum() < 10 or new.sum() < 10:
@@ -353,17 +352,21 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
     # Candidates: (regime days, structure). For each regime candidate, the older days' prices are
     # carried over to the newest days' market (0: as they are), glitches are trimmed, and each
     # structure is fitted with early stopping on the validation days; the lowest validation RMSE wins.
-    regimes = regime_candidates(p["regime_days"], search_date_of(train_clean).nunique())
+    # Only the best candidate's rows are kept (each candidate's carried-over copy is as large as the window).
+    day = search_date_of(train_clean) if str(p["regime_days"]).strip() not in ("0", "0.0") else None
+    regimes = regime_candidates(p["regime_days"], lambda: day.nunique())
     search: dict[str, Any] = {"candidates": {}}
     best = (np.inf, regimes[0], candidates[0], int(p["n_estimators"]), None)
-    prepared: dict[int, tuple[pd.DataFrame, pd.DataFrame | None, int, dict]] = {}
+    chosen_rows: tuple[pd.DataFrame, pd.DataFrame | None, int, dict] | None = None
     for k in regimes:
-        rows_k, regime_k = (carry_over(train_clean, val_clean, k, fit, matrix, fwd, inv, int(p["trim_trees"]))
+        rows_k, regime_k = (carry_over(train_clean, day, val_clean, k, fit, matrix, fwd, inv, int(p["trim_trees"]))
                             if k > 0 else (train_clean, {}))  # fmt: skip
-        prepared[k] = (*trim(rows_k, val_clean), regime_k)
-        if prepared[k][1] is None or not len(prepared[k][1]):
+        prepared = (*trim(rows_k, val_clean), regime_k)
+        if chosen_rows is None:
+            chosen_rows = prepared  # the first candidate, when nothing can be scored
+        rows_t, val_t = prepared[0], prepared[1]
+        if val_t is None or not len(val_t):
             continue
-        rows_t, val_t = prepared[k][0], prepared[k][1]
         rows = at_most(rows_t, int(p["search_rows"]), seed)
         y_val = val_t[contract.PRICE_TARGET].to_numpy(dtype=float)
         for s in candidates:
@@ -375,9 +378,10 @@ def train(train_df: pd.DataFrame, validation_df: pd.DataFrame | None, model_dir:
             log.info("price: %s -> validation RMSE %.3f with %d trees", name, score, booster.num_boosted_rounds())
             if score < best[0]:
                 best = (score, k, s, int(booster.num_boosted_rounds()), first)
+                chosen_rows = prepared
         search["fit_rows"] = int(len(rows))
     _, chosen_regime, chosen, n_trees, n_first = best
-    train_clean, val_clean, trimmed, regime = prepared[chosen_regime]
+    train_clean, val_clean, trimmed, regime = chosen_rows
     if val_clean is not None:
         search.update(chosen=chosen, trees=n_trees, first_stage_trees=n_first, regime_days=chosen_regime)
     if regime:
